@@ -1,0 +1,176 @@
+"""Fixed (parameter-free) bases that turn integer token ids into feature vectors.
+
+Everything here is a pure, jittable function of the ids: any JAX code can call it
+without Flax. Every basis first maps an id ``p`` to ``x`` in [-1, 1] (see
+:func:`normalise_ids`) and then expands ``x`` to ``dim`` features.
+"""
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+NORMALISATIONS = ('vocab', 'max_seq_len')
+
+
+def normalise_ids(ids: jax.Array, vocab_size: int, *, normalisation: str = 'vocab',
+                  max_seq_len: int = 128) -> jax.Array:
+  """Maps integer ids to float32 ``x = 2 p / (N - 1) - 1``.
+
+  Args:
+    ids: integer token ids, any shape.
+    vocab_size: N of the paper's normalisation (the vocabulary size V). With it,
+      id 0 lands on x = -1 and id V-1 on x = 1.
+    normalisation: 'vocab' (the paper: N = vocab_size) or 'max_seq_len' (the
+      current official code: N = max_seq_len, so x spans about [-1, 2V/N]: for
+      V = 30522 and N = 128 neighbouring ids are 1/64 of a period apart at the
+      lowest frequency, and the high frequencies alias).
+    max_seq_len: N of the 'max_seq_len' normalisation.
+
+  Returns:
+    float32 array of the shape of ``ids``. The division is one IEEE float32
+    division, as in the official CUDA kernel.
+  """
+  if normalisation not in NORMALISATIONS:
+    raise ValueError(f'Unknown normalisation {normalisation!r}; expected one of {NORMALISATIONS}.')
+  n = vocab_size if normalisation == 'vocab' else max_seq_len
+  if n < 2:
+    raise ValueError(f'The normalisation constant must be >= 2, got {n} ({normalisation}).')
+  q = ids.astype(jnp.float32) / jnp.float32(n - 1)
+  return 2.0 * q - 1.0
+
+
+def _sin_cos_pi(y: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """sin(pi y) and cos(pi y) for float32 ``y``, accurate for large ``y``.
+
+  ``y - 2 round(y / 2)`` is exact in float32, so the argument reduction loses
+  nothing; multiplying the full ``y`` by pi first would round the angle to the
+  float32 spacing of ``pi y`` (3e-5 near 400). This matches the official kernel,
+  which multiplies the float32 product ``k x`` by pi in float64.
+  """
+  r = y - 2.0 * jnp.round(0.5 * y)
+  angle = jnp.float32(np.pi) * r
+  return jnp.sin(angle), jnp.cos(angle)
+
+
+def fourier_from_x(x: jax.Array, dim: int) -> jax.Array:
+  """Interleaved sin/cos features: ``[sin(pi x), cos(pi x), sin(2 pi x), cos(2 pi x), ...]``.
+
+  Feature i (i = 0 .. dim-1) has frequency ``k = i // 2 + 1`` and is
+  ``sin(k pi x)`` for even i, ``cos(k pi x)`` for odd i. Each sine and cosine is
+  computed once: dim/2 sines and dim/2 cosines.
+  """
+  if dim % 2:
+    raise ValueError(f'The Fourier basis needs an even dim (sin/cos pairs), got {dim}.')
+  k = jnp.arange(1, dim // 2 + 1, dtype=jnp.float32)
+  sin, cos = _sin_cos_pi(x[..., None] * k)
+  return jnp.stack([sin, cos], axis=-1).reshape(*x.shape, dim)
+
+
+def _recurrence(x: jax.Array, dim: int, first: jax.Array, second: jax.Array,
+                step: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]) -> jax.Array:
+  """Features 0..dim-1 of a three-term recurrence ``f[n+1] = step(n, f[n], f[n-1])``."""
+  if dim < 1:
+    raise ValueError(f'dim must be >= 1, got {dim}.')
+
+  def body(carry, n):
+    prev, cur = carry
+    nxt = step(n.astype(jnp.float32), cur, prev)
+    return (cur, nxt), cur
+
+  ns = jnp.arange(1, dim, dtype=jnp.int32)
+  _, rest = jax.lax.scan(body, (first, second), ns)  # rest[j] = f[j + 1]
+  feats = jnp.concatenate([first[None], rest], axis=0)
+  return jnp.moveaxis(feats, 0, -1)
+
+
+def chebyshev_from_x(x: jax.Array, dim: int) -> jax.Array:
+  """Chebyshev polynomials of the first kind: ``T0 = 1, T1 = x, T(n+1) = 2x Tn - T(n-1)``.
+
+  Bounded by 1 on [-1, 1].
+  """
+  return _recurrence(x, dim, jnp.ones_like(x), x, lambda n, cur, prev: 2 * x * cur - prev)
+
+
+def legendre_from_x(x: jax.Array, dim: int) -> jax.Array:
+  """Legendre polynomials (Bonnet): ``(n+1) P(n+1) = (2n+1) x Pn - n P(n-1)``, P0 = 1, P1 = x.
+
+  Bounded by 1 on [-1, 1].
+  """
+  return _recurrence(x, dim, jnp.ones_like(x), x,
+                     lambda n, cur, prev: ((2 * n + 1) * x * cur - n * prev) / (n + 1))
+
+
+def hermite_from_x(x: jax.Array, dim: int) -> jax.Array:
+  """Orthonormal Hermite functions ``psi_n(x) = H_n(x) exp(-x^2/2) / sqrt(2^n n! sqrt(pi))``.
+
+  Raw physicists' Hermite polynomials H_n overflow float32 long before degree
+  256, so this basis uses their normalised form, computed by the stable
+  recurrence ``psi(n+1) = sqrt(2/(n+1)) x psi_n - sqrt(n/(n+1)) psi(n-1)`` with
+  ``psi_0 = pi^(-1/4) exp(-x^2/2)``. |psi_n| <= pi^(-1/4) everywhere.
+  """
+  psi0 = jnp.pi ** -0.25 * jnp.exp(-0.5 * x * x)
+  psi1 = jnp.sqrt(2.0) * x * psi0
+  return _recurrence(
+      x, dim, psi0, psi1,
+      lambda n, cur, prev: jnp.sqrt(2 / (n + 1)) * x * cur - jnp.sqrt(n / (n + 1)) * prev)
+
+
+def laguerre_from_x(x: jax.Array, dim: int) -> jax.Array:
+  """Laguerre functions ``exp(-t/2) L_n(t)`` at ``t = x + 1`` (t in [0, 2]).
+
+  Raw Laguerre polynomials grow fast for negative arguments (L_256(-1) ~ 1e13),
+  so the basis is evaluated on t = x + 1 >= 0 and weighted by exp(-t/2), which
+  keeps every feature within [-1, 1]. ``L0 = 1, L1 = 1 - t,
+  (n+1) L(n+1) = (2n+1-t) Ln - n L(n-1)``.
+  """
+  t = x + 1.0
+  weight = jnp.exp(-0.5 * t)
+  return _recurrence(x, dim, weight, (1.0 - t) * weight,
+                     lambda n, cur, prev: ((2 * n + 1 - t) * cur - n * prev) / (n + 1))
+
+
+BASES: dict[str, Callable[[jax.Array, int], jax.Array]] = {
+    'fourier': fourier_from_x,
+    'chebyshev': chebyshev_from_x,
+    'legendre': legendre_from_x,
+    'hermite': hermite_from_x,
+    'laguerre': laguerre_from_x,
+}
+
+
+def check_basis_args(basis: str, vocab_size: int, dim: int) -> None:
+  """Raises a ValueError naming the bad argument, before any compute."""
+  if basis not in BASES:
+    raise ValueError(f'Unknown basis {basis!r}; expected one of {tuple(BASES)}.')
+  if vocab_size < 2:
+    raise ValueError(f'vocab_size must be >= 2, got {vocab_size}.')
+  if dim < 1:
+    raise ValueError(f'dim must be >= 1, got {dim}.')
+  if basis == 'fourier' and dim % 2:
+    raise ValueError(f'The Fourier basis needs an even dim (sin/cos pairs), got {dim}.')
+
+
+def basis_features(ids: jax.Array, vocab_size: int, dim: int, *, basis: str = 'fourier',
+                   normalisation: str = 'vocab', max_seq_len: int = 128) -> jax.Array:
+  """Fixed features of integer token ids: ``[..., dim]`` float32.
+
+  Args:
+    ids: integer token ids of any shape.
+    vocab_size: N of the paper's normalisation.
+    dim: number of features (the model width d).
+    basis: one of 'fourier', 'chebyshev', 'legendre', 'hermite', 'laguerre'.
+    normalisation: 'vocab' (paper) or 'max_seq_len' (official code).
+    max_seq_len: N of the 'max_seq_len' normalisation.
+  """
+  check_basis_args(basis, vocab_size, dim)
+  x = normalise_ids(ids, vocab_size, normalisation=normalisation, max_seq_len=max_seq_len)
+  return BASES[basis](x, dim)
+
+
+def fourier_features(ids: jax.Array, vocab_size: int, dim: int, *,
+                     normalisation: str = 'vocab', max_seq_len: int = 128) -> jax.Array:
+  """The paper's Fourier basis of token ids: ``[..., dim]`` float32 (see :func:`fourier_from_x`)."""
+  return basis_features(ids, vocab_size, dim, basis='fourier',
+                        normalisation=normalisation, max_seq_len=max_seq_len)

@@ -1,0 +1,114 @@
+"""Token embeddings: PETE's Fourier embedding and the learned-table baseline.
+
+Both take integer ids ``[...]`` and return ``[..., features]``, so either drops in
+where ``flax.linen.Embed`` stood.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from pete_jax import basis as basis_lib
+from pete_jax.layers import GeGLU, rms_norm
+
+Dtype = Any
+EMBED_MLPS = ('linear', 'geglu', 'none')
+
+
+class FourierEmbed(nn.Module):
+  """PETE embedding: ``RMSNorm(MLP(T(p)) + T(p))`` with T a fixed basis of the id p.
+
+  The basis has no parameters; only the small MLP (shared by all tokens) and the
+  RMSNorm scale are learned, so the parameter count does not grow with the
+  vocabulary. There is no dropout (the paper reports that it hurts this model).
+
+  Attributes:
+    num_embeddings: vocabulary size V (ids are in [0, V)).
+    features: embedding width d.
+    basis: 'fourier' (paper), 'chebyshev', 'legendre', 'hermite' or 'laguerre'.
+    normalisation: 'vocab' (paper) or 'max_seq_len' (current official code).
+    basis_vocab_size: N of the 'vocab' normalisation; None = num_embeddings. The
+      official weights need 30552.
+    max_seq_len: N of the 'max_seq_len' normalisation.
+    mlp: 'linear' (one d->d layer, official code), 'geglu' (paper text) or 'none'.
+    mlp_expansion: hidden width of the 'geglu' MLP in multiples of d.
+  """
+  num_embeddings: int
+  features: int
+  basis: str = 'fourier'
+  normalisation: str = 'vocab'
+  basis_vocab_size: int | None = None
+  max_seq_len: int = 128
+  mlp: str = 'linear'
+  mlp_expansion: int = 4
+  use_bias: bool = True
+  rms_eps: float = 1e-6
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  def __post_init__(self):
+    basis_lib.check_basis_args(self.basis, self.num_embeddings, self.features)
+    if self.mlp not in EMBED_MLPS:
+      raise ValueError(f'Unknown embedding mlp {self.mlp!r}; expected one of {EMBED_MLPS}.')
+    if self.normalisation not in basis_lib.NORMALISATIONS:
+      raise ValueError(f'Unknown normalisation {self.normalisation!r}; '
+                       f'expected one of {basis_lib.NORMALISATIONS}.')
+    super().__post_init__()
+
+  def features_of(self, ids: jax.Array) -> jax.Array:
+    """The fixed basis T(ids), float32, before the MLP."""
+    return basis_lib.basis_features(
+        ids, self.basis_vocab_size or self.num_embeddings, self.features, basis=self.basis,
+        normalisation=self.normalisation, max_seq_len=self.max_seq_len)
+
+  @nn.compact
+  def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
+    del deterministic  # No dropout; the argument keeps the baseline's signature.
+    t = self.features_of(ids).astype(self.dtype)
+    if self.mlp == 'linear':
+      t = t + nn.Dense(self.features, use_bias=self.use_bias, dtype=self.dtype,
+                       param_dtype=self.param_dtype, name='mlp')(t)
+    elif self.mlp == 'geglu':
+      t = t + GeGLU(self.mlp_expansion * self.features, self.features, self.use_bias,
+                    self.dtype, self.param_dtype, name='mlp')(t)
+    return rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(t)
+
+  def embedding_table(self) -> jax.Array:
+    """The whole ``[V, d]`` table, so that a trained model serves with a plain lookup."""
+    return self(jnp.arange(self.num_embeddings))
+
+  def attend(self, query: jax.Array) -> jax.Array:
+    """``query @ table.T``: logits over the vocabulary, as ``nn.Embed.attend``."""
+    return jnp.einsum('...d,vd->...v', query, self.embedding_table())
+
+
+class LearnedEmbed(nn.Module):
+  """The baseline: a learned ``[V, d]`` table, then RMSNorm and dropout.
+
+  Same call signature as :class:`FourierEmbed`; ``deterministic`` switches dropout
+  off.
+  """
+  num_embeddings: int
+  features: int
+  dropout_rate: float = 0.0
+  rms_eps: float = 1e-6
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  def __post_init__(self):
+    if self.num_embeddings < 2:
+      raise ValueError(f'vocab_size must be >= 2, got {self.num_embeddings}.')
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
+    h = nn.Embed(self.num_embeddings, self.features, dtype=self.dtype,
+                 param_dtype=self.param_dtype, name='table')(ids)
+    h = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(h)
+    return nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
+
+  def embedding_table(self) -> jax.Array:
+    """The ``[V, d]`` table after RMSNorm (dropout off)."""
+    return self(jnp.arange(self.num_embeddings), deterministic=True)

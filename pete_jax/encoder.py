@@ -1,0 +1,148 @@
+"""The sentence encoder: token embedding -> post-norm blocks -> mean pooling -> tanh pooler."""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from pete_jax.embeddings import FourierEmbed, LearnedEmbed
+from pete_jax.layers import ROPE_KINDS, EncoderBlock
+
+Dtype = Any
+EMBEDDINGS = ('fourier', 'learned')
+POOLINGS = ('masked_mean', 'mean_all')
+
+
+def mean_pool(hidden: jax.Array, mask: jax.Array, pooling: str = 'masked_mean') -> jax.Array:
+  """Mean of ``hidden`` [B, L, d] over positions.
+
+  'masked_mean' averages the real tokens only, so a sentence's vector does not
+  depend on how much padding its batch has. 'mean_all' (official code) averages
+  every position, padding included.
+  """
+  if pooling == 'mean_all':
+    return hidden.mean(axis=1)
+  if pooling == 'masked_mean':
+    m = mask.astype(hidden.dtype)[..., None]
+    return (hidden * m).sum(axis=1) / jnp.maximum(m.sum(axis=1), 1)
+  raise ValueError(f'Unknown pooling {pooling!r}; expected one of {POOLINGS}.')
+
+
+class SentenceEncoder(nn.Module):
+  """``(token_ids [B, L], mask [B, L]) -> sentence vector [B, d]``.
+
+  The paper's two models differ only in ``embedding``: 'fourier' (PETE) or
+  'learned' (the baseline table). Attribute meanings are documented in
+  ``configs/default.py`` (section ``model``).
+  """
+  vocab_size: int
+  d_model: int = 256
+  num_layers: int = 1
+  num_heads: int = 1
+  ffn_hidden: int = 1024
+  embedding: str = 'fourier'
+  basis: str = 'fourier'
+  normalisation: str = 'vocab'
+  basis_vocab_size: int | None = None
+  max_seq_len: int = 128
+  embed_mlp: str = 'linear'
+  embed_mlp_expansion: int = 4
+  dropout_rate: float = 0.0
+  rope: str = 'standard'
+  pooling: str = 'masked_mean'
+  drop_ffn_output: bool = False
+  use_bias: bool = True
+  rms_eps: float = 1e-6
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  def __post_init__(self):
+    checks = [
+        (self.embedding in EMBEDDINGS, f'model.embedding must be one of {EMBEDDINGS}, got {self.embedding!r}'),
+        (self.pooling in POOLINGS, f'model.pooling must be one of {POOLINGS}, got {self.pooling!r}'),
+        (self.rope in ROPE_KINDS, f'model.rope must be one of {ROPE_KINDS}, got {self.rope!r}'),
+        (self.num_layers >= 1, f'model.num_layers must be >= 1, got {self.num_layers}'),
+        (self.num_heads >= 1 and self.d_model % self.num_heads == 0,
+         f'model.d_model ({self.d_model}) must be divisible by model.num_heads ({self.num_heads})'),
+        (self.num_heads < 1 or (self.d_model // self.num_heads) % 2 == 0,
+         f'the head size d_model/num_heads = {self.d_model}/{self.num_heads} must be even for RoPE'),
+        (self.ffn_hidden >= 1, f'the FFN hidden size must be >= 1, got {self.ffn_hidden}'),
+        (0.0 <= self.dropout_rate < 1.0, f'model.dropout_rate must be in [0, 1), got {self.dropout_rate}'),
+    ]
+    for ok, message in checks:
+      if not ok:
+        raise ValueError(message)
+    super().__post_init__()
+
+  def setup(self):
+    if self.embedding == 'fourier':
+      self.embed = FourierEmbed(
+          self.vocab_size, self.d_model, basis=self.basis, normalisation=self.normalisation,
+          basis_vocab_size=self.basis_vocab_size, max_seq_len=self.max_seq_len,
+          mlp=self.embed_mlp, mlp_expansion=self.embed_mlp_expansion, use_bias=self.use_bias,
+          rms_eps=self.rms_eps, dtype=self.dtype, param_dtype=self.param_dtype)
+    else:
+      self.embed = LearnedEmbed(self.vocab_size, self.d_model, self.dropout_rate, self.rms_eps,
+                                self.dtype, self.param_dtype)
+    self.blocks = [
+        EncoderBlock(self.num_heads, self.ffn_hidden, self.dropout_rate, self.rope,
+                     self.drop_ffn_output, self.use_bias, self.rms_eps, self.dtype,
+                     self.param_dtype) for _ in range(self.num_layers)]
+    self.pooler = nn.Dense(self.d_model, use_bias=self.use_bias, dtype=self.dtype,
+                           param_dtype=self.param_dtype)
+
+  def __call__(self, ids: jax.Array, mask: jax.Array, deterministic: bool = True,
+               embedding_table: jax.Array | None = None) -> jax.Array:
+    """Pooled sentence vectors.
+
+    Args:
+      ids: int token ids [B, L].
+      mask: 1 for real tokens, 0 for padding [B, L].
+      deterministic: disables dropout (evaluation).
+      embedding_table: optional materialised ``[V, d]`` table (from
+        :meth:`embedding_table`); when given, embeddings are a plain lookup.
+    """
+    if embedding_table is None:
+      h = self.embed(ids, deterministic=deterministic)
+    else:
+      h = jnp.take(embedding_table, ids, axis=0).astype(self.dtype)
+    self.sow('intermediates', 'embedding', h)
+    for block in self.blocks:
+      h = block(h, mask, deterministic)
+      self.sow('intermediates', 'layers', h)
+    pooled = mean_pool(h, mask, self.pooling)
+    self.sow('intermediates', 'mean', pooled)
+    return jnp.tanh(self.pooler(pooled)).astype(jnp.float32)
+
+  def embedding_table(self) -> jax.Array:
+    """The ``[V, d]`` embedding table (for serving with a lookup)."""
+    return self.embed.embedding_table()
+
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
+
+
+def encoder_from_config(model: ml_collections.ConfigDict, vocab_size: int, max_len: int,
+                        compute_dtype: str = 'float32') -> SentenceEncoder:
+  """Builds the encoder described by a config's ``model`` section.
+
+  Args:
+    model: the ``config.model`` section.
+    vocab_size: the vocabulary size (``model.vocab_size`` wins when non-zero).
+    max_len: ``config.data.max_len`` (N of the 'max_seq_len' normalisation).
+    compute_dtype: 'float32', 'bfloat16' or 'float16'; parameters stay float32.
+  """
+  if compute_dtype not in DTYPES:
+    raise ValueError(f'train.compute_dtype must be one of {tuple(DTYPES)}, got {compute_dtype!r}')
+  ffn_hidden = model.ffn_hidden or int(round(model.ffn_multiplier * model.d_model))
+  return SentenceEncoder(
+      vocab_size=model.vocab_size or vocab_size, d_model=model.d_model,
+      num_layers=model.num_layers, num_heads=model.num_heads, ffn_hidden=ffn_hidden,
+      embedding=model.embedding, basis=model.basis, normalisation=model.normalisation,
+      basis_vocab_size=model.basis_vocab_size or None, max_seq_len=max_len,
+      embed_mlp=model.embed_mlp, embed_mlp_expansion=model.embed_mlp_expansion,
+      dropout_rate=model.dropout_rate, rope=model.rope, pooling=model.pooling,
+      drop_ffn_output=model.drop_ffn_output, use_bias=model.use_bias, rms_eps=model.rms_eps,
+      dtype=DTYPES[compute_dtype])

@@ -1,0 +1,60 @@
+"""Parameter counts by component: ``python -m pete_jax.params --config=configs/snli_pete.py``.
+
+Counts come from ``jax.eval_shape`` of the model's init, so nothing is computed.
+The contrastive temperature is not part of the encoder and is not counted.
+"""
+
+import collections
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from ml_collections import config_flags
+
+from pete_jax.encoder import SentenceEncoder, encoder_from_config
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Model config file.', lock_config=True)
+_VOCAB = flags.DEFINE_integer('vocab_size', 0, 'Vocabulary size when the config leaves it 0 '
+                              '(default: the number of lines of tokenizer.vocab_path).')
+
+
+def param_shapes(model: SentenceEncoder) -> dict:
+  """The parameter tree of ``model`` as shapes, without computing anything."""
+  ids = jnp.zeros((1, 4), jnp.int32)
+  return jax.eval_shape(model.init, jax.random.key(0), ids, jnp.ones_like(ids))['params']
+
+
+def count_by_component(model: SentenceEncoder) -> dict[str, int]:
+  """Parameter counts keyed by top-level component (embed, blocks_i/attention, ...)."""
+  counts = collections.Counter()
+  for path, leaf in jax.tree_util.tree_flatten_with_path(param_shapes(model))[0]:
+    keys = [p.key for p in path]
+    component = '/'.join(keys[:2]) if keys[0].startswith('blocks_') else keys[0]
+    counts[component] += int(np.prod(leaf.shape))
+  return dict(counts)
+
+
+def vocab_size_of(config: ml_collections.ConfigDict) -> int:
+  """The model's vocabulary size: ``model.vocab_size`` or the WordPiece vocab file's line count."""
+  if config.model.vocab_size:
+    return config.model.vocab_size
+  with open(config.tokenizer.vocab_path, encoding='utf-8') as f:
+    return sum(1 for _ in f)
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  vocab = _VOCAB.value or vocab_size_of(config)
+  model = encoder_from_config(config.model, vocab, config.data.max_len)
+  counts = count_by_component(model)
+  width = max(len(k) for k in counts)
+  for name, n in counts.items():
+    print(f'{name:<{width}}  {n:>12,}')
+  print(f'{"total":<{width}}  {sum(counts.values()):>12,}')
+
+
+if __name__ == '__main__':
+  app.run(main)
