@@ -37,8 +37,33 @@ def normalise_ids(ids: jax.Array, vocab_size: int, *, normalisation: str = 'voca
   n = vocab_size if normalisation == 'vocab' else max_seq_len
   if n < 2:
     raise ValueError(f'The normalisation constant must be >= 2, got {n} ({normalisation}).')
-  q = ids.astype(jnp.float32) / jnp.float32(n - 1)
-  return 2.0 * q - 1.0
+  return 2.0 * _divide_exactly(ids.astype(jnp.float32), n - 1) - 1.0
+
+
+def _split(v):
+  """Veltkamp split of float32 values into 12-bit high and low halves (hi + lo == v)."""
+  c = 4097.0 * v
+  hi = c - (c - v)
+  return hi, v - hi
+
+
+def _divide_exactly(p: jax.Array, d: int) -> jax.Array:
+  """Correctly rounded float32 ``p / d`` for integer-valued ``p`` and ``d`` < 2**24.
+
+  XLA's vectorised CPU division is not IEEE-exact (30521 / 30521 gives
+  0.99999994), which would move id V-1 off x = 1 and shift the phase of the
+  highest frequencies by up to 1e-4. One correction step with an exact residual
+  (Dekker's product, no FMA needed) restores the IEEE quotient.
+  """
+  inv = jnp.float32(1.0 / d)
+  q = p * inv
+  d_hi = float(np.float32(d) - np.float32(d) % 4096)
+  d_lo = float(d) - d_hi
+  q_hi, q_lo = _split(q)
+  prod = q * jnp.float32(d)
+  err = ((q_hi * d_hi - prod) + q_hi * d_lo + q_lo * d_hi) + q_lo * d_lo
+  residual = (p - prod) - err  # p - prod is exact (Sterbenz), so residual = p - q d exactly
+  return q + residual * inv
 
 
 def _sin_cos_pi(y: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -1,0 +1,114 @@
+r"""Prints what the data pipeline makes of a config's data.
+
+Usage:
+  python -m pete_jax.data.inspect --config=configs/default.py \
+    --config.data.train_sources="('pairs_csv:../shared/data/nli/snli_dev.csv',)"
+
+Shows rows read/kept/dropped by reason, label counts, sentence lengths in
+tokens, padding efficiency at config.train.batch_size with bucketing versus
+padding to max_len, and a few decoded examples.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Sequence
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+import numpy as np
+
+from pete_jax.data import pipeline
+from pete_jax.data import sources
+from pete_jax.data.tokenizers import build_tokenizer
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.')
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Run directory (SentencePiece model, id order); '
+    'default: a new temporary directory.')
+_SPLIT = flags.DEFINE_enum(
+    'split', 'train', ['train', 'eval', 'finetune'],
+    'Which data: train_sources (NLI), eval_source or finetune_source (STS).')
+_NUM_EXAMPLES = flags.DEFINE_integer('num_examples', 3, 'Examples to show.')
+
+
+def _percentiles(lengths: np.ndarray) -> str:
+  p50, p90, p99 = np.percentile(lengths, [50, 90, 99])
+  return (f'p50 {p50:.0f}  p90 {p90:.0f}  p99 {p99:.0f}  max {lengths.max()}'
+          f'  mean {lengths.mean():.1f}')
+
+
+def _efficiency(config, a_seqs, b_seqs, batch_size, **overrides) -> str:
+  config = config.copy_and_resolve_references()
+  for key, value in overrides.items():
+    config.data[key] = value
+  batcher = pipeline.make_batcher(config, a_seqs, b_seqs,
+                                  batch_size=batch_size)
+  steps = batcher.epoch_start(1)
+  shapes = {batcher.shape_at(s) for s in range(steps)}
+  return (f'{batcher.padding_efficiency(steps):6.1%} over one epoch '
+          f'({steps} steps, {len(shapes)} batch shapes, lengths '
+          f'{batcher.lengths})')
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix='pete_inspect_')
+  if _SPLIT.value == 'train':
+    pairs, report = sources.load_nli_pairs(config)
+  else:
+    spec = (config.data.eval_source if _SPLIT.value == 'eval'
+            else config.data.finetune_source)
+    pairs, report = sources.load_sts_pairs(
+        spec, config, 'validation' if _SPLIT.value == 'eval' else 'train')
+  print('== sources')
+  for part in report.parts or [report]:
+    print(part.summary())
+  if report.parts:
+    print(f'TOTAL: {report.summary().partition(": ")[2]}')
+
+  tokenizer = build_tokenizer(config, workdir, pipeline.pair_texts(pairs))
+  max_len = config.data.max_len
+  print(f'\n== tokenizer: {config.tokenizer.kind}, vocab_size '
+        f'{tokenizer.vocab_size}, id_order {config.tokenizer.id_order}, '
+        f'workdir {workdir}')
+  a_full, b_full = pipeline.encode_pairs(tokenizer, pairs, 1 << 20)
+  print(f'\n== lengths in tokens (markers included, before truncation to '
+        f'max_len={max_len})')
+  for name, seqs in (('a (premise / sentence1)', a_full),
+                     ('b (hypothesis / sentence2)', b_full)):
+    lengths = np.array([len(s) for s in seqs])
+    print(f'{name}: {_percentiles(lengths)}; longer than max_len: '
+          f'{int((lengths > max_len).sum())}')
+
+  a_seqs, b_seqs = pipeline.encode_pairs(tokenizer, pairs, max_len)
+  batch_size = config.train.batch_size
+  if len(pairs) < batch_size:
+    print(f'(only {len(pairs)} pairs: efficiency at batch {len(pairs)})')
+    batch_size = len(pairs)
+  print(f'\n== padding efficiency (real / computed tokens), batch '
+        f'{batch_size}')
+  window = config.data.get('sort_window_batches',
+                           pipeline.DEFAULT_SORT_WINDOW_BATCHES)
+  print(f'bucketing, sort window {window}: '
+        f'{_efficiency(config, a_seqs, b_seqs, batch_size, pad_to_max_len=False)}')
+  print('bucketing, random batches (window 0): ' + _efficiency(
+      config, a_seqs, b_seqs, batch_size, pad_to_max_len=False,
+      sort_window_batches=0))
+  print('pad to max_len (official code): ' + _efficiency(
+      config, a_seqs, b_seqs, batch_size, pad_to_max_len=True))
+
+  print('\n== examples')
+  for pair, a, b in list(zip(pairs, a_seqs, b_seqs))[:_NUM_EXAMPLES.value]:
+    target = pair.label if pair.score is None else f'score {pair.score}'
+    print(f'[{target}]')
+    for text, ids in ((pair.text_a, a), (pair.text_b, b)):
+      print(f'  text:    {text}\n  ids:     {ids}\n'
+            f'  decoded: {tokenizer.decode(ids)}')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['config'])
+  app.run(main)
