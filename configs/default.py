@@ -25,6 +25,10 @@ def get_config() -> ml_collections.ConfigDict:
   """The paper's Fourier 1x256 model with the paper's full-scale schedule."""
   config = ml_collections.ConfigDict()
   config.seed = 0
+  # Compatibility with the official pretrained weights: True switches on every
+  # behaviour they need (pete_jax/official.py lists them); each is also a field
+  # of its own below. The paper's behaviour is the default.
+  config.official = False
 
   # ---------------------------------------------------------------- model
   model = config.model = ml_collections.ConfigDict()
@@ -130,6 +134,9 @@ def get_config() -> ml_collections.ConfigDict:
   # ---------------------------------------------------- STS-B fine-tuning
   finetune = config.finetune = ml_collections.ConfigDict()
   finetune.enabled = False
+  # Fine-tune the model of another workdir (e.g. converted official weights)
+  # instead of pre-training here; '' = pre-train first.
+  finetune.init_from = ''
   finetune.num_steps = 0
   finetune.batch_size = 32
   finetune.learning_rate = 2e-5

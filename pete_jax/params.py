@@ -15,9 +15,6 @@ from ml_collections import config_flags
 
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Model config file.', lock_config=True)
-_VOCAB = flags.DEFINE_integer('vocab_size', 0, 'Vocabulary size when the config leaves it 0 '
-                              '(default: the number of lines of tokenizer.vocab_path).')
 
 
 def param_shapes(model: SentenceEncoder) -> dict:
@@ -46,8 +43,8 @@ def vocab_size_of(config: ml_collections.ConfigDict) -> int:
 
 def main(argv):
   del argv
-  config = _CONFIG.value
-  vocab = _VOCAB.value or vocab_size_of(config)
+  config = flags.FLAGS.config
+  vocab = flags.FLAGS.vocab_size or vocab_size_of(config)
   model = encoder_from_config(config.model, vocab, config.data.max_len)
   counts = count_by_component(model)
   width = max(len(k) for k in counts)
@@ -57,4 +54,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  config_flags.DEFINE_config_file('config', None, 'Model config file.', lock_config=True)
+  flags.DEFINE_integer('vocab_size', 0, 'Vocabulary size when the config leaves it 0 '
+                       '(default: the number of lines of tokenizer.vocab_path).')
   app.run(main)

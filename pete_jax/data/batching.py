@@ -14,11 +14,13 @@ makes them a little less random. A window of 0 gives fully random batches.
 A window of tens of batches gives most of the gain while every batch still
 draws from thousands of random candidates.
 
-Epochs and leftovers: with N examples and global batch B, epoch e covers
-global steps [floor(e*N/B), floor((e+1)*N/B)). The N mod B examples that do
-not fill a batch (the tail of that epoch's shuffle) are carried into the next
-epoch's first window. So no example is ever dropped: over any run each
-example is seen once per epoch, the few carried ones one epoch late.
+Epochs and leftovers: with N examples and global batch B, every epoch has
+floor(N / B) steps and trains on N - r distinct examples (r = N mod B). The r
+examples an epoch leaves out are put first in the next epoch's pool (so they
+are trained early in it, and no example is ever dropped: each epoch has no
+repeats, and an example left out of one epoch is trained in the next). The
+leftovers chain the epochs, so computing epoch e replays e cheap
+permutations (milliseconds each); results are cached.
 
 Determinism: the batch at global step s is a pure function of (seed, s) and
 the data, so a restarted run resumes exactly from its step number.
@@ -166,7 +168,8 @@ class PairBatcher:
       fit_length(int(side.lengths.max()), self.lengths)  # Raises if too long.
     self.scores = (None if scores is None
                    else np.asarray(scores, dtype=np.float32))
-    self.num_examples, self.batch_size, self.seed = len(a_seqs), batch_size, seed
+    self.num_examples = len(a_seqs)
+    self.batch_size, self.seed = batch_size, seed
     self.sort_window_batches = sort_window_batches
     self.local_batch_size = batch_size // process_count
     self.process_index, self.pad_id = process_index, pad_id
@@ -174,38 +177,41 @@ class PairBatcher:
     nb = len(self.lengths)
     self._shape_key = (np.searchsorted(self.lengths, self.a.lengths) * nb +
                        np.searchsorted(self.lengths, self.b.lengths))
+    self.steps_per_epoch = self.num_examples // batch_size
+    self._leftover = self.num_examples % batch_size
+    self._carried: list[np.ndarray] = []  # Leftovers of epochs 0, 1, ...
     self._plans: dict[int, np.ndarray] = {}
 
   # ----------------------------------------------------------- epochs
   def epoch_start(self, epoch: int) -> int:
     """First global step of `epoch`."""
-    return epoch * self.num_examples // self.batch_size
+    return epoch * self.steps_per_epoch
 
   def epoch_of(self, step: int) -> int:
     """The epoch that global step `step` belongs to."""
-    epoch = step * self.batch_size // self.num_examples
-    while self.epoch_start(epoch + 1) <= step:
-      epoch += 1
-    return epoch
+    return step // self.steps_per_epoch
 
-  def _leftover(self, epoch: int) -> int:
-    """Examples carried from `epoch` into the next."""
-    return (epoch + 1) * self.num_examples % self.batch_size
-
-  def _permutation(self, epoch: int) -> np.ndarray:
-    return np.random.default_rng([self.seed, epoch, 0]).permutation(
+  def _pool(self, epoch: int) -> np.ndarray:
+    """Epoch's examples: last epoch's leftovers, then the rest shuffled."""
+    carried_in = self.carried_over(epoch - 1)
+    order = np.random.default_rng([self.seed, epoch, 0]).permutation(
         self.num_examples)
+    rest = order[~np.isin(order, carried_in)]
+    return np.concatenate([carried_in, rest])
 
   def carried_over(self, epoch: int) -> np.ndarray:
-    """Example indices of `epoch`'s shuffle that wait for the next epoch."""
-    return self._permutation(epoch)[self.num_examples - self._leftover(epoch):]
+    """Example indices that `epoch` leaves out, trained first in epoch+1."""
+    if epoch < 0:
+      return np.zeros(0, np.int64)
+    for e in range(len(self._carried), epoch + 1):  # Replay the chain.
+      self._carried.append(
+          self._pool(e)[self.num_examples - self._leftover:])
+    return self._carried[epoch]
 
   def epoch_order(self, epoch: int) -> np.ndarray:
     """Example indices of all of `epoch`'s batches, concatenated."""
     if epoch not in self._plans:
-      carried = self.carried_over(epoch - 1) if epoch > 0 else np.zeros(0, int)
-      own = self._permutation(epoch)[:self.num_examples - self._leftover(epoch)]
-      pool = np.concatenate([carried, own])
+      pool = self._pool(epoch)[:self.num_examples - self._leftover]
       window = self.sort_window_batches * self.batch_size
       if window > 0:
         for start in range(0, len(pool), window):

@@ -16,21 +16,29 @@ from typing import Sequence
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 import numpy as np
 
+from pete_jax.data import batching
 from pete_jax.data import pipeline
 from pete_jax.data import sources
 from pete_jax.data.tokenizers import build_tokenizer
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.')
-_WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Run directory (SentencePiece model, id order); '
-    'default: a new temporary directory.')
-_SPLIT = flags.DEFINE_enum(
-    'split', 'train', ['train', 'eval', 'finetune'],
-    'Which data: train_sources (NLI), eval_source or finetune_source (STS).')
-_NUM_EXAMPLES = flags.DEFINE_integer('num_examples', 3, 'Examples to show.')
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defined only when run as a command, so importing never clashes."""
+  config_flags.DEFINE_config_file('config', None, 'Config file.')
+  flags.DEFINE_string(
+      'workdir', None, 'Run directory (SentencePiece model, id order); '
+      'default: a new temporary directory.')
+  flags.DEFINE_enum(
+      'split', 'train', ['train', 'eval', 'finetune'],
+      'Which data: train_sources (NLI), eval_source or finetune_source (STS).')
+  flags.DEFINE_integer('num_examples', 3, 'Examples to show.')
+  flags.mark_flags_as_required(['config'])
 
 
 def _percentiles(lengths: np.ndarray) -> str:
@@ -39,30 +47,29 @@ def _percentiles(lengths: np.ndarray) -> str:
           f'  mean {lengths.mean():.1f}')
 
 
-def _efficiency(config, a_seqs, b_seqs, batch_size, **overrides) -> str:
-  config = config.copy_and_resolve_references()
-  for key, value in overrides.items():
-    config.data[key] = value
-  batcher = pipeline.make_batcher(config, a_seqs, b_seqs,
-                                  batch_size=batch_size)
+def _efficiency(a_seqs, b_seqs, batch_size: int, lengths: Sequence[int],
+                window: int, seed: int) -> str:
+  batcher = batching.PairBatcher(a_seqs, b_seqs, batch_size=batch_size,
+                                 lengths=lengths, seed=seed,
+                                 sort_window_batches=window)
   steps = batcher.epoch_start(1)
   shapes = {batcher.shape_at(s) for s in range(steps)}
   return (f'{batcher.padding_efficiency(steps):6.1%} over one epoch '
-          f'({steps} steps, {len(shapes)} batch shapes, lengths '
-          f'{batcher.lengths})')
+          f'({steps} steps, {len(shapes)} batch shapes, lengths {lengths})')
 
 
 def main(argv: Sequence[str]) -> None:
   del argv
-  config = _CONFIG.value
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix='pete_inspect_')
-  if _SPLIT.value == 'train':
+  logging.set_verbosity(logging.WARNING)  # Reports are printed below.
+  config = FLAGS.config
+  workdir = FLAGS.workdir or tempfile.mkdtemp(prefix='pete_inspect_')
+  if FLAGS.split == 'train':
     pairs, report = sources.load_nli_pairs(config)
   else:
-    spec = (config.data.eval_source if _SPLIT.value == 'eval'
+    spec = (config.data.eval_source if FLAGS.split == 'eval'
             else config.data.finetune_source)
     pairs, report = sources.load_sts_pairs(
-        spec, config, 'validation' if _SPLIT.value == 'eval' else 'train')
+        spec, config, 'validation' if FLAGS.split == 'eval' else 'train')
   print('== sources')
   for part in report.parts or [report]:
     print(part.summary())
@@ -92,16 +99,17 @@ def main(argv: Sequence[str]) -> None:
         f'{batch_size}')
   window = config.data.get('sort_window_batches',
                            pipeline.DEFAULT_SORT_WINDOW_BATCHES)
-  print(f'bucketing, sort window {window}: '
-        f'{_efficiency(config, a_seqs, b_seqs, batch_size, pad_to_max_len=False)}')
-  print('bucketing, random batches (window 0): ' + _efficiency(
-      config, a_seqs, b_seqs, batch_size, pad_to_max_len=False,
-      sort_window_batches=0))
-  print('pad to max_len (official code): ' + _efficiency(
-      config, a_seqs, b_seqs, batch_size, pad_to_max_len=True))
+  buckets = batching.bucket_lengths(max_len, config.data.buckets)
+  for name, lengths, w in (
+      (f'bucketing, sort window {window} batches', buckets, window),
+      ('bucketing, random batches (window 0)', buckets, 0),
+      ('pad to max_len (official code)', (max_len,), 0)):
+    print(f'{name}: ' + _efficiency(a_seqs, b_seqs, batch_size, lengths, w,
+                                    config.seed))
+  print(f'(this config: pad_to_max_len={config.data.pad_to_max_len})')
 
   print('\n== examples')
-  for pair, a, b in list(zip(pairs, a_seqs, b_seqs))[:_NUM_EXAMPLES.value]:
+  for pair, a, b in list(zip(pairs, a_seqs, b_seqs))[:FLAGS.num_examples]:
     target = pair.label if pair.score is None else f'score {pair.score}'
     print(f'[{target}]')
     for text, ids in ((pair.text_a, a), (pair.text_b, b)):
@@ -110,5 +118,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['config'])
+  define_flags()
   app.run(main)

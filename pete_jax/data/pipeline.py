@@ -7,13 +7,18 @@ train.py and evaluation code need only a few calls.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+import time
 from typing import Sequence
 
 import ml_collections
 import numpy as np
 
 from pete_jax.data import batching
+from pete_jax.data import id_order
 from pete_jax.data import sources
+from pete_jax.data import tokenizers
 from pete_jax.data.records import ReadReport
 from pete_jax.data.records import SentencePair
 from pete_jax.data.tokenizers import Tokenizer
@@ -73,15 +78,46 @@ class TrainData:
   pairs: list[SentencePair]
 
 
+def tokenizer_files(config: ml_collections.ConfigDict,
+                    workdir: str) -> list[str]:
+  """Files that training writes into the workdir to fix the token ids."""
+  tok = config.tokenizer
+  paths = []
+  if tok.kind == 'sentencepiece' and not tok.spm_model_path:
+    paths.append(os.path.join(workdir, tokenizers.SPM_FILENAME))
+  if tok.id_order != 'native':
+    paths.append(os.path.join(workdir, id_order.ID_ORDER_FILENAME))
+  return paths
+
+
+def _wait_for(paths: list[str], timeout_s: float) -> None:
+  deadline = time.monotonic() + timeout_s
+  while not all(os.path.exists(p) for p in paths):
+    if time.monotonic() > deadline:
+      missing = [p for p in paths if not os.path.exists(p)]
+      raise TimeoutError(
+          f'waited {timeout_s:.0f} s for process 0 to write {missing}; the '
+          'workdir must be on a filesystem all processes share (or set '
+          'tokenizer.spm_model_path and id_order native)')
+    time.sleep(min(1.0, timeout_s / 10))
+
+
 def prepare_training_data(config: ml_collections.ConfigDict, workdir: str,
-                          process_index: int = 0,
-                          process_count: int = 1) -> TrainData:
+                          process_index: int = 0, process_count: int = 1,
+                          wait_timeout_s: float = 3600.0) -> TrainData:
   """Reads data.train_sources, builds the tokenizer, returns the batcher.
 
-  Batch size is config.train.batch_size (global). See
-  `tokenizers.build_tokenizer` for the multi-host note on spm.model.
+  Batch size is config.train.batch_size (global). Process 0 trains/saves the
+  SentencePiece model and id order; other processes wait for those files
+  (SentencePiece training is not guaranteed to give identical models on
+  every host, so each must load process 0's).
   """
   pairs, report = sources.load_nli_pairs(config)
+  if process_index > 0:
+    paths = tokenizer_files(config, workdir)
+    if paths:
+      logging.info('process %d waiting for %s', process_index, paths)
+      _wait_for(paths, wait_timeout_s)
   tokenizer = build_tokenizer(config, workdir, pair_texts(pairs))
   a_seqs, b_seqs = encode_pairs(tokenizer, pairs, config.data.max_len)
   batcher = make_batcher(config, a_seqs, b_seqs,

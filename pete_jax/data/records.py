@@ -117,6 +117,9 @@ class ReadReport:
         total.first_where.setdefault(reason, where)
     return total
 
+  def __str__(self) -> str:
+    return self.summary()
+
   def summary(self) -> str:
     """One human-readable line per fact, for logging."""
     lines = [f'{self.source}: read {self.read}, kept {self.kept}, '

@@ -25,6 +25,7 @@ import ml_collections
 
 from pete_jax.data import file_readers
 from pete_jax.data import tfds_reader
+from pete_jax.data.records import NO_GOLD
 from pete_jax.data.records import BadRowError
 from pete_jax.data.records import RawRow
 from pete_jax.data.records import ReadReport
@@ -83,9 +84,9 @@ def source_kind(spec: SourceSpec, wanted: str) -> str:
   kinds = ((tfds_reader.tfds_kind(spec.location),) if spec.format == 'tfds'
            else _LOCAL_KINDS[spec.format])
   if wanted not in kinds:
-    raise SourceError(
-        f'{spec.format}:{spec.location} holds {"/".join(kinds)} pairs, but '
-        f'{wanted} pairs are needed here ({"NLI labels" if wanted == "nli" else "STS scores 0..5"})')
+    need = 'NLI labels' if wanted == 'nli' else 'STS scores 0..5'
+    raise SourceError(f'{spec.format}:{spec.location} holds {"/".join(kinds)} '
+                      f'pairs, but {wanted} pairs ({need}) are needed here')
   return wanted
 
 
@@ -123,7 +124,7 @@ def _collect(rows: Iterable[RawRow], kind: str, label_filter: str,
       report.drop(pair, row.where)
       continue
     if kind == 'nli':
-      report.labels[pair.label or 'no_gold'] += 1
+      report.labels[pair.label or NO_GOLD] += 1
       if label_filter == 'entailment' and pair.label != 'entailment':
         reason = (f'label_filter:{pair.label}' if pair.label
                   else 'no_gold_label')

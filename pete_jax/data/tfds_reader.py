@@ -25,7 +25,6 @@ _BUILDER_MODULES = {
     'multi_nli': 'tensorflow_datasets.text.multi_nli',
     'glue/stsb': 'tensorflow_datasets.text.glue',
 }
-_CHUNK = 1024
 LOCAL_FORMATS_HELP = (
     'nli_jsonl:PATH (SNLI/MultiNLI 1.0 jsonl), pairs_csv:PATH / '
     'pairs_tsv:PATH (header with data.csv_columns), stsb_tsv:PATH (GLUE '
@@ -99,17 +98,16 @@ def read_tfds(name: str, split: str, data_dir: str | None,
   if module:
     importlib.import_module(module)
   try:
-    source = tfds.data_source(name, split=split, data_dir=data_dir,
-                              download=download)
+    # TFDS picks array_record (the random-access format data_source needs)
+    # by itself only when data_dir is None; say it, or a download into a
+    # given data_dir would be prepared as unreadable tfrecords.
+    source = tfds.data_source(
+        name, split=split, data_dir=data_dir, download=download,
+        builder_kwargs={'file_format': 'array_record'})
   except Exception as e:  # pylint: disable=broad-except
     if download:
       raise
     raise _not_available(name, split, data_dir, e) from e
-  # Read in chunks: one random-access call per record is slow for 550k rows.
-  get_many = getattr(source, '__getitems__', None)
-  for start in range(0, len(source), _CHUNK):
-    indices = list(range(start, min(start + _CHUNK, len(source))))
-    examples = get_many(indices) if get_many else [source[i] for i in indices]
-    for i, ex in zip(indices, examples):
-      yield RawRow(f'tfds:{name}:{split}[{i}]', _text(ex.get(text_a)),
-                   _text(ex.get(text_b)), _scalar(ex.get(target)))
+  for i, ex in enumerate(source):
+    yield RawRow(f'tfds:{name}:{split}[{i}]', _text(ex.get(text_a)),
+                 _text(ex.get(text_b)), _scalar(ex.get(target)))

@@ -82,11 +82,12 @@ class WordPieceTokenizer:
     tok = hf_tokenizers.Tokenizer(
         models.WordPiece.from_file(vocab_path, unk_token='[UNK]'))
     ids = {t: tok.token_to_id(t) for t in _BERT_SPECIALS}
-    missing = [t for t in ('[PAD]', '[UNK]', '[CLS]', '[SEP]') if ids[t] is None]
+    missing = [t for t in _BERT_SPECIALS[:4] if ids[t] is None]
     if missing:
       raise ValueError(f'{vocab_path}: special tokens {missing} not in vocab')
     if ids['[PAD]'] != 0:
-      raise ValueError(f'{vocab_path}: [PAD] must have id 0, has {ids["[PAD]"]}')
+      raise ValueError(f'{vocab_path}: [PAD] must have id 0, has '
+                       f'{ids["[PAD]"]}')
     # strip_accents=None follows `lowercase`, as in BERT.
     tok.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=None,
@@ -176,7 +177,7 @@ def train_sentencepiece(texts: Sequence[str], model_path: str,
   spm.SentencePieceTrainer.train(
       sentence_iterator=iter(sample), model_writer=model,
       vocab_size=vocab_size, model_type='unigram', hard_vocab_limit=False,
-      input_sentence_size=len(sample), character_coverage=0.9995,
+      input_sentence_size=0, character_coverage=0.9995,  # 0: all of sample.
       normalization_rule_name='nmt_nfkc_cf' if lowercase else 'nmt_nfkc',
       num_threads=os.cpu_count() or 1, minloglevel=2, **_SPM_IDS)
   os.makedirs(os.path.dirname(os.path.abspath(model_path)), exist_ok=True)

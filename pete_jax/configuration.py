@@ -1,0 +1,105 @@
+"""Config resolution and validation: every mistake is reported, naming the field, before any compute."""
+
+import os
+
+import ml_collections
+
+from pete_jax.basis import BASES, NORMALISATIONS
+from pete_jax.embeddings import EMBED_MLPS
+from pete_jax.encoder import DTYPES, EMBEDDINGS, POOLINGS
+from pete_jax.layers import ROPE_KINDS
+
+CHOICES = {
+    'model.embedding': EMBEDDINGS,
+    'model.basis': tuple(BASES),
+    'model.normalisation': NORMALISATIONS,
+    'model.embed_mlp': EMBED_MLPS,
+    'model.rope': ROPE_KINDS,
+    'model.pooling': POOLINGS,
+    'tokenizer.kind': ('wordpiece', 'sentencepiece'),
+    'tokenizer.id_order': ('native', 'frequency', 'random'),
+    'data.label_filter': ('entailment', 'all'),
+    'data.on_bad_row': ('skip', 'error'),
+    'train.compute_dtype': tuple(DTYPES),
+}
+LOCAL_FORMATS = ('nli_jsonl', 'pairs_csv', 'pairs_tsv', 'stsb_tsv', 'stsb_csv')
+
+
+def get(config: ml_collections.ConfigDict, dotted: str):
+  """``get(config, 'model.d_model')``."""
+  value = config
+  for key in dotted.split('.'):
+    value = value[key]
+  return value
+
+
+def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config with the ``official`` switch applied, validated. Raises ValueError."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  if config.get('official', False):
+    from pete_jax import official  # pylint: disable=import-outside-toplevel
+    config = official.apply_official(config)
+  validate(config)
+  return config
+
+
+def _check_sources(field: str, specs) -> list[str]:
+  errors = []
+  for spec in specs:
+    fmt, _, location = str(spec).partition(':')
+    if fmt == 'tfds':
+      continue
+    if fmt not in LOCAL_FORMATS:
+      errors.append(f'{field}: unknown source format {fmt!r} in {spec!r}; expected tfds or '
+                    f'one of {LOCAL_FORMATS}')
+    elif not os.path.exists(location):
+      errors.append(f'{field}: file {location!r} not found (set PETE_DATA_DIR or point '
+                    f'{field} at your local copy)')
+  return errors
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+  """Raises one ValueError listing every problem found, each naming its field."""
+  errors = [f'{field} must be one of {choices}, got {get(config, field)!r}'
+            for field, choices in CHOICES.items() if get(config, field) not in choices]
+  model, data, train = config.model, config.data, config.train
+  if model.d_model < 2 or model.num_heads < 1 or model.d_model % model.num_heads:
+    errors.append(f'model.d_model ({model.d_model}) must be divisible by model.num_heads '
+                  f'({model.num_heads})')
+  elif (model.d_model // model.num_heads) % 2:
+    errors.append(f'model.d_model / model.num_heads = {model.d_model // model.num_heads} must '
+                  'be even (RoPE works on pairs)')
+  if model.basis == 'fourier' and model.d_model % 2:
+    errors.append(f'model.d_model ({model.d_model}) must be even for the Fourier basis')
+  if model.num_layers < 1:
+    errors.append(f'model.num_layers must be >= 1, got {model.num_layers}')
+  if model.vocab_size and model.vocab_size < 2:
+    errors.append(f'model.vocab_size must be >= 2 (or 0 = from the tokenizer), got {model.vocab_size}')
+  if not 0 <= model.dropout_rate < 1:
+    errors.append(f'model.dropout_rate must be in [0, 1), got {model.dropout_rate}')
+  if data.max_len < 3:
+    errors.append(f'data.max_len must be >= 3, got {data.max_len}')
+  for name, stage in (('train', train), ('finetune', config.finetune)):
+    if stage.batch_size < 2:
+      errors.append(f'{name}.batch_size must be >= 2 (contrastive/Pearson losses need pairs), '
+                    f'got {stage.batch_size}')
+    elif stage.batch_size % num_devices:
+      errors.append(f'{name}.batch_size ({stage.batch_size}) must be divisible by the number '
+                    f'of devices ({num_devices})')
+  if train.num_steps < 1:
+    errors.append(f'train.num_steps must be >= 1, got {train.num_steps}')
+  if train.warmup_steps >= max(train.num_steps, 1) and train.num_steps > 1:
+    errors.append(f'train.warmup_steps ({train.warmup_steps}) must be < train.num_steps '
+                  f'({train.num_steps})')
+  if train.learning_rate <= 0:
+    errors.append(f'train.learning_rate must be > 0, got {train.learning_rate}')
+  if config.tokenizer.kind == 'wordpiece' and not os.path.exists(config.tokenizer.vocab_path):
+    errors.append(f'tokenizer.vocab_path: {config.tokenizer.vocab_path!r} not found')
+  if config.tokenizer.spm_model_path and not os.path.exists(config.tokenizer.spm_model_path):
+    errors.append(f'tokenizer.spm_model_path: {config.tokenizer.spm_model_path!r} not found')
+  errors += _check_sources('data.train_sources', data.train_sources)
+  errors += _check_sources('data.eval_source', [data.eval_source])
+  if config.finetune.enabled:
+    errors += _check_sources('data.finetune_source', [data.finetune_source])
+  if errors:
+    raise ValueError('Invalid config:\n  ' + '\n  '.join(errors))

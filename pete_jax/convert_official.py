@@ -1,0 +1,226 @@
+"""Converts an official TAN/PETE PyTorch state_dict into a pete_jax workdir.
+
+    python -m pete_jax.convert_official --weights=tan_2_128.pt --workdir=/tmp/tan_2_128
+
+The sizes (layers, d_model, heads, FFN width) are read off the tensors; the head
+count comes from the RoPE buffer ``layers.N.rope.inv_freq`` (head_dim/2 entries),
+because the file names do not say it reliably (tan_1_64 has 2 heads). The
+state_dict must match the expected keys and shapes exactly: a partial or
+renamed file would otherwise convert into a silently wrong model. The workdir
+gets the official-mode config (pete_jax/official.py) and an Orbax checkpoint at
+step 0, so every pete_jax tool (evaluation, fine-tuning) reads it like a trained
+run. Needs torch: ``pip install -e .[convert]``.
+"""
+
+import dataclasses
+import re
+from typing import Callable, Mapping, Sequence
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from configs import default as default_config
+from pete_jax import official
+from pete_jax.encoder import encoder_from_config
+from pete_jax.layers import rope_angles
+
+_WEIGHTS = flags.DEFINE_string('weights', None, 'Official state_dict (.pt) to convert.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'pete_jax workdir to write.')
+_EVAL_SOURCE = flags.DEFINE_string(
+    'eval_source', '', "data.eval_source of the workdir's config; default the local STS-B dev "
+    'set (stsb_tsv:<PETE_DATA_DIR>/stsb/dev.tsv).')
+
+Params = dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+  """Model sizes read off a state_dict."""
+  num_layers: int
+  d_model: int
+  num_heads: int
+  ffn_hidden: int
+
+  @property
+  def head_dim(self) -> int:
+    return self.d_model // self.num_heads
+
+
+def load_state_dict(path: str) -> dict[str, np.ndarray]:
+  """The tensors of a ``torch.save``d state_dict as float32 numpy arrays (CPU only)."""
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise ImportError('Reading official PyTorch weights needs torch: '
+                      'pip install -e .[convert]') from e
+  state = torch.load(path, map_location='cpu', weights_only=True)
+  if not isinstance(state, Mapping):
+    raise ValueError(f'{path}: expected a state_dict (name -> tensor), got {type(state).__name__}')
+  return {k: v.detach().to(torch.float32).numpy() for k, v in state.items()}
+
+
+def _first(state: Mapping[str, np.ndarray], getters: Sequence[tuple[str, Callable]]) -> int | None:
+  for key, get in getters:
+    if key in state:
+      return int(get(state[key].shape))
+  return None
+
+
+def infer_sizes(state: Mapping[str, np.ndarray]) -> Sizes:
+  """Layers, width, heads and FFN width from the tensors present.
+
+  Several keys can give each size, so that one renamed key still leads to a
+  precise "missing/extra key" error from :func:`check_state_dict` rather than
+  a failure here.
+  """
+  layer_ids = {int(m.group(1)) for k in state if (m := re.match(r'layers\.(\d+)\.', k))}
+  if not layer_ids:
+    raise ValueError('state_dict has no layers.N.* keys: not an official TAN state_dict. '
+                     f'Keys: {sorted(state)}')
+  d = _first(state, [('norm.weight', lambda s: s[0]), ('mlp.bias', lambda s: s[0]),
+                     ('pooler.dense.bias', lambda s: s[0]), ('mlp.weight', lambda s: s[-1])])
+  if d is None:
+    raise ValueError('cannot infer d_model: missing keys norm.weight, mlp.bias, pooler.dense.bias, '
+                     'mlp.weight')
+  freqs = sorted(k for k in state if re.fullmatch(r'layers\.\d+\.rope\.inv_freq', k))
+  if not freqs:
+    raise ValueError('cannot infer the head count: missing key layers.0.rope.inv_freq')
+  head_dim = 2 * state[freqs[0]].shape[0]
+  if head_dim == 0 or d % head_dim:
+    raise ValueError(f'{freqs[0]} has {head_dim // 2} entries: head_dim {head_dim} does not '
+                     f'divide d_model {d}')
+  ffn = _first(state, [(f'layers.{i}.positional_ff.w2.weight', lambda s: s[-1])
+                       for i in sorted(layer_ids)]) or 4 * d
+  return Sizes(max(layer_ids) + 1, d, d // head_dim, ffn)
+
+
+def _dense(torch_name: str, flax_path: tuple[str, ...], n_in: int, n_out: int):
+  """(torch key, flax path, torch shape, transform) rows of one Linear layer.
+
+  torch's Linear stores weight as (out, in) and computes x W^T + b; flax's
+  Dense stores kernel as (in, out) and computes x K + b, so K = W^T.
+  """
+  return [(f'{torch_name}.weight', flax_path + ('kernel',), (n_out, n_in), np.transpose),
+          (f'{torch_name}.bias', flax_path + ('bias',), (n_out,), None)]
+
+
+def _norm(torch_name: str, flax_path: tuple[str, ...], d: int):
+  return [(f'{torch_name}.weight', flax_path + ('scale',), (d,), None)]
+
+
+def key_map(sizes: Sizes) -> list[tuple[str, tuple[str, ...] | None, tuple[int, ...], Callable | None]]:
+  """Every official key with its flax parameter path, torch shape and transform.
+
+  The fused projection maps to ``qkv`` unchanged: torch splits its output as
+  q | k | v with head j at features j*hd..(j+1)*hd of each, which is exactly the
+  [3, H, hd] reshape of MultiHeadAttention. The RoPE buffer has no flax path
+  (the frequencies are recomputed; :func:`check_rope` compares them).
+  """
+  d, m = sizes.d_model, sizes.ffn_hidden
+  rows = _dense('mlp', ('embed', 'mlp'), d, d) + _norm('norm', ('embed', 'norm'), d)
+  for i in range(sizes.num_layers):
+    t, f = f'layers.{i}', (f'blocks_{i}',)
+    rows += _dense(f'{t}.projection', f + ('attention', 'qkv'), d, 3 * d)
+    rows += _dense(f'{t}.attn_out', f + ('attention', 'out'), d, d)
+    rows += _norm(f'{t}.norm1', f + ('norm1',), d)
+    rows += _dense(f'{t}.positional_ff.w1', f + ('ffn', 'wi'), d, 2 * m)
+    rows += _dense(f'{t}.positional_ff.w2', f + ('ffn', 'wo'), m, d)
+    rows += _norm(f'{t}.norm2', f + ('norm2',), d)
+    rows.append((f'{t}.rope.inv_freq', None, (sizes.head_dim // 2,), None))
+  return rows + _dense('pooler.dense', ('pooler',), d, d)
+
+
+def check_state_dict(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
+  """Raises a ValueError naming every missing, unexpected and mis-shaped key."""
+  expected = {key: shape for key, _, shape, _ in key_map(sizes)}
+  problems = [f'missing key {k} (expected shape {expected[k]})'
+              for k in expected if k not in state]
+  problems += [f'unexpected key {k} (shape {tuple(state[k].shape)})'
+               for k in state if k not in expected]
+  problems += [f'key {k} has shape {tuple(state[k].shape)}, expected {expected[k]}'
+               for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+  if problems:
+    raise ValueError(f'Not an official TAN state_dict for {sizes}:\n  ' + '\n  '.join(problems))
+
+
+def check_rope(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
+  """The stored RoPE frequencies must equal the ones the flax model computes."""
+  hd = sizes.head_dim
+  computed = np.asarray(rope_angles(jnp.ones((1,)), hd)[0, :hd // 2])
+  for i in range(sizes.num_layers):
+    stored = state[f'layers.{i}.rope.inv_freq']
+    err = float(np.max(np.abs(stored - computed) / computed))
+    if err > 1e-6:
+      raise ValueError(f'layers.{i}.rope.inv_freq differs from 1/10000^(2j/{hd}) '
+                       f'(max relative error {err:.3g}): RoPE base or head_dim not as expected')
+
+
+def _set(tree: dict, path: tuple[str, ...], value: np.ndarray) -> None:
+  for name in path[:-1]:
+    tree = tree.setdefault(name, {})
+  tree[path[-1]] = value
+
+
+def official_config(sizes: Sizes, eval_source: str = '') -> ml_collections.ConfigDict:
+  """The default config in official mode, with the sizes of the converted weights."""
+  config = default_config.get_config()
+  config.official = True
+  config = official.apply_official(config)
+  config.model.d_model = sizes.d_model
+  config.model.num_layers = sizes.num_layers
+  config.model.num_heads = sizes.num_heads
+  config.model.ffn_hidden = sizes.ffn_hidden
+  config.data.eval_source = eval_source or 'stsb_tsv:' + default_config.data_path('stsb', 'dev.tsv')
+  return config
+
+
+def to_flax(state: Mapping[str, np.ndarray]) -> tuple[Sizes, Params]:
+  """Checks a state_dict and returns its sizes and the SentenceEncoder parameter tree."""
+  sizes = infer_sizes(state)
+  check_state_dict(state, sizes)
+  check_rope(state, sizes)
+  params: Params = {}
+  for key, path, _, transform in key_map(sizes):
+    if path is not None:
+      value = np.asarray(state[key], np.float32)
+      _set(params, path, np.ascontiguousarray(transform(value) if transform else value))
+  _check_tree(params, official_config(sizes))
+  return sizes, params
+
+
+def _check_tree(params: Params, config: ml_collections.ConfigDict) -> None:
+  """The converted tree must have exactly the structure and shapes of the flax model's."""
+  model = encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
+  ids = jnp.zeros((1, 4), jnp.int32)
+  want = jax.eval_shape(model.init, jax.random.key(0), ids, jnp.ones_like(ids))['params']
+  got_shapes = jax.tree.map(lambda x: tuple(x.shape), params)
+  want_shapes = jax.tree.map(lambda x: tuple(x.shape), want)
+  if got_shapes != want_shapes:
+    raise AssertionError(f'converted tree {got_shapes} != SentenceEncoder tree {want_shapes}')
+
+
+def convert(weights: str, workdir: str, eval_source: str = ''
+            ) -> tuple[ml_collections.ConfigDict, Params]:
+  """Converts ``weights`` and writes the workdir; returns (config, encoder params)."""
+  from pete_jax import train  # pylint: disable=import-outside-toplevel
+  sizes, params = to_flax(load_state_dict(weights))
+  config = official_config(sizes, eval_source)
+  train.save_pretrained(workdir, config, params)
+  return config, params
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  config, _ = convert(_WEIGHTS.value, _WORKDIR.value, _EVAL_SOURCE.value)
+  m = config.model
+  print(f'Converted {_WEIGHTS.value} -> {_WORKDIR.value}: {m.num_layers} layer(s), '
+        f'd_model {m.d_model}, {m.num_heads} head(s), FFN {m.ffn_hidden} (unused).')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['weights', 'workdir'])
+  app.run(main)

@@ -1,0 +1,108 @@
+"""Zero-shot STS evaluation: cosine of pooled sentence vectors against gold scores.
+
+``python -m pete_jax.evaluate --workdir=runs/snli_pete`` scores a workdir's
+checkpoint on ``data.eval_source`` (STS-B validation by default): every pair,
+each sentence encoded on its own, real-valued gold scores, Pearson and Spearman
+x 100 (scipy).
+"""
+
+import json
+import os
+from typing import Callable, Sequence
+
+from absl import app, flags, logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from pete_jax.data import batching
+
+EncodeFn = Callable[[np.ndarray, np.ndarray], jax.Array]
+
+
+def correlations(predicted: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+  """Pearson and Spearman correlation x 100."""
+  return {'pearson': 100.0 * float(stats.pearsonr(predicted, gold)[0]),
+          'spearman': 100.0 * float(stats.spearmanr(predicted, gold)[0])}
+
+
+def encode_sequences(encode_fn: EncodeFn, seqs: Sequence[Sequence[int]], lengths: Sequence[int],
+                     batch_size: int = 256, pad_id: int = 0) -> np.ndarray:
+  """Vectors of token-id sequences, in input order.
+
+  Sentences are sorted by length so that each batch pads to a small bucket;
+  the last batch is filled up with copies so jit sees only full batches.
+  (With 'mean_all' pooling the caller passes ``lengths=(max_len,)``, as the
+  official code pads everything.)
+  """
+  order = np.argsort([len(s) for s in seqs], kind='stable')
+  out = [None] * len(seqs)
+  for start in range(0, len(seqs), batch_size):
+    rows = order[start:start + batch_size]
+    chunk = [seqs[i] for i in rows]
+    chunk += [chunk[-1]] * (batch_size - len(chunk))
+    ids, mask = batching.pad_batch(chunk, tuple(lengths), pad_id)
+    vectors = np.asarray(encode_fn(ids, mask))
+    for j, i in enumerate(rows):
+      out[i] = vectors[j]
+  return np.stack(out)
+
+
+def sts_eval(encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int = 256
+             ) -> dict[str, float]:
+  """Scores an ``StsData`` set (see pete_jax.data.pipeline.prepare_sts)."""
+  a = encode_sequences(encode_fn, sts.a_ids, lengths, batch_size)
+  b = encode_sequences(encode_fn, sts.b_ids, lengths, batch_size)
+  a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+  b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+  cosine = (a.astype(np.float64) * b).sum(axis=1)
+  result = correlations(cosine, np.asarray(sts.scores, np.float64))
+  result['num_pairs'] = len(cosine)
+  return result
+
+
+def encoder_fn(encoder, encoder_params) -> EncodeFn:
+  """A jitted ``(ids, mask) -> vectors`` for a SentenceEncoder and its parameters."""
+  return jax.jit(lambda ids, mask: encoder.apply({'params': encoder_params}, ids, mask))
+
+
+def append_json(path: str, record: dict) -> None:
+  """Appends ``record`` to a JSON list file (atomic replace)."""
+  records = []
+  if os.path.exists(path):
+    with open(path, encoding='utf-8') as f:
+      records = json.load(f)
+  records.append(record)
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    json.dump(records, f, indent=2)
+  os.replace(path + '.tmp', path)
+
+
+def evaluate_workdir(workdir: str, source: str = '', best: bool = False,
+                     batch_size: int = 256) -> dict[str, float]:
+  """Loads a workdir's checkpoint and scores it on ``source`` (default: the config's eval_source)."""
+  from pete_jax import checkpoint, data  # pylint: disable=import-outside-toplevel
+  from pete_jax.encoder import encoder_from_config  # pylint: disable=import-outside-toplevel
+  config, params = checkpoint.load_params(workdir, best=best)
+  tokenizer = data.tokenizers.build_tokenizer(config, workdir)
+  sts = data.pipeline.prepare_sts(config, tokenizer, source or None)
+  encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
+  lengths = data.pipeline.padding_lengths(config)
+  return sts_eval(encoder_fn(encoder, params['encoder']), sts, lengths, batch_size)
+
+
+def main(argv):
+  del argv
+  result = evaluate_workdir(flags.FLAGS.workdir, flags.FLAGS.source, flags.FLAGS.best)
+  logging.info('STS: %s', result)
+  print(json.dumps(result, indent=2))
+
+
+if __name__ == '__main__':
+  # Flags are defined only when run as a command, so importing this module
+  # never clashes with another command's flags.
+  flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
+  flags.DEFINE_string('source', '', 'STS source spec (default: the config\'s data.eval_source).')
+  flags.DEFINE_bool('best', False, 'Score the best checkpoint instead of the latest.')
+  app.run(main)

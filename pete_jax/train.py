@@ -1,0 +1,296 @@
+"""Training and evaluation: ``train_and_evaluate(config, workdir)``.
+
+One ``jax.jit`` step over a device mesh with a single 'data' axis: the batch is
+sharded across devices, parameters and optimizer state are replicated, the
+state is donated. The contrastive loss is computed over the global batch (the
+compiler inserts the communication), so the same code runs on one CPU, a GPU,
+a TPU host or a multi-host slice.
+
+Stages: contrastive pre-training (``config.train``), then optionally STS-B
+fine-tuning with the official code's Pearson loss (``config.finetune``), in
+``<workdir>/finetune``. Each stage checkpoints and resumes on its own.
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Callable
+
+from absl import logging
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+from pete_jax import checkpoint, configuration, logs
+from pete_jax.data import pipeline
+from pete_jax.encoder import SentenceEncoder, encoder_from_config
+from pete_jax.evaluate import append_json, encoder_fn, sts_eval
+from pete_jax.losses import ContrastiveLoss, cosine_similarity, pearson_loss
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a resumed run needs besides the data position (which is the step)."""
+  step: jax.Array
+  params: Any  # {'encoder': ..., 'loss': {'log_temperature': ...}}
+  opt_state: Any
+
+
+def learning_rate_schedule(peak: float, warmup: int, total: int) -> optax.Schedule:
+  """Linear warmup from 0 to ``peak`` over ``warmup`` steps, then linear decay to 0 at ``total``."""
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, peak, max(warmup, 1)),
+       optax.linear_schedule(peak, 0.0, max(total - warmup, 1))], [max(warmup, 1)])
+
+
+def make_optimizer(stage: ml_collections.ConfigDict, weight_decay: float = 0.01,
+                   grad_clip_norm: float = 0.0) -> optax.GradientTransformation:
+  """AdamW (torch defaults: b2 0.999, eps 1e-8, decay 0.01) with the warmup/linear schedule."""
+  schedule = learning_rate_schedule(stage.learning_rate, stage.warmup_steps, stage.num_steps)
+  adamw = optax.adamw(schedule, b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)
+  return optax.chain(optax.clip_by_global_norm(grad_clip_norm), adamw) if grad_clip_norm else adamw
+
+
+def init_params(encoder: SentenceEncoder, config: ml_collections.ConfigDict, rng: jax.Array) -> dict:
+  """Fresh parameters ``{'encoder', 'loss'}``."""
+  ids = jnp.ones((2, 8), jnp.int32)
+  enc_rng, loss_rng = jax.random.split(rng)
+  encoder_params = encoder.init(enc_rng, ids, ids)['params']
+  vec = jnp.ones((2, encoder.d_model))
+  loss_params = ContrastiveLoss(config.model.init_temperature).init(loss_rng, vec, vec)['params']
+  return {'encoder': encoder_params, 'loss': loss_params}
+
+
+def create_train_state(params: dict, optimizer: optax.GradientTransformation) -> TrainState:
+  """Step 0 with a fresh optimizer state."""
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+
+
+def make_train_step(encoder: SentenceEncoder, config: ml_collections.ConfigDict,
+                    optimizer: optax.GradientTransformation, objective: str) -> Callable:
+  """``step(state, batch, key) -> (state, metrics)`` for 'contrastive' or 'pearson'."""
+  loss_module = ContrastiveLoss(config.model.init_temperature)
+
+  def step(state: TrainState, batch: dict, key: jax.Array):
+    key = jax.random.fold_in(key, state.step)
+
+    def loss_fn(params):
+      encode = lambda side, k: encoder.apply(
+          {'params': params['encoder']}, batch[f'{side}_ids'], batch[f'{side}_mask'],
+          deterministic=False, rngs={'dropout': jax.random.fold_in(key, k)})
+      a, b = encode('a', 0), encode('b', 1)
+      if objective == 'contrastive':
+        return loss_module.apply({'params': params['loss']}, a, b)
+      return pearson_loss(cosine_similarity(a, b), batch['score']), jnp.exp(
+          params['loss']['log_temperature'])
+
+    (loss, temperature), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                          opt_state=opt_state)
+    return state, {'loss': loss, 'temperature': temperature, 'grad_norm': optax.global_norm(grads)}
+
+  return step
+
+
+def maybe_initialize_distributed() -> None:
+  """``jax.distributed.initialize()`` on multi-host clusters only (env set by the launcher)."""
+  markers = ('JAX_COORDINATOR_ADDRESS', 'COORDINATOR_ADDRESS', 'MEGASCALE_COORDINATOR_ADDRESS')
+  multi_tpu = ',' in os.environ.get('TPU_WORKER_HOSTNAMES', '')
+  multi_slurm = int(os.environ.get('SLURM_NTASKS', '1')) > 1
+  if (any(m in os.environ for m in markers) or multi_tpu or multi_slurm) \
+      and not jax.distributed.is_initialized():
+    jax.distributed.initialize()
+
+
+def data_mesh() -> jax.sharding.Mesh:
+  """All devices on one 'data' axis (Auto: the compiler places the contrastive communication)."""
+  return jax.make_mesh((jax.device_count(),), ('data',), axis_types=(AxisType.Auto,))
+
+
+@dataclasses.dataclass
+class Stage:
+  """One training stage (pre-training or fine-tuning) and where it keeps its files."""
+  name: str
+  objective: str  # 'contrastive' or 'pearson'
+  settings: ml_collections.ConfigDict  # num_steps, batch_size, learning_rate, warmup_steps
+  workdir: str
+  batcher: Any
+  eval_every: int
+  checkpoint_every: int
+
+
+def _data_position(batcher, step: int, seed: int) -> dict:
+  return {'step': int(step), 'epoch': int(batcher.epoch_of(step)), 'seed': seed,
+          'num_examples': int(batcher.num_examples), 'global_batch_size': int(batcher.batch_size)}
+
+
+def _check_data_position(saved: dict, expected: dict, workdir: str) -> None:
+  for key in ('seed', 'num_examples', 'global_batch_size'):
+    if saved.get(key) != expected[key]:
+      raise ValueError(
+          f'Cannot resume {workdir}: its checkpoint was written with {key}={saved.get(key)}, '
+          f'the current data/config gives {expected[key]}. Use a new workdir or the same data.')
+
+
+def _first_nonfinite(losses: list[tuple[int, jax.Array]]) -> int | None:
+  for step, loss in losses:
+    if not np.isfinite(float(loss)):
+      return step
+  return None
+
+
+def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: SentenceEncoder,
+              params: dict, evaluate: Callable[[dict], dict], writer) -> tuple[dict, dict]:
+  """Trains one stage to its last step, resuming from its latest checkpoint.
+
+  Returns:
+    (final parameters, final evaluation metrics).
+  """
+  mesh = data_mesh()
+  replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
+  optimizer = make_optimizer(stage.settings, config.train.weight_decay, config.train.grad_clip_norm)
+  state = jax.device_put(create_train_state(params, optimizer), replicated)
+  mgr = checkpoint.manager(os.path.join(stage.workdir, 'checkpoints'), config.train.keep_checkpoints)
+  restored = checkpoint.restore(mgr, jax.eval_shape(lambda: state))
+  num_steps = stage.settings.num_steps
+  if restored is not None:
+    state, position = restored
+    _check_data_position(position, _data_position(stage.batcher, 0, config.seed), stage.workdir)
+    state = jax.device_put(state, replicated)
+    logging.info('[%s] resumed from step %d', stage.name, int(state.step))
+  step_fn = jax.jit(make_train_step(encoder, config, optimizer, stage.objective),
+                    in_shardings=(replicated, batch_sharding, replicated),
+                    out_shardings=(replicated, replicated), donate_argnums=0)
+  key = jax.random.key(config.seed + 1)
+  start = int(state.step)
+  pending: list[tuple[int, jax.Array]] = []
+  metrics, t0, eval_result = {}, time.time(), {}
+  log_every = max(1, config.train.log_every_steps)
+  prefix = '' if stage.name == 'pretrain' else f'{stage.name}/'
+  for step in range(start, num_steps):
+    local = stage.batcher.batch_at(step)
+    batch = {k: jax.make_array_from_process_local_data(batch_sharding, v) for k, v in local.items()}
+    state, metrics = step_fn(state, batch, key)
+    pending.append((step, metrics['loss']))
+    done = step + 1
+    is_eval = done % stage.eval_every == 0 or done == num_steps
+    is_ckpt = done % stage.checkpoint_every == 0 or done == num_steps
+    if done % log_every == 0 or is_eval or is_ckpt:
+      bad = _first_nonfinite(pending)
+      if bad is not None:
+        mgr.wait_until_finished()
+        raise FloatingPointError(
+            f'[{stage.name}] non-finite loss at step {bad + 1}; the last good checkpoint is step '
+            f'{mgr.latest_step()} in {stage.workdir}/checkpoints. Lower the learning rate or use '
+            'float32 compute.')
+      pending.clear()
+      scalars = {f'{prefix}{k}': float(v) for k, v in metrics.items()}
+      scalars[f'{prefix}learning_rate'] = float(learning_rate_schedule(
+          stage.settings.learning_rate, stage.settings.warmup_steps, num_steps)(step))
+      elapsed = time.time() - t0
+      pairs_per_s = (done - start) * stage.settings.batch_size / max(elapsed, 1e-9)
+      scalars[f'{prefix}pairs_per_second'] = pairs_per_s
+      writer.write_scalars(done, scalars)
+      eta = (num_steps - done) * stage.settings.batch_size / max(pairs_per_s, 1e-9)
+      logging.info('[%s] step %d/%d  loss %.4f  %.0f pairs/s  ETA %.0f s', stage.name, done,
+                   num_steps, scalars[f'{prefix}loss'], pairs_per_s, eta)
+    if is_eval:
+      eval_result = evaluate(state.params)
+      writer.write_scalars(done, {f'{prefix}sts_{k}': v for k, v in eval_result.items()})
+      if jax.process_index() == 0:
+        append_json(os.path.join(stage.workdir, 'eval_results.json'), {'step': done, **eval_result})
+      logging.info('[%s] step %d  STS %s', stage.name, done, eval_result)
+    if is_ckpt:
+      checkpoint.save(mgr, done, state, _data_position(stage.batcher, done, config.seed),
+                      {'spearman': eval_result['spearman']} if is_eval else None, force=True)
+  mgr.wait_until_finished()
+  mgr.close()
+  if not eval_result:  # Resumed after the last step: score the restored state.
+    eval_result = evaluate(state.params)
+  writer.flush()
+  return jax.device_get(state.params), eval_result
+
+
+def save_pretrained(workdir: str, config: ml_collections.ConfigDict, encoder_params: dict) -> None:
+  """Writes a normal workdir (config + step-0 checkpoint) around given encoder parameters.
+
+  Used by the converter of the official weights: every command that reads a
+  workdir (evaluation, encoding, fine-tuning) then accepts it.
+  """
+  config = configuration.resolve(config)
+  checkpoint.write_config(workdir, config)
+  encoder = encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
+  params = init_params(encoder, config, jax.random.key(config.seed))
+  expected = jax.tree.map(jnp.shape, params['encoder'])
+  if jax.tree.map(jnp.shape, encoder_params) != expected:
+    raise ValueError(f'encoder parameters do not match the config\'s model: expected {expected}')
+  params['encoder'] = jax.tree.map(jnp.asarray, encoder_params)
+  state = create_train_state(params, make_optimizer(config.train))
+  with checkpoint.manager(os.path.join(workdir, 'checkpoints'), use_async=False) as mgr:
+    checkpoint.save(mgr, 0, state, {'step': 0, 'converted': True}, force=True)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Pre-trains (and optionally fine-tunes) the model described by ``config`` in ``workdir``.
+
+  A restarted run with the same workdir resumes from the latest complete
+  checkpoint and ends with exactly the parameters of an uninterrupted run.
+
+  Returns:
+    The final evaluation metrics: ``{'pretrain': {...}, 'finetune': {...}}``.
+  """
+  maybe_initialize_distributed()
+  config = configuration.resolve(config)
+  configuration.validate(config, num_devices=jax.device_count())
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    checkpoint.write_config(workdir, config)
+  writer = logs.MetricWriter(workdir, just_logging=jax.process_index() > 0)
+  proc = dict(process_index=jax.process_index(), process_count=jax.process_count())
+  train_data = pipeline.prepare_training_data(config, workdir, **proc)
+  logging.info('Training data: %s', train_data.report)
+  tokenizer = train_data.tokenizer
+  sts = pipeline.prepare_sts(config, tokenizer)
+  encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len,
+                                config.train.compute_dtype)
+  eval_encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
+  lengths = pipeline.padding_lengths(config)
+  evaluate = lambda params: sts_eval(encoder_fn(eval_encoder, params['encoder']), sts, lengths)
+  writer.write_hparams(flatten(config))
+  results = {}
+  if config.finetune.init_from:  # Fine-tune an existing (e.g. converted) workdir's model.
+    _, params = checkpoint.load_params(config.finetune.init_from)
+    results['pretrain'] = evaluate(params)
+  else:
+    params = init_params(encoder, config, jax.random.key(config.seed))
+    stage = Stage('pretrain', 'contrastive', config.train, workdir, train_data.batcher,
+                  config.train.eval_every_steps, config.train.checkpoint_every_steps)
+    params, results['pretrain'] = run_stage(stage, config, encoder, params, evaluate, writer)
+  if config.finetune.enabled:
+    batcher, report = pipeline.prepare_finetune_batcher(config, tokenizer, **proc)
+    logging.info('Fine-tuning data: %s', report)
+    ft = Stage('finetune', 'pearson', config.finetune, os.path.join(workdir, 'finetune'), batcher,
+               config.finetune.eval_every_steps, config.finetune.eval_every_steps)
+    _, results['finetune'] = run_stage(ft, config, encoder, params, evaluate, writer)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'final_metrics.json'), 'w', encoding='utf-8') as f:
+      json.dump(results, f, indent=2)
+  writer.close()
+  return results
+
+
+def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
+  """``{'model.d_model': 256, ...}`` with tuples as strings (for hparams)."""
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      out.update(flatten(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = str(value) if isinstance(value, (tuple, list)) else value
+  return out

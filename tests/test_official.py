@@ -1,0 +1,155 @@
+"""The official pretrained weights: converter, official mode and exactness against golden vectors.
+
+The golden files (shared/data/official_weights) were computed with the
+unchanged official PyTorch model; the converted pete_jax model must reproduce
+its Fourier features, intermediates, pooled vectors and cosines within 1e-4
+on CPU float32. Needs the shared data folder and torch (``pip install -e .[convert]``).
+"""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default
+from pete_jax import checkpoint, official
+from pete_jax import convert_official as co
+from pete_jax.encoder import SentenceEncoder, encoder_from_config
+
+GOLDEN = ('tan_1_64', 'tan_2_128')
+TOL = 1e-4
+FEATURE_TOL = 2e-5
+_CACHE: dict[str, tuple] = {}
+
+
+def _converted(data_dir: pathlib.Path, name: str, tmp_path_factory) -> tuple:
+  """(golden, workdir, converted params, loaded config, loaded params), once per weight file."""
+  if name not in _CACHE:
+    pytest.importorskip('torch', reason='converting official weights needs torch (.[convert])')
+    weights = data_dir / 'official_weights' / f'{name}.pt'
+    golden = json.loads((data_dir / 'official_weights' / f'golden_{name}.json').read_text())
+    workdir = str(tmp_path_factory.mktemp(name))
+    _, params = co.convert(str(weights), workdir)
+    config, loaded = checkpoint.load_params(workdir)
+    _CACHE[name] = golden, workdir, params, config, loaded
+  return _CACHE[name]
+
+
+def _model(config) -> SentenceEncoder:
+  return encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
+
+
+def _sentences(golden: dict) -> list[dict]:
+  return [s for pair in golden['pairs'] for s in (pair['sentence1'], pair['sentence2'])]
+
+
+def test_official_mode_is_off_by_default_and_switchable():
+  config = default.get_config()
+  assert not config.official
+  assert set(official.differences(config)) >= {
+      'model.basis_vocab_size', 'model.rope', 'model.pooling', 'model.drop_ffn_output',
+      'data.pad_to_max_len'}
+  assert official.apply_official(config).to_dict() == config.to_dict()
+  config.official = True
+  resolved = official.apply_official(config)
+  assert official.differences(resolved) == {}
+  assert config.model.rope == 'standard'  # the input is not modified
+  resolved.model.pooling = 'masked_mean'  # each behaviour stays a field of its own
+  assert official.differences(resolved) == {'model.pooling': ('masked_mean', 'mean_all')}
+
+
+@pytest.mark.parametrize('name', GOLDEN)
+def test_round_trip_and_sizes(shared_data, tmp_path_factory, name):
+  golden, _, params, config, loaded = _converted(shared_data, name, tmp_path_factory)
+  want = golden['config']
+  assert (config.model.num_layers, config.model.d_model, config.model.num_heads) == (
+      want['num_hidden_layers'], want['d_model'], want['num_attention_heads'])
+  assert config.official and official.differences(config) == {}
+  assert config.data.eval_source.startswith('stsb_tsv:')
+  jax.tree.map(np.testing.assert_array_equal, params, jax.tree.map(np.asarray, loaded['encoder']))
+
+
+@pytest.mark.parametrize('name', GOLDEN)
+def test_fourier_features_match_golden(shared_data, tmp_path_factory, name):
+  golden, _, _, config, loaded = _converted(shared_data, name, tmp_path_factory)
+  ff = golden['fourier_features_first_sentence']
+  feats = _model(config).apply({'params': loaded['encoder']}, jnp.asarray(ff['token_ids']),
+                               method=lambda m, ids: m.embed.features_of(ids))
+  np.testing.assert_allclose(feats, np.asarray(ff['features']), rtol=0, atol=FEATURE_TOL)
+
+
+@pytest.mark.parametrize('name', GOLDEN)
+def test_model_outputs_match_golden(shared_data, tmp_path_factory, name):
+  golden, _, _, config, loaded = _converted(shared_data, name, tmp_path_factory)
+  sents = _sentences(golden)
+  ids = jnp.asarray([s['input_ids'] for s in sents])
+  mask = jnp.asarray([s['attention_mask'] for s in sents])
+  pooled, state = _model(config).apply({'params': loaded['encoder']}, ids, mask,
+                                       mutable=['intermediates'])
+  inter, want = state['intermediates'], golden['intermediates_first_sentence']
+  close = lambda got, exp: np.testing.assert_allclose(got, np.asarray(exp), rtol=0, atol=TOL)
+  close(inter['embedding'][0][0, :5], want['embedding_output'])
+  assert len(inter['layers']) == len(want['layer_outputs']) == config.model.num_layers
+  for got, exp in zip(inter['layers'], want['layer_outputs']):
+    close(got[0, :5], exp)
+  close(inter['mean'][0][0], want['mean_over_128_positions_before_pooler'])
+  close(pooled, [s['pooled'] for s in sents])
+  v = np.asarray(pooled, np.float64)
+  a, b = v[0::2], v[1::2]
+  cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+  close(cosine, [p['cosine'] for p in golden['pairs']])
+
+
+@pytest.mark.parametrize('name', GOLDEN)
+def test_tokenizer_reproduces_golden_ids(shared_data, tmp_path_factory, name):
+  tokenizers = pytest.importorskip('pete_jax.data.tokenizers')
+  golden, workdir, _, config, _ = _converted(shared_data, name, tmp_path_factory)
+  sents = _sentences(golden)
+  encoded = tokenizers.build_tokenizer(config, workdir).encode(
+      [s['text'] for s in sents], config.data.max_len)
+  for seq, s in zip(encoded, sents):
+    pad = config.data.max_len - len(seq)
+    assert seq + [0] * pad == s['input_ids'], s['text']
+    assert [1] * len(seq) + [0] * pad == s['attention_mask'], s['text']
+
+
+def _save_modified(data_dir: pathlib.Path, path: pathlib.Path, edit) -> str:
+  torch = pytest.importorskip('torch', reason='converting official weights needs torch (.[convert])')
+  state = torch.load(data_dir / 'official_weights' / 'tan_1_64.pt', map_location='cpu',
+                     weights_only=True)
+  edit(state, torch)
+  torch.save(state, path)
+  return str(path)
+
+
+def test_rejects_renamed_key(shared_data, tmp_path):
+  def rename(state, torch):
+    del torch
+    state['layers.0.attn_out.weights'] = state.pop('layers.0.attn_out.weight')
+  weights = _save_modified(shared_data, tmp_path / 'renamed.pt', rename)
+  with pytest.raises(ValueError) as err:
+    co.convert(weights, str(tmp_path / 'workdir'))
+  assert 'missing key layers.0.attn_out.weight ' in str(err.value)
+  assert 'unexpected key layers.0.attn_out.weights ' in str(err.value)
+  assert not (tmp_path / 'workdir').exists()
+
+
+def test_rejects_misshaped_tensor_and_wrong_rope(shared_data, tmp_path):
+  def damage(state, torch):
+    state['layers.0.projection.weight'] = state['layers.0.projection.weight'][:191]
+    state['pooler.dense.bias'] = torch.zeros(65)
+  weights = _save_modified(shared_data, tmp_path / 'misshaped.pt', damage)
+  with pytest.raises(ValueError) as err:
+    co.convert(weights, str(tmp_path / 'workdir'))
+  assert 'layers.0.projection.weight has shape (191, 64), expected (192, 64)' in str(err.value)
+  assert 'pooler.dense.bias has shape (65,), expected (64,)' in str(err.value)
+
+  def rope_base(state, torch):
+    hd = 2 * len(state['layers.0.rope.inv_freq'])
+    state['layers.0.rope.inv_freq'] = 1.0 / 500.0 ** (torch.arange(0, hd, 2).float() / hd)
+  weights = _save_modified(shared_data, tmp_path / 'rope.pt', rope_base)
+  with pytest.raises(ValueError, match='layers.0.rope.inv_freq'):
+    co.convert(weights, str(tmp_path / 'workdir'))
