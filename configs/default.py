@@ -115,6 +115,9 @@ def get_config() -> ml_collections.ConfigDict:
   data.buckets = (16, 32, 64, 128)
   # Pad everything to max_len (the official code) instead of bucketing.
   data.pad_to_max_len = False
+  # Length-sorting window in batches: 0 = fully random batches; larger = less
+  # padding, but in-batch negatives of more similar length (see batching.py).
+  data.sort_window_batches = 64
 
   # ---------------------------------------------------------------- train
   train = config.train = ml_collections.ConfigDict()
@@ -130,6 +133,10 @@ def get_config() -> ml_collections.ConfigDict:
   train.eval_every_steps = 5_000
   train.checkpoint_every_steps = 5_000
   train.keep_checkpoints = 3
+  # Stop after this step as if preempted (checkpoint, then exit; the next run
+  # with the same workdir resumes). 0 = run to num_steps. For splitting long
+  # runs across sessions, and for the exact-resume test.
+  train.stop_at_step = 0
 
   # ---------------------------------------------------- STS-B fine-tuning
   finetune = config.finetune = ml_collections.ConfigDict()

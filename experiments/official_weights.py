@@ -107,7 +107,7 @@ def _fmt(pair: dict | None) -> str:
 def _diff(row: dict) -> str:
   if row['readme'] is None:
     return '–'
-  return ' / '.join(f"{row['pete_jax'][k] - row['readme'][k]:+.2f}" for k in ('pearson', 'spearman'))
+  return ' / '.join(f"{row['pete_jax'][k] - row['readme'][k]:+.3f}" for k in ('pearson', 'spearman'))
 
 
 def markdown(record: dict) -> str:

@@ -62,7 +62,7 @@ def manager(directory: str, keep: int = 3, best_metric: str | None = 'spearman',
   policies = [checkpoint_managers.LatestN(n=keep)]
   if best_metric:
     policies.append(checkpoint_managers.BestN(
-        get_metric_fn=lambda m: m[best_metric], reverse=True, n=1,
+        get_metric_fn=lambda m: m[best_metric], reverse=False, n=1,
         keep_checkpoints_without_metrics=False))
   options = ocp.CheckpointManagerOptions(
       save_interval_steps=save_every, enable_async_checkpointing=use_async,

@@ -63,6 +63,7 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
 
 
 def _first(state: Mapping[str, np.ndarray], getters: Sequence[tuple[str, Callable]]) -> int | None:
+  """The size read by the first getter whose key is present, else None."""
   for key, get in getters:
     if key in state:
       return int(get(state[key].shape))
@@ -108,6 +109,7 @@ def _dense(torch_name: str, flax_path: tuple[str, ...], n_in: int, n_out: int):
 
 
 def _norm(torch_name: str, flax_path: tuple[str, ...], d: int):
+  """The row of an RMSNorm: torch's ``weight`` is flax's ``scale``."""
   return [(f'{torch_name}.weight', flax_path + ('scale',), (d,), None)]
 
 

@@ -108,9 +108,15 @@ def maybe_initialize_distributed() -> None:
     jax.distributed.initialize()
 
 
-def data_mesh() -> jax.sharding.Mesh:
-  """All devices on one 'data' axis (Auto: the compiler places the contrastive communication)."""
-  return jax.make_mesh((jax.device_count(),), ('data',), axis_types=(AxisType.Auto,))
+def data_mesh(devices: list | None = None) -> jax.sharding.Mesh:
+  """All (or the given) devices on one 'data' axis.
+
+  Auto axis type: the compiler places the communication of the global-batch
+  contrastive loss (an Explicit mesh would refuse ``a @ b.T`` of two
+  batch-sharded arrays).
+  """
+  devices = jax.devices() if devices is None else devices
+  return jax.make_mesh((len(devices),), ('data',), axis_types=(AxisType.Auto,), devices=devices)
 
 
 @dataclasses.dataclass
@@ -173,14 +179,15 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
   metrics, t0, eval_result = {}, time.time(), {}
   log_every = max(1, config.train.log_every_steps)
   prefix = '' if stage.name == 'pretrain' else f'{stage.name}/'
-  for step in range(start, num_steps):
+  stop = min(num_steps, config.train.stop_at_step or num_steps)
+  for step in range(start, stop):
     local = stage.batcher.batch_at(step)
     batch = {k: jax.make_array_from_process_local_data(batch_sharding, v) for k, v in local.items()}
     state, metrics = step_fn(state, batch, key)
     pending.append((step, metrics['loss']))
     done = step + 1
     is_eval = done % stage.eval_every == 0 or done == num_steps
-    is_ckpt = done % stage.checkpoint_every == 0 or done == num_steps
+    is_ckpt = done % stage.checkpoint_every == 0 or done in (num_steps, stop)
     if done % log_every == 0 or is_eval or is_ckpt:
       bad = _first_nonfinite(pending)
       if bad is not None:
@@ -211,7 +218,7 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
                       {'spearman': eval_result['spearman']} if is_eval else None, force=True)
   mgr.wait_until_finished()
   mgr.close()
-  if not eval_result:  # Resumed after the last step: score the restored state.
+  if not eval_result and stop == num_steps:  # Resumed after the last step: score the restored state.
     eval_result = evaluate(state.params)
   writer.flush()
   return jax.device_get(state.params), eval_result
@@ -272,6 +279,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     stage = Stage('pretrain', 'contrastive', config.train, workdir, train_data.batcher,
                   config.train.eval_every_steps, config.train.checkpoint_every_steps)
     params, results['pretrain'] = run_stage(stage, config, encoder, params, evaluate, writer)
+    if 0 < config.train.stop_at_step < config.train.num_steps:
+      logging.info('Stopped at step %d as asked (train.stop_at_step); run again to resume.',
+                   config.train.stop_at_step)
+      writer.close()
+      return {'stopped_at_step': config.train.stop_at_step}
   if config.finetune.enabled:
     batcher, report = pipeline.prepare_finetune_batcher(config, tokenizer, **proc)
     logging.info('Fine-tuning data: %s', report)

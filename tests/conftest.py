@@ -4,6 +4,11 @@ import os
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# XLA CPU compiles a training step in ~10 s; a persistent cache shared by the
+# test process and the subprocesses it starts compiles each shape once.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', '/tmp/pete_jax_test_compilation_cache')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 import pathlib  # noqa: E402
 

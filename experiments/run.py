@@ -1,0 +1,62 @@
+"""Runs a named sweep and writes its results table.
+
+  python -m experiments.run table1|table2|ablations|<ablation> [--seeds=0,1,2]
+      [--steps=200] [--only=SUBSTRING] [--results_only]
+
+Sweeps are defined in experiments/sweeps.py; each run trains in its own process
+(one at a time) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs are
+skipped, interrupted ones resume. ``experiments/results/<sweep>.md`` and
+``.json`` are rewritten after every run, so nothing is lost if the sweep stops.
+"""
+
+from absl import app, flags
+
+from experiments import report, runner, sweeps
+from configs import reduced
+
+_SEEDS = flags.DEFINE_string('seeds', '', 'Comma-separated seeds (default: each run\'s own).')
+_STEPS = flags.DEFINE_integer('steps', reduced.STEPS, 'Pre-training steps per run.')
+_ONLY = flags.DEFINE_string('only', '', 'Train only runs whose name contains this.')
+_RESULTS_ONLY = flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
+_RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Where the workdirs go.')
+_RESULTS_DIR = flags.DEFINE_string('results_dir', 'experiments/results', 'Where tables go.')
+
+
+def jobs_of(sweep: str, run: sweeps.Run, seeds: tuple, steps: int, runs_dir: str) -> list:
+  return [runner.Job(sweep, run, s, steps, runs_dir) for s in (seeds or run.seeds)]
+
+
+def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: str = '',
+              results_only: bool = False, runs_dir: str = 'runs',
+              results_dir: str = 'experiments/results') -> str:
+  """Trains a sweep's missing runs and writes its table; returns the table's path."""
+  runs = sweeps.sweep_runs(sweep)
+
+  def write_table() -> str:
+    rows = [report.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir)) for r in runs]
+    return report.write(sweep, rows, results_dir)
+
+  path = write_table()
+  if not results_only:
+    for run in runs:
+      if only and only not in run.name:
+        continue
+      for job in jobs_of(sweep, run, seeds, steps, runs_dir):
+        if runner.execute(job) == 'done':
+          path = write_table()
+  return path
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError('usage: python -m experiments.run SWEEP [flags]')
+  seeds = tuple(int(s) for s in _SEEDS.value.split(',') if s.strip())
+  names = sweeps.GROUPS.get(argv[1], (argv[1],))
+  for name in names:
+    path = run_sweep(name, seeds, _STEPS.value, _ONLY.value, _RESULTS_ONLY.value,
+                     _RUNS_DIR.value, _RESULTS_DIR.value)
+    print(f'wrote {path}')
+
+
+if __name__ == '__main__':
+  app.run(main)

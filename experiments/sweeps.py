@@ -1,0 +1,102 @@
+"""Named sweeps: which runs (config module + overrides + seeds) each sweep holds.
+
+A run's config is ``configs/reduced.py:<module>`` (the experiment config at the
+reduced budget) plus ``overrides`` (dotted config fields, passed to
+``pete_jax.main`` as ``--config.<field>=<value>``).
+"""
+
+import dataclasses
+
+# Paper Table 1: STS-B validation, zero-shot (Spearman, Pearson, params, train time).
+TABLE1_PAPER = {
+    'fourier_1x256': (74.93, 74.54, '1.1M', '37.88 min'),
+    'learned_1x256': (77.01, 76.80, '8.9M', '48.48 min'),
+    'fourier_1x512': (75.21, 74.65, '4.7M', '1.349 h'),
+    'learned_1x512': (77.50, 76.78, '20.1M', '1.688 h'),
+    'fourier_2x256': (76.38, 76.02, '2.2M', '1.009 h'),
+    'learned_2x256': (77.34, 76.89, '9.9M', '1.322 h'),
+    'fourier_2x512': (77.40, 77.11, '8.9M', '2.27 h'),
+    'learned_2x512': (77.54, 76.96, '24.3M', '2.982 h'),
+}
+# Paper Table 2 (after STS-B fine-tuning): the row each config stands in for.
+TABLE2_PAPER = {
+    'pete_2x64': (69.5, 69.0, '58k+'),
+    'pete_1x256': (78.0, 78.0, '396k+'),
+    'pete_1x512': (79.7, 79.7, '1.5M+'),
+    'pete_2x512': (81.9, 81.7, '3.6M+'),
+}
+REFERENCE = 'table1_fourier_1x256'
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One experiment: a config module at the reduced budget, plus overrides.
+
+  Attributes:
+    name: row name inside the sweep.
+    module: ``configs/<module>.py``.
+    overrides: dotted config field -> value.
+    paper_spearman / paper_pearson: the paper's numbers for this row (None: none).
+    paper_params: the paper's parameter count (text).
+    shared: runs with the same ``shared`` key (and seed, steps) use one workdir,
+      so the reference model is trained once for Table 1 and every ablation.
+    seeds: default seeds.
+  """
+  name: str
+  module: str = REFERENCE
+  overrides: tuple = ()
+  paper_spearman: float | None = None
+  paper_pearson: float | None = None
+  paper_params: str = ''
+  shared: str = ''
+  seeds: tuple = (0,)
+
+
+def _reference(name: str, seeds=(0,)) -> Run:
+  s, p, n, _ = TABLE1_PAPER['fourier_1x256']
+  return Run(name, REFERENCE, (), s, p, n, shared='fourier_1x256', seeds=seeds)
+
+
+def table1() -> list[Run]:
+  runs = []
+  for key, (s, p, n, _) in TABLE1_PAPER.items():
+    seeds = (0, 1, 2) if key.endswith('1x256') else (0,)
+    shared = 'fourier_1x256' if key == 'fourier_1x256' else ''
+    runs.append(Run(key, f'table1_{key}', (), s, p, n, shared=shared, seeds=seeds))
+  return runs
+
+
+def table2() -> list[Run]:
+  return [Run(k, f'table2_{k}', (), s, p, n) for k, (s, p, n) in TABLE2_PAPER.items()]
+
+
+def _variants(field: str, reference_value, values) -> list[Run]:
+  runs = [_reference(f'{field.split(".")[-1]}={reference_value} (reference)')]
+  runs += [Run(f'{field.split(".")[-1]}={v}', overrides=((field, v),)) for v in values]
+  return runs
+
+
+ABLATIONS = {
+    'normalisation': lambda: _variants('model.normalisation', 'vocab', ['max_seq_len']),
+    'id_order': lambda: _variants('tokenizer.id_order', 'native', ['frequency', 'random']),
+    'embed_mlp': lambda: _variants('model.embed_mlp', 'linear', ['geglu', 'none']),
+    'basis': lambda: _variants('model.basis', 'fourier',
+                               ['chebyshev', 'legendre', 'hermite', 'laguerre']),
+    'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']),
+    'official': lambda: [
+        _reference('paper behaviour (reference)'),
+        Run('pooling=mean_all, pad_to_max_len', overrides=(
+            ('model.pooling', 'mean_all'), ('data.pad_to_max_len', True))),
+        Run('drop_ffn_output', overrides=(('model.drop_ffn_output', True),)),
+        Run('label_filter=all', overrides=(('data.label_filter', 'all'),)),
+    ],
+}
+SWEEPS = {'table1': table1, 'table2': table2, **ABLATIONS}
+GROUPS = {'ablations': tuple(ABLATIONS)}
+
+
+def sweep_runs(name: str) -> list[Run]:
+  """The runs of a named sweep. Raises KeyError for an unknown name."""
+  if name not in SWEEPS:
+    raise KeyError(f'unknown sweep {name!r}; expected one of {sorted(SWEEPS) + sorted(GROUPS)}')
+  return SWEEPS[name]()

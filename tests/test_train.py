@@ -1,0 +1,137 @@
+"""Training loop: end to end through main, exact resume, sharding, checkpoints, failures."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import smoke
+from pete_jax import checkpoint, configuration, train
+from pete_jax.data import pipeline
+from pete_jax.encoder import encoder_from_config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_main(workdir, *overrides):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  cmd = [sys.executable, '-m', 'pete_jax.main', '--config=configs/smoke.py', f'--workdir={workdir}',
+         *overrides]
+  return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_smoke_trains_end_to_end_through_main(tmp_path, shared_data):
+  result = run_main(tmp_path, '--config.finetune.enabled=True')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads((tmp_path / 'config.json').read_text())['model']['d_model'] == 32
+  steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit())
+  assert steps[-1] == 12
+  evals = json.loads((tmp_path / 'eval_results.json').read_text())
+  assert [e['step'] for e in evals] == [6, 12] and all(e['num_pairs'] == 1500 for e in evals)
+  final = json.loads((tmp_path / 'final_metrics.json').read_text())
+  assert set(final) == {'pretrain', 'finetune'} and np.isfinite(final['finetune']['spearman'])
+  assert list(tmp_path.glob('events.out.tfevents.*'))
+  assert (tmp_path / 'finetune' / 'checkpoints').is_dir()
+  assert 'loss' in result.stderr and 'pairs/s' in result.stderr  # progress lines
+
+
+def _state_leaves(workdir):
+  mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'))
+  step = mgr.latest_step()
+  restored = mgr.restore(step, args=checkpoint.ocp.args.Composite(
+      state=checkpoint.ocp.args.StandardRestore()))
+  mgr.close()
+  return step, jax.tree.leaves(restored['state'])
+
+
+def test_exact_resume_after_process_exit(tmp_path, shared_data):
+  straight, split = tmp_path / 'straight', tmp_path / 'split'
+  common = ['--config.train.eval_every_steps=100', '--config.train.checkpoint_every_steps=100']
+  assert run_main(straight, *common).returncode == 0
+  first = run_main(split, *common, '--config.train.stop_at_step=5')
+  assert first.returncode == 0, first.stderr[-3000:]
+  assert not (split / 'final_metrics.json').exists()
+  assert run_main(split, *common).returncode == 0
+  (s1, a), (s2, b) = _state_leaves(straight), _state_leaves(split)
+  assert s1 == s2 == 12
+  assert len(a) == len(b)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _one_step(config, devices, batch):
+  encoder = encoder_from_config(config.model, 30522, config.data.max_len)
+  params = train.init_params(encoder, config, jax.random.key(0))
+  optimizer = train.make_optimizer(config.train)
+  mesh = train.data_mesh(devices)
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  step = jax.jit(train.make_train_step(encoder, config, optimizer, 'contrastive'),
+                 in_shardings=(replicated, sharding, replicated))
+  state = jax.device_put(train.create_train_state(params, optimizer), replicated)
+  batch = {k: jax.device_put(v, sharding) for k, v in batch.items()}
+  return step(state, batch, jax.random.key(1))
+
+
+def test_sharded_step_matches_single_device(shared_data):
+  assert jax.device_count() == 8
+  config = configuration.resolve(smoke.get_config())
+  data = pipeline.prepare_training_data(config, '/tmp/unused_workdir')
+  batch = data.batcher.batch_at(0)
+  s1, m1 = _one_step(config, jax.devices()[:1], batch)
+  s8, m8 = _one_step(config, jax.devices(), batch)
+  assert float(m1['loss']) == pytest.approx(float(m8['loss']), abs=1e-5)
+  for x, y in zip(jax.tree.leaves(s1.params), jax.tree.leaves(s8.params)):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)  # float32 reduction order
+
+
+def test_keeps_latest_plus_best_checkpoint(tmp_path):
+  mgr = checkpoint.manager(str(tmp_path), keep=2, use_async=False)
+  state = {'w': jnp.ones(3)}
+  for step, spearman in zip(range(1, 6), [50.0, 90.0, 60.0, 55.0, 52.0]):
+    checkpoint.save(mgr, step, state, {'step': step}, {'spearman': spearman}, force=True)
+  mgr.wait_until_finished()
+  assert sorted(mgr.all_steps()) == [2, 4, 5]
+  assert mgr.best_step() == 2
+  mgr.close()
+
+
+def test_half_written_checkpoint_is_ignored(tmp_path):
+  mgr = checkpoint.manager(str(tmp_path), use_async=False)
+  checkpoint.save(mgr, 3, {'w': jnp.ones(2)}, {'step': 3}, force=True)
+  mgr.close()
+  (tmp_path / '6.orbax-checkpoint-tmp').mkdir()  # a save killed mid-write
+  mgr = checkpoint.manager(str(tmp_path), use_async=False)
+  state, position = checkpoint.restore(mgr, {'w': jnp.zeros(2)})
+  assert mgr.latest_step() == 3 and position == {'step': 3}
+  np.testing.assert_array_equal(state['w'], [1.0, 1.0])
+  mgr.close()
+
+
+def test_non_finite_loss_stops_with_clear_error(tmp_path, shared_data):
+  config = smoke.get_config()
+  config.model.init_temperature = 0.0  # logits / 0 -> non-finite at the first step
+  with pytest.raises(FloatingPointError, match='non-finite loss at step 1'):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.parametrize('field,value,match', [
+    ('model.embedding', 'table', 'model.embedding must be one of'),
+    ('model.num_heads', 3, r'model.d_model \(32\) must be divisible by model.num_heads \(3\)'),
+    ('train.batch_size', 12, r'train.batch_size \(12\) must be divisible by the number of devices \(8\)'),
+    ('data.train_sources', ('pairs_csv:/nonexistent/nli.csv',), "data.train_sources: file '/nonexistent/nli.csv' not found"),
+    ('data.eval_source', 'jsonl:/x', 'unknown source format'),
+    ('tokenizer.id_order', 'alphabetical', 'tokenizer.id_order must be one of'),
+])
+def test_invalid_config_names_the_field(field, value, match):
+  config = smoke.get_config()
+  section, key = field.split('.')
+  config[section][key] = value
+  with pytest.raises(ValueError, match=match):
+    configuration.validate(configuration.resolve(config), num_devices=8)
