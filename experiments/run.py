@@ -1,7 +1,7 @@
 """Runs a named sweep and writes its results table.
 
   python -m experiments.run table1|table2|ablations|<ablation> [--seeds=0,1,2]
-      [--steps=200] [--only=SUBSTRING] [--results_only]
+      [--steps=200] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
 (one at a time) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs are
@@ -18,22 +18,25 @@ _SEEDS = flags.DEFINE_string('seeds', '', 'Comma-separated seeds (default: each 
 _STEPS = flags.DEFINE_integer('steps', reduced.STEPS, 'Pre-training steps per run.')
 _ONLY = flags.DEFINE_string('only', '', 'Train only runs whose name contains this.')
 _RESULTS_ONLY = flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
+_BUDGET = flags.DEFINE_string('budget', '', 'Extra configs/reduced.py budget fields, e.g. '
+                              '"batch=64,max_len=32" (part of the workdir name).')
 _RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Where the workdirs go.')
 _RESULTS_DIR = flags.DEFINE_string('results_dir', 'experiments/results', 'Where tables go.')
 
 
-def jobs_of(sweep: str, run: sweeps.Run, seeds: tuple, steps: int, runs_dir: str) -> list:
-  return [runner.Job(sweep, run, s, steps, runs_dir) for s in (seeds or run.seeds)]
+def jobs_of(sweep: str, run: sweeps.Run, seeds: tuple, steps: int, runs_dir: str,
+            budget: str = '') -> list:
+  return [runner.Job(sweep, run, s, steps, runs_dir, budget) for s in (seeds or run.seeds)]
 
 
 def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: str = '',
               results_only: bool = False, runs_dir: str = 'runs',
-              results_dir: str = 'experiments/results') -> str:
+              results_dir: str = 'experiments/results', budget: str = '') -> str:
   """Trains a sweep's missing runs and writes its table; returns the table's path."""
   runs = sweeps.sweep_runs(sweep)
 
   def write_table() -> str:
-    rows = [report.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir)) for r in runs]
+    rows = [report.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget)) for r in runs]
     return report.write(sweep, rows, results_dir)
 
   path = write_table()
@@ -41,7 +44,7 @@ def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: s
     for run in runs:
       if only and only not in run.name:
         continue
-      for job in jobs_of(sweep, run, seeds, steps, runs_dir):
+      for job in jobs_of(sweep, run, seeds, steps, runs_dir, budget):
         if runner.execute(job) == 'done':
           path = write_table()
   return path
@@ -54,7 +57,7 @@ def main(argv):
   names = sweeps.GROUPS.get(argv[1], (argv[1],))
   for name in names:
     path = run_sweep(name, seeds, _STEPS.value, _ONLY.value, _RESULTS_ONLY.value,
-                     _RUNS_DIR.value, _RESULTS_DIR.value)
+                     _RUNS_DIR.value, _RESULTS_DIR.value, _BUDGET.value)
     print(f'wrote {path}')
 
 

@@ -28,10 +28,12 @@ class Job:
   seed: int
   steps: int
   runs_dir: str = 'runs'
+  budget: str = ''  # extra configs/reduced.py budget fields, e.g. 'batch=16,max_len=16'
 
   @property
   def config_arg(self) -> str:
-    return f'configs/reduced.py:{self.run.module},steps={self.steps}'
+    extra = f',{self.budget}' if self.budget else ''
+    return f'configs/reduced.py:{self.run.module},steps={self.steps}{extra}'
 
   @property
   def workdir(self) -> str:
@@ -39,7 +41,8 @@ class Job:
       base = os.path.join(self.runs_dir, 'shared', self.run.shared)
     else:
       base = os.path.join(self.runs_dir, self.sweep, slug(self.run.name))
-    return os.path.join(base, f'steps{self.steps}_seed{self.seed}')
+    extra = '_' + slug(self.budget.replace(',', '_')) if self.budget else ''
+    return os.path.join(base, f'steps{self.steps}{extra}_seed{self.seed}')
 
   @property
   def command(self) -> list[str]:

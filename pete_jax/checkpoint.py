@@ -66,6 +66,7 @@ def manager(directory: str, keep: int = 3, best_metric: str | None = 'spearman',
         keep_checkpoints_without_metrics=False))
   options = ocp.CheckpointManagerOptions(
       save_interval_steps=save_every, enable_async_checkpointing=use_async,
+      best_fn=(lambda m: m[best_metric]) if best_metric else None, best_mode='max',
       preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
       cleanup_tmp_directories=True)
   return ocp.CheckpointManager(os.path.abspath(directory), options=options,
@@ -105,7 +106,8 @@ def load_params(workdir: str, step: int | None = None, best: bool = False
   """
   config = read_config(workdir)
   with ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')),
-                             options=ocp.CheckpointManagerOptions(read_only=True),
+                             options=ocp.CheckpointManagerOptions(
+                                 read_only=True, best_fn=lambda m: m['spearman'], best_mode='max'),
                              item_names=('state', 'data')) as mgr:
     if step is None:
       step = mgr.best_step() if best else mgr.latest_step()

@@ -93,7 +93,7 @@ def make_train_step(encoder: SentenceEncoder, config: ml_collections.ConfigDict,
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                           opt_state=opt_state)
-    return state, {'loss': loss, 'temperature': temperature, 'grad_norm': optax.global_norm(grads)}
+    return state, {'loss': loss, 'temperature': temperature, 'grad_norm': optax.tree.norm(grads)}
 
   return step
 

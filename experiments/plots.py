@@ -1,0 +1,217 @@
+"""Figures of the reproduction (PNG under experiments/results/).
+
+  python -m experiments.plots [--runs_dir=runs] [--out_dir=experiments/results]
+
+1. ``spearman_vs_params.png``: STS-B Spearman against parameter count, Fourier
+   and learned, the paper's points and ours (from ``table1.json``).
+2. ``training_curves.png``: contrastive loss per logged step (parsed from each
+   run's ``train.log``) and the final STS-B Spearman.
+3. ``basis_refinement.png``: the fixed Fourier basis T(p) of a trained Fourier
+   model and its learned refinement E(p) - T(p), as functions of the token id.
+4. ``neighbour_distance.png``: distance between neighbouring ids' features (and
+   the trained model's embeddings) as the vocabulary grows from 30k to 256k.
+"""
+
+import glob
+import json
+import os
+import re
+
+from absl import app, flags
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
+
+from experiments.sweeps import TABLE1_PAPER  # pylint: disable=wrong-import-position
+
+_RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Workdirs of the sweeps.')
+_OUT_DIR = flags.DEFINE_string('out_dir', 'experiments/results', 'Where the PNGs go.')
+REFERENCE_WORKDIR = 'shared/fourier_1x256/steps200_seed0'
+VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
+LOSS_LINE = re.compile(r'\[pretrain\] step (\d+)/\d+\s+loss ([0-9.eE+-]+|nan|inf)')
+
+
+def _millions(text: str) -> float:
+  return float(text.rstrip('M+')) * 1e6 if text.endswith(('M', 'M+')) else float('nan')
+
+
+def spearman_vs_params(results_dir: str, out: str) -> str | None:
+  """Figure 1 from ``table1.json``; None when the table does not exist yet."""
+  path = os.path.join(results_dir, 'table1.json')
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    rows = json.load(f)['rows']
+  fig, ax = plt.subplots(figsize=(6.4, 4.4))
+  for kind, color in (('fourier', 'tab:blue'), ('learned', 'tab:orange')):
+    paper = [(_millions(v[2]), v[0]) for k, v in TABLE1_PAPER.items() if k.startswith(kind)]
+    ax.scatter(*zip(*paper), marker='s', color=color, label=f'{kind} (paper, 122,700 steps)')
+    ours = [r for r in rows if r['name'].startswith(kind) and r['spearman']['mean'] is not None]
+    if ours:
+      ax.errorbar([r['params']['total'] for r in ours], [r['spearman']['mean'] for r in ours],
+                  yerr=[r['spearman']['std'] or 0 for r in ours], fmt='o', color=color,
+                  mfc='white', capsize=3, label=f'{kind} (ours, reduced budget)')
+  ax.set_xscale('log')
+  ax.set_xlabel('encoder parameters')
+  ax.set_ylabel('STS-B validation Spearman x100 (zero-shot)')
+  ax.set_title('Table 1: STS-B vs parameters')
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out
+
+
+def read_losses(log_path: str) -> tuple[np.ndarray, np.ndarray]:
+  """(steps, losses) of the pre-training log lines of a ``train.log``."""
+  points = {}
+  with open(log_path, encoding='utf-8', errors='replace') as f:
+    for line in f:
+      m = LOSS_LINE.search(line)
+      if m:
+        points[int(m.group(1))] = float(m.group(2))
+  steps = np.array(sorted(points))
+  return steps, np.array([points[s] for s in steps])
+
+
+def training_curves(runs_dir: str, out: str) -> str | None:
+  """Figure 2: loss curves of every finished run found under ``runs_dir``."""
+  logs = sorted(p for p in glob.glob(os.path.join(runs_dir, '**', 'train.log'), recursive=True)
+                if os.path.exists(os.path.join(os.path.dirname(p), 'final_metrics.json')))
+  if not logs:
+    return None
+  fig, ax = plt.subplots(figsize=(7.5, 4.6))
+  for path in logs:
+    steps, losses = read_losses(path)
+    with open(os.path.join(os.path.dirname(path), 'final_metrics.json'), encoding='utf-8') as f:
+      spearman = json.load(f)['pretrain']['spearman']
+    label = os.path.relpath(os.path.dirname(path), runs_dir).replace('/steps', ' steps')
+    ax.plot(steps, losses, lw=1, label=f'{label} (STS-B {spearman:.1f})')
+  ax.set_xlabel('pre-training step')
+  ax.set_ylabel('symmetric contrastive loss (batch 128)')
+  ax.set_title('Training curves (reduced budget)')
+  ax.legend(fontsize=6)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out
+
+
+def trained_embedding(workdir: str):
+  """(config, encoder, params, table [V, d], basis [V, d]) of a trained Fourier workdir."""
+  from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel
+  from pete_jax.data import tokenizers  # pylint: disable=import-outside-toplevel
+  from pete_jax.encoder import encoder_from_config  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  config, params = checkpoint.load_params(workdir)
+  vocab = tokenizers.build_tokenizer(config, workdir).vocab_size
+  encoder = encoder_from_config(config.model, vocab, config.data.max_len)
+  table = encoder.apply({'params': params['encoder']}, method='embedding_table')
+  basis = encoder.apply({'params': params['encoder']}, jnp.arange(vocab),
+                        method=lambda m, ids: m.embed.features_of(ids))
+  return config, encoder, params['encoder'], np.asarray(table), np.asarray(basis)
+
+
+def basis_refinement(workdir: str, out: str, dims=(0, 1, 8, 9, 100, 255)) -> str | None:
+  """Figure 3: T_i(p) and E_i(p) - T_i(p) for a few feature indices i."""
+  if not os.path.exists(os.path.join(workdir, 'final_metrics.json')):
+    return None
+  _, _, _, table, basis = trained_embedding(workdir)
+  ids = np.arange(table.shape[0])
+  fig, axes = plt.subplots(len(dims), 2, figsize=(10, 1.6 * len(dims)), sharex=True)
+  for row, i in enumerate(dims):
+    axes[row, 0].plot(ids, basis[:, i], lw=0.4)
+    axes[row, 0].set_ylabel(f'i={i}', fontsize=8)
+    axes[row, 1].plot(ids, table[:, i] - basis[:, i], lw=0.4, color='tab:red')
+  axes[0, 0].set_title('fixed basis T_i(p)', fontsize=9)
+  axes[0, 1].set_title('learned refinement E_i(p) - T_i(p)', fontsize=9)
+  for ax in axes[-1]:
+    ax.set_xlabel('token id p (BERT WordPiece)')
+  fig.suptitle(f'Fourier 1x256 after 200 steps ({os.path.basename(workdir)}); '
+               'E = RMSNorm(Linear(T) + T)', fontsize=9)
+  fig.tight_layout()
+  fig.savefig(out, dpi=110)
+  plt.close(fig)
+  return out
+
+
+def neighbour_distances(vocab: int, dim: int, embed=None, chunk: int = 32_768) -> dict:
+  """Distances ||f(p+1) - f(p)|| over all p < V-1 for the basis (or ``embed`` of the ids).
+
+  Returns min and median of the neighbour distance, and the median distance
+  between random id pairs (the scale to compare with).
+  """
+  from pete_jax import fourier_features  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  feats = embed or (lambda ids: fourier_features(ids, vocab, dim))
+  gaps = []
+  for start in range(0, vocab - 1, chunk):
+    ids = jnp.arange(start, min(start + chunk + 1, vocab))
+    f = np.asarray(feats(ids), np.float64)
+    gaps.append(np.linalg.norm(f[1:] - f[:-1], axis=1))
+  gaps = np.concatenate(gaps)
+  rng = np.random.default_rng(0)
+  a, b = (jnp.asarray(rng.integers(0, vocab, 4096)) for _ in range(2))
+  random = np.linalg.norm(np.asarray(feats(a), np.float64) - np.asarray(feats(b), np.float64), axis=1)
+  return {'vocab': vocab, 'min': float(gaps.min()), 'median': float(np.median(gaps)),
+          'random_median': float(np.median(random))}
+
+
+def neighbour_distance(workdir: str, out: str, vocabs=VOCABS) -> tuple[str, list]:
+  """Figure 4 (and its numbers): basis, and the trained embedding MLP when ``workdir`` has one."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from pete_jax.embeddings import FourierEmbed  # pylint: disable=import-outside-toplevel
+  dim, embed_params = 256, None
+  if os.path.exists(os.path.join(workdir, 'final_metrics.json')):
+    config, _, params, _, _ = trained_embedding(workdir)
+    dim, embed_params = config.model.d_model, params['embed']
+  rows = []
+  for vocab in vocabs:
+    row = {'basis': neighbour_distances(vocab, dim)}
+    if embed_params is not None:
+      module = FourierEmbed(vocab, dim, mlp=config.model.embed_mlp)
+      row['embedding'] = neighbour_distances(
+          vocab, dim, lambda ids, m=module: m.apply({'params': embed_params}, ids))
+    rows.append(row)
+  fig, ax = plt.subplots(figsize=(6.4, 4.2))
+  xs = [r['basis']['vocab'] for r in rows]
+  for key, color in (('basis', 'tab:blue'), ('embedding', 'tab:red')):
+    if key not in rows[0]:
+      continue
+    ratio = [r[key]['median'] / r[key]['random_median'] for r in rows]
+    low = [r[key]['min'] / r[key]['random_median'] for r in rows]
+    ax.plot(xs, ratio, 'o-', color=color, label=f'{key}: median neighbour / random-pair distance')
+    ax.plot(xs, low, 'x--', color=color, label=f'{key}: min neighbour / random-pair distance')
+  ax.set_xscale('log')
+  ax.set_yscale('log')
+  ax.set_xlabel('vocabulary size V (normalisation 2p/(V-1)-1)')
+  ax.set_ylabel('relative distance between ids p and p+1')
+  ax.set_title(f'Near-collisions of neighbouring ids (d={dim})')
+  ax.legend(fontsize=7)
+  ax.grid(alpha=0.3, which='both')
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out, rows
+
+
+def main(argv):
+  del argv
+  out_dir, runs_dir = _OUT_DIR.value, _RUNS_DIR.value
+  os.makedirs(out_dir, exist_ok=True)
+  reference = os.path.join(runs_dir, REFERENCE_WORKDIR)
+  print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
+  print(training_curves(runs_dir, os.path.join(out_dir, 'training_curves.png')))
+  print(basis_refinement(reference, os.path.join(out_dir, 'basis_refinement.png')))
+  path, rows = neighbour_distance(reference, os.path.join(out_dir, 'neighbour_distance.png'))
+  with open(os.path.join(out_dir, 'neighbour_distance.json'), 'w', encoding='utf-8') as f:
+    json.dump(rows, f, indent=2)
+  print(path)
+
+
+if __name__ == '__main__':
+  app.run(main)
