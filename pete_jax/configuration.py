@@ -88,8 +88,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                     f'of devices ({num_devices})')
   if train.num_steps < 1:
     errors.append(f'train.num_steps must be >= 1, got {train.num_steps}')
-  if train.warmup_steps >= max(train.num_steps, 1) and train.num_steps > 1:
-    errors.append(f'train.warmup_steps ({train.warmup_steps}) must be < train.num_steps '
+  if train.warmup_steps > train.num_steps:
+    errors.append(f'train.warmup_steps ({train.warmup_steps}) must be <= train.num_steps '
                   f'({train.num_steps})')
   if train.learning_rate <= 0:
     errors.append(f'train.learning_rate must be > 0, got {train.learning_rate}')

@@ -135,3 +135,24 @@ def test_invalid_config_names_the_field(field, value, match):
   config[section][key] = value
   with pytest.raises(ValueError, match=match):
     configuration.validate(configuration.resolve(config), num_devices=8)
+
+
+def test_encode_api_serves_from_table(tmp_path, shared_data):
+  from pete_jax.encode import SentenceEmbedder  # pylint: disable=import-outside-toplevel
+  config = smoke.get_config()
+  config.train.num_steps = 2
+  config.train.eval_every_steps = config.train.checkpoint_every_steps = 2
+  train.train_and_evaluate(config, str(tmp_path))
+  embedder = SentenceEmbedder.from_workdir(str(tmp_path))
+  assert embedder.table.shape == (30522, 32)
+  sentences = ['A man is playing a guitar.', 'Someone plays music.', 'A dog runs.']
+  vectors = embedder.encode(sentences, batch_size=2)
+  assert vectors.shape == (3, 32)
+  # Same vectors as the encoder computing the basis on the fly, one sentence at a time.
+  _, params = checkpoint.load_params(str(tmp_path))
+  for sentence, vector in zip(sentences, vectors):
+    ids = np.asarray(embedder.tokenizer.encode([sentence], 32))
+    direct = embedder.encoder.apply({'params': params['encoder']}, ids, np.ones_like(ids))
+    np.testing.assert_allclose(vector, np.asarray(direct)[0], atol=1e-5)
+  with pytest.raises(TypeError):
+    embedder.encode('one string')

@@ -1,0 +1,85 @@
+"""Tests of the experiment runner (experiments/run.py) and the Colab notebook in TINY mode."""
+
+import json
+import os
+import pathlib
+import re
+
+import pytest
+
+from experiments import report, run, runner, sweeps
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY_BUDGET = 'batch=8,max_len=16,warmup=1'
+TINY_SWEEP = {'tiny': lambda: [sweeps.Run('tiny smoke', 'smoke', (('model.d_model', 16),),
+                                         paper_spearman=74.93, paper_params='1.1M')]}
+
+
+@pytest.fixture
+def tiny_sweep(monkeypatch, tmp_path):
+  monkeypatch.chdir(REPO)
+  monkeypatch.setattr(sweeps, 'SWEEPS', {**sweeps.SWEEPS, **TINY_SWEEP})
+  return {'runs_dir': str(tmp_path / 'runs'), 'results_dir': str(tmp_path / 'results')}
+
+
+def test_finished_run_is_skipped(tiny_sweep, monkeypatch):
+  job = runner.Job('tiny', TINY_SWEEP['tiny']()[0], 0, 2, tiny_sweep['runs_dir'], TINY_BUDGET)
+  os.makedirs(job.workdir)
+  with open(os.path.join(job.workdir, 'final_metrics.json'), 'w', encoding='utf-8') as f:
+    json.dump({'pretrain': {'spearman': 12.5, 'pearson': 11.0, 'num_pairs': 1500}}, f)
+
+  def no_training(*args, **kwargs):
+    raise AssertionError(f'a finished run was trained again: {args}')
+
+  monkeypatch.setattr(runner.subprocess, 'call', no_training)
+  assert runner.execute(job, log=lambda _: None) == 'skipped'
+  path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
+  text = pathlib.Path(path).read_text(encoding='utf-8')
+  assert '| tiny smoke | 74.93 | 12.50 (n=1) | s0: 12.50 | -62.43 |' in text
+  assert f'--config=configs/reduced.py:smoke,steps=2,{TINY_BUDGET}' in text
+  assert '--config.model.d_model=16' in text
+
+
+def test_command_matches_in_process_config():
+  job = runner.Job('ablation', sweeps.Run('x', overrides=(('model.basis', 'legendre'),)), 3, 50)
+  config = runner.job_config(job)
+  assert (config.seed, config.train.num_steps, config.model.basis) == (3, 50, 'legendre')
+  assert (config.train.batch_size, config.data.max_len, config.train.warmup_steps) == (128, 48, 49)
+  assert job.command[-2:] == ['--config.seed=3', '--config.model.basis=legendre']
+
+
+def test_tiny_sweep_trains_and_writes_table(tiny_sweep):
+  path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
+  rows = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))['rows']
+  (row,) = rows
+  assert row['spearman']['n'] == 1 and -100 <= row['spearman']['mean'] <= 100
+  assert row['seeds'][0]['wall_s'] > 0 and row['seeds'][0]['machine']['cpu_count'] >= 1
+  assert row['params']['total'] > 0
+  assert re.search(r'\| tiny smoke \| 74\.93 \| -?\d+\.\d\d \(n=1\)', pathlib.Path(path).read_text())
+  # A second call finds the run finished and trains nothing.
+  logs = []
+  job = run.jobs_of('tiny', TINY_SWEEP['tiny']()[0], (), 2, tiny_sweep['runs_dir'], TINY_BUDGET)[0]
+  assert runner.execute(job, log=logs.append) == 'skipped'
+
+
+def test_stage_of_table2_is_finetune():
+  assert report.stage_of('table2') == 'finetune' and report.stage_of('basis') == 'pretrain'
+  assert len(sweeps.sweep_runs('table1')) == 8
+  with pytest.raises(KeyError):
+    sweeps.sweep_runs('nope')
+
+
+def test_notebook_runs_in_tiny_mode(monkeypatch, tmp_path):
+  nbformat = pytest.importorskip('nbformat')
+  nbclient = pytest.importorskip('nbclient')
+  monkeypatch.setenv('PETE_NOTEBOOK_TINY', '1')
+  monkeypatch.setenv('PETE_REPO_DIR', str(REPO))
+  monkeypatch.setenv('PETE_WORKDIR', str(tmp_path / 'nb'))
+  nb = nbformat.read(REPO / 'experiments' / 'colab_tpu.ipynb', as_version=4)
+  nbclient.NotebookClient(nb, timeout=120, kernel_name='python3',
+                          resources={'metadata': {'path': str(REPO)}}).execute()
+  text = '\n'.join(out.get('text', '') for cell in nb.cells if cell.cell_type == 'code'
+                   for out in cell.get('outputs', []))
+  assert '| Fourier 1x256 (paper) | 1.1M | 122,700 | 74.93 |' in text
+  assert re.search(r'\| ours \(TINY\) \| [\d,]+ \| 6 \| -?\d+\.\d\d \| -?\d+\.\d\d \|', text)
+  assert (tmp_path / 'nb' / 'final_metrics.json').exists()
