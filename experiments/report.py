@@ -5,6 +5,7 @@ difference, the parameter count, steps, batch, wall time, the machine, and the
 exact commands with their config overrides.
 """
 
+import json
 import os
 import statistics
 import time
@@ -110,3 +111,19 @@ def write(sweep: str, rows: list[dict], results_dir: str) -> str:
   with open(path, 'w', encoding='utf-8') as f:
     f.write(markdown(sweep, rows))
   return path
+
+
+def write_group(group: str, sweeps: tuple, results_dir: str) -> str:
+  """One table over several sweeps (e.g. every ablation), from their JSON files."""
+  rows = []
+  for sweep in sweeps:
+    path = os.path.join(results_dir, f'{sweep}.json')
+    if os.path.exists(path):
+      with open(path, encoding='utf-8') as f:
+        rows += [{**r, 'name': f'{sweep}: {r["name"]}'} for r in json.load(f)['rows']]
+  text = markdown(group, rows).replace(
+      f'# Sweep `{group}`', f'# Sweeps `{group}` ({", ".join(sweeps)})', 1)
+  out = os.path.join(results_dir, f'{group}.md')
+  with open(out, 'w', encoding='utf-8') as f:
+    f.write(text)
+  return out

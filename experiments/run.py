@@ -59,6 +59,8 @@ def main(argv):
     path = run_sweep(name, seeds, _STEPS.value, _ONLY.value, _RESULTS_ONLY.value,
                      _RUNS_DIR.value, _RESULTS_DIR.value, _BUDGET.value)
     print(f'wrote {path}')
+  if argv[1] in sweeps.GROUPS:
+    print(f'wrote {report.write_group(argv[1], names, _RESULTS_DIR.value)}')
 
 
 if __name__ == '__main__':

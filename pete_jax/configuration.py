@@ -22,6 +22,12 @@ CHOICES = {
     'data.on_bad_row': ('skip', 'error'),
     'train.compute_dtype': tuple(DTYPES),
 }
+
+
+class ConfigError(ValueError):
+  """An invalid config; the message lists every problem by field."""
+
+
 LOCAL_FORMATS = ('nli_jsonl', 'pairs_csv', 'pairs_tsv', 'stsb_tsv', 'stsb_csv')
 
 
@@ -59,7 +65,7 @@ def _check_sources(field: str, specs) -> list[str]:
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
-  """Raises one ValueError listing every problem found, each naming its field."""
+  """Raises one ConfigError listing every problem found, each naming its field."""
   errors = [f'{field} must be one of {choices}, got {get(config, field)!r}'
             for field, choices in CHOICES.items() if get(config, field) not in choices]
   model, data, train = config.model, config.data, config.train
@@ -102,4 +108,4 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if config.finetune.enabled:
     errors += _check_sources('data.finetune_source', [data.finetune_source])
   if errors:
-    raise ValueError('Invalid config:\n  ' + '\n  '.join(errors))
+    raise ConfigError('Invalid config:\n  ' + '\n  '.join(errors))

@@ -8,7 +8,8 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from pete_jax import logs, train
+from pete_jax import configuration, logs, train
+from pete_jax.data.records import SourceError
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).',
                                           lock_config=True)
@@ -21,7 +22,11 @@ def main(argv):
   logs.quiet_library_logs()
   logging.info('JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(),
                jax.process_count())
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except (configuration.ConfigError, SourceError) as e:
+    # Problems of the user's making: the message says what to change; no traceback.
+    raise SystemExit(f'error: {e}') from None
 
 
 if __name__ == '__main__':

@@ -1,0 +1,120 @@
+"""experiments/benchmark.py: the quick mode runs every section and writes well-formed results.
+
+Only structure and sanity (positive, finite) are checked: timings are never asserted.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from experiments import benchmark
+
+
+def _positive_finite(value, where):
+  assert isinstance(value, (int, float)), where
+  assert math.isfinite(value) and value > 0, f'{where} = {value}'
+
+
+@pytest.fixture(scope='module')
+def quick_run(tmp_path_factory, request):
+  if not benchmark.os.path.isdir(benchmark.local_data.data_path('nli')):
+    pytest.skip('real data folder not found (set PETE_DATA_DIR)')
+  out = tmp_path_factory.mktemp('bench')
+  benchmark.main(['--quick', f'--out_dir={out}'])
+  with open(out / 'benchmark.json', encoding='utf-8') as f:
+    results = json.load(f)
+  return out, results
+
+
+def test_json_has_every_section(quick_run):
+  _, results = quick_run
+  for key in ('meta', 'data', 'train', 'breakdown', 'inference', 'vocab', 'shapes', 'targets'):
+    assert key in results, key
+  assert results['meta']['quick'] is True
+  _positive_finite(results['meta']['matmul_peak']['flops'], 'matmul peak')
+  assert 0 < results['data']['padding_efficiency_epoch'] <= 1
+
+
+def test_train_rows(quick_run):
+  _, results = quick_run
+  rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
+  assert {(r['config'], r['padding']) for r in rows} == {
+      ('fourier_1x256', 'bucketed'), ('learned_1x256', 'bucketed'),
+      ('fourier_1x256', 'padded'), ('learned_1x256', 'padded')}
+  for r in rows:
+    for key in ('step_time_s_median', 'pairs_per_s', 'real_tokens_per_s', 'padding_efficiency',
+                'flops_per_step_computed', 'flops_per_step_real', 'mfu_computed', 'mfu_real',
+                'peak_memory_bytes', 'state_bytes', 'num_params'):
+      _positive_finite(r[key], f'{r["config"]} {r["padding"]} {key}')
+    assert len(r['step_times_s']) == r['steps'] == (2 if r['padding'] == 'bucketed' else 1)
+    assert r['flops_per_step_real'] <= r['flops_per_step_computed']
+    assert r['padding_efficiency'] <= 1
+  padded = [r for r in rows if r['padding'] == 'padded']
+  assert all(r['padding_efficiency'] < 0.5 for r in padded)  # NLI sentences are short.
+  ratios = [r for r in results['train'] if r['config'].startswith('ratio_')]
+  assert len(ratios) == 2
+  for r in ratios:
+    _positive_finite(r['fourier_over_learned_total'], 'ratio')
+
+
+def test_breakdown_inference_scaling(quick_run):
+  _, results = quick_run
+  b = results['breakdown']['1x256']
+  for v in list(b['step_s_median'].values()) + list(b['sub_s_median'].values()):
+    _positive_finite(v, 'breakdown time')
+  # The basis sin/cos is computed once per encoded side (two sides per step).
+  assert b['hlo_ops_train_step_fourier_basis'] == {'sine': 2, 'cosine': 2}
+  assert b['hlo_ops_basis_only'] == {'sine': 1, 'cosine': 1}
+  for r in results['inference']:
+    for key in ('fourier_table_sentences_per_s', 'fourier_on_the_fly_sentences_per_s',
+                'learned_sentences_per_s', 'table_over_learned'):
+      _positive_finite(r[key], key)
+  vocab = results['vocab']
+  assert {r['vocab_size'] for r in vocab} == {30522, 65536}
+  for r in vocab:
+    _positive_finite(r['step_time_s_median'], 'vocab step')
+  learned = sorted((r for r in vocab if r['embedding'] == 'learned'), key=lambda r: r['vocab_size'])
+  fourier = [r for r in vocab if r['embedding'] == 'fourier']
+  assert learned[1]['num_params'] > learned[0]['num_params']  # the table grows with V ...
+  assert len({r['num_params'] for r in fourier}) == 1  # ... the Fourier model does not.
+  for r in results['shapes']:
+    _positive_finite(r['step_time_s_median'], 'shape step')
+  for t in results['targets']:
+    assert t['met'] in (True, False, None)
+
+
+def test_markdown_and_plot(quick_run):
+  out, results = quick_run
+  md = (out / 'benchmark.md').read_text(encoding='utf-8')
+  for heading in ('## Training step', '## Breakdown 1x256', '## Inference', '## Vocabulary scaling',
+                  '## Batch and length scaling', '## Targets', '## Running it'):
+    assert heading in md, heading
+  assert '--compute_dtype=bfloat16' in md
+  assert (out / 'benchmark_vocab.png').stat().st_size > 0
+  rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
+  assert md.count('| fourier_1x256 |') == sum(r['config'] == 'fourier_1x256' for r in rows)
+
+
+def test_notes_survive_regeneration(tmp_path):
+  results = {'meta': {'date': 'x'}, 'train': []}
+  (tmp_path / 'benchmark.md').write_text('old\n' + benchmark.NOTES_MARKER + '\nmy notes\n')
+  benchmark.write_outputs(results, str(tmp_path))
+  md = (tmp_path / 'benchmark.md').read_text()
+  assert md.endswith(benchmark.NOTES_MARKER + '\nmy notes\n')
+  assert 'old' not in md.split(benchmark.NOTES_MARKER)[0]
+
+
+def test_flop_count_matches_hand_count():
+  config = benchmark.table1_config('fourier_1x256')
+  d, m = 256, 1024
+  per_token = 2 * d * d + (2 * d * 3 * d + 2 * d * d + 2 * d * 2 * m + 2 * m * d)
+  assert benchmark.dense_flops_per_token(config.model) == per_token
+  lengths = np.array([3, 5])
+  real = benchmark.forward_flops(config.model, lengths, None)
+  assert real == per_token * 8 + 4 * d * (9 + 25) + 2 * 2 * d * d
+  padded = benchmark.forward_flops(config.model, lengths, 16)
+  assert padded == per_token * 32 + 4 * d * 2 * 256 + 2 * 2 * d * d
+  config.model.drop_ffn_output = True
+  assert benchmark.dense_flops_per_token(config.model) == per_token - 2 * d * 2 * m - 2 * m * d
