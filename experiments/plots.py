@@ -116,19 +116,30 @@ def trained_embedding(workdir: str):
   return config, encoder, params['encoder'], np.asarray(table), np.asarray(basis)
 
 
+def initial_table(config, encoder) -> np.ndarray:
+  """The embedding table of the same model at its initialisation (same seed)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from pete_jax.train import init_params  # pylint: disable=import-outside-toplevel
+  params = init_params(encoder, config, jax.random.key(config.seed))['encoder']
+  return np.asarray(encoder.apply({'params': params}, method='embedding_table'))
+
+
 def basis_refinement(workdir: str, out: str, dims=(0, 1, 8, 9, 100, 255)) -> str | None:
   """Figure 3: T_i(p) and E_i(p) - T_i(p) for a few feature indices i."""
   if not os.path.exists(os.path.join(workdir, 'final_metrics.json')):
     return None
-  _, _, _, table, basis = trained_embedding(workdir)
+  config, encoder, _, table, basis = trained_embedding(workdir)
+  start = initial_table(config, encoder)
   ids = np.arange(table.shape[0])
-  fig, axes = plt.subplots(len(dims), 2, figsize=(10, 1.6 * len(dims)), sharex=True)
+  fig, axes = plt.subplots(len(dims), 3, figsize=(13, 1.6 * len(dims)), sharex=True)
   for row, i in enumerate(dims):
     axes[row, 0].plot(ids, basis[:, i], lw=0.4)
     axes[row, 0].set_ylabel(f'i={i}', fontsize=8)
     axes[row, 1].plot(ids, table[:, i] - basis[:, i], lw=0.4, color='tab:red')
+    axes[row, 2].plot(ids, table[:, i] - start[:, i], lw=0.4, color='tab:green')
   axes[0, 0].set_title('fixed basis T_i(p)', fontsize=9)
-  axes[0, 1].set_title('learned refinement E_i(p) - T_i(p)', fontsize=9)
+  axes[0, 1].set_title('refinement E_i(p) - T_i(p) (trained)', fontsize=9)
+  axes[0, 2].set_title('change from initialisation E_i(p) - E0_i(p)', fontsize=9)
   for ax in axes[-1]:
     ax.set_xlabel('token id p (BERT WordPiece)')
   fig.suptitle(f'Fourier 1x256 after 200 steps ({os.path.basename(workdir)}); '

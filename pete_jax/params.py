@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 from ml_collections import config_flags
 
+from pete_jax import logs
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
 
@@ -43,6 +44,7 @@ def vocab_size_of(config: ml_collections.ConfigDict) -> int:
 
 def main(argv):
   del argv
+  logs.quiet_library_logs()
   config = flags.FLAGS.config
   vocab = flags.FLAGS.vocab_size or vocab_size_of(config)
   model = encoder_from_config(config.model, vocab, config.data.max_len)
