@@ -134,6 +134,7 @@ class Stage:
   batcher: Any
   eval_every: int
   checkpoint_every: int
+  stop_at: int = 0  # stop after this step as if preempted; 0 = run to the end
 
 
 def _data_position(batcher, step: int, seed: int) -> dict:
@@ -184,7 +185,7 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
   metrics, t0, eval_result = {}, time.time(), {}
   log_every = max(1, config.train.log_every_steps)
   prefix = '' if stage.name == 'pretrain' else f'{stage.name}/'
-  stop = min(num_steps, config.train.stop_at_step or num_steps)
+  stop = min(num_steps, stage.stop_at or num_steps)
   for step in range(start, stop):
     local = stage.batcher.batch_at(step)
     batch = {k: jax.make_array_from_process_local_data(batch_sharding, v) for k, v in local.items()}
@@ -208,6 +209,7 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
       elapsed = time.time() - t0
       pairs_per_s = (done - start) * stage.settings.batch_size / max(elapsed, 1e-9)
       scalars[f'{prefix}pairs_per_second'] = pairs_per_s
+      scalars[f'{prefix}steps_per_second'] = pairs_per_s / stage.settings.batch_size
       writer.write_scalars(done, scalars)
       eta = (num_steps - done) * stage.settings.batch_size / max(pairs_per_s, 1e-9)
       logging.info('[%s] step %d/%d  loss %.4f  %.0f pairs/s  ETA %.0f s', stage.name, done,
@@ -282,7 +284,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   else:
     params = init_params(encoder, config, jax.random.key(config.seed))
     stage = Stage('pretrain', 'contrastive', config.train, workdir, train_data.batcher,
-                  config.train.eval_every_steps, config.train.checkpoint_every_steps)
+                  config.train.eval_every_steps, config.train.checkpoint_every_steps,
+                  config.train.stop_at_step)
     params, results['pretrain'] = run_stage(stage, config, encoder, params, evaluate, writer)
     if 0 < config.train.stop_at_step < config.train.num_steps:
       logging.info('Stopped at step %d as asked (train.stop_at_step); run again to resume.',
