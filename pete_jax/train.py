@@ -277,7 +277,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   lengths = pipeline.padding_lengths(config)
   evaluate = lambda params: sts_eval(encoder_fn(eval_encoder, params['encoder']), sts, lengths)
   writer.write_hparams(flatten(config))
-  results = {}
+  sample = min(config.train.num_steps, 500)
+  results = {'padding_efficiency': train_data.batcher.padding_efficiency(sample)}
+  logging.info('Padding efficiency (real / computed tokens, first %d steps): %.3f', sample,
+               results['padding_efficiency'])
   if config.finetune.init_from:  # Fine-tune an existing (e.g. converted) workdir's model.
     _, params = checkpoint.load_params(config.finetune.init_from)
     results['pretrain'] = evaluate(params)

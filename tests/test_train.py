@@ -35,7 +35,8 @@ def test_smoke_trains_end_to_end_through_main(tmp_path, shared_data):
   evals = json.loads((tmp_path / 'eval_results.json').read_text())
   assert [e['step'] for e in evals] == [6, 12] and all(e['num_pairs'] == 1500 for e in evals)
   final = json.loads((tmp_path / 'final_metrics.json').read_text())
-  assert set(final) == {'pretrain', 'finetune'} and np.isfinite(final['finetune']['spearman'])
+  assert set(final) == {'padding_efficiency', 'pretrain', 'finetune'}
+  assert np.isfinite(final['finetune']['spearman']) and 0 < final['padding_efficiency'] <= 1
   assert list(tmp_path.glob('events.out.tfevents.*'))
   assert (tmp_path / 'finetune' / 'checkpoints').is_dir()
   assert 'loss' in result.stderr and 'pairs/s' in result.stderr  # progress lines
