@@ -46,7 +46,7 @@ def test_train_rows(quick_run):
   for r in rows:
     for key in ('step_time_s_median', 'pairs_per_s', 'real_tokens_per_s', 'padding_efficiency',
                 'flops_per_step_computed', 'flops_per_step_real', 'mfu_computed', 'mfu_real',
-                'peak_memory_bytes', 'state_bytes', 'num_params'):
+                'peak_memory_bytes', 'state_bytes', 'num_params', 'matmul_peak_flops'):
       _positive_finite(r[key], f'{r["config"]} {r["padding"]} {key}')
     assert len(r['step_times_s']) == r['steps'] == (2 if r['padding'] == 'bucketed' else 1)
     assert r['flops_per_step_real'] <= r['flops_per_step_computed']
