@@ -728,6 +728,12 @@ def targets(results: dict) -> list[dict]:
                          f'(basis alone: {alone["sine"]} + {alone["cosine"]})',
                 'threshold': '2 x basis-alone count',
                 'met': ops['sine'] == 2 * alone['sine'] and ops['cosine'] == 2 * alone['cosine']})
+    off = b.get('hlo_ops_train_step_fourier_basis_barrier_off')
+    if off and off != ops:
+      out.append({'target': f'same, with the optimization_barrier variant off ({size})',
+                  'value': f'{off["sine"]} sine + {off["cosine"]} cosine for 2 sides',
+                  'threshold': '2 x basis-alone count',
+                  'met': off['sine'] == 2 * alone['sine'] and off['cosine'] == 2 * alone['cosine']})
   for r in train_rows:
     if r['config'].startswith('ratio_') or r['padding'] != 'bucketed':
       continue

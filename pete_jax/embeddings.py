@@ -66,11 +66,7 @@ class FourierEmbed(nn.Module):
   @nn.compact
   def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
     del deterministic  # No dropout; the argument keeps the baseline's signature.
-    # The barrier makes XLA compute the basis once and keep it: without it the
-    # sin/cos fusion is duplicated into every consumer (the MLP's forward matmul
-    # and, in training, its weight-gradient matmul), computing every sin/cos twice.
-    # Values are unchanged (the barrier is an identity).
-    t = jax.lax.optimization_barrier(self.features_of(ids).astype(self.dtype))
+    t = self.features_of(ids).astype(self.dtype)
     if self.mlp == 'linear':
       t = t + nn.Dense(self.features, use_bias=self.use_bias, dtype=self.dtype,
                        param_dtype=self.param_dtype, name='mlp')(t)
