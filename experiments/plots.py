@@ -33,6 +33,14 @@ VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
 LOSS_LINE = re.compile(r'\[pretrain\] step (\d+)/\d+\s+loss ([0-9.eE+-]+|nan|inf)')
 
 
+
+def save_figure(fig, out: str, dpi: int = 120) -> str:
+  """Lays out, writes and closes ``fig``; returns ``out``."""
+  fig.tight_layout()
+  fig.savefig(out, dpi=dpi)
+  plt.close(fig)
+  return out
+
 def _millions(text: str) -> float:
   return float(text.rstrip('M+')) * 1e6 if text.endswith(('M', 'M+')) else float('nan')
 
@@ -59,10 +67,7 @@ def spearman_vs_params(results_dir: str, out: str) -> str | None:
   ax.set_title('Table 1: STS-B vs parameters')
   ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  return out
+  return save_figure(fig, out)
 
 
 def read_losses(log_path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -95,10 +100,7 @@ def training_curves(runs_dir: str, out: str) -> str | None:
   ax.set_title('Training curves (reduced budget)')
   ax.legend(fontsize=6)
   ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  return out
+  return save_figure(fig, out)
 
 
 def trained_embedding(workdir: str):
@@ -144,9 +146,7 @@ def basis_refinement(workdir: str, out: str, dims=(0, 1, 8, 9, 100, 255)) -> str
     ax.set_xlabel('token id p (BERT WordPiece)')
   fig.suptitle(f'Fourier 1x256 after 200 steps ({os.path.basename(workdir)}); '
                'E = RMSNorm(Linear(T) + T)', fontsize=9)
-  fig.tight_layout()
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out, dpi=110)
   return out
 
 
@@ -204,9 +204,7 @@ def neighbour_distance(workdir: str, out: str, vocabs=VOCABS) -> tuple[str, list
   ax.set_title(f'Near-collisions of neighbouring ids (d={dim})')
   ax.legend(fontsize=7)
   ax.grid(alpha=0.3, which='both')
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
+  save_figure(fig, out)
   return out, rows
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import ml_collections
 
+from pete_jax import configuration
+
 # Token-id normaliser of the official code: TAN.__init__ passes main.py's
 # vocab_size default (30552), not the tokenizer's 30522, so x = 2 p / 30551 - 1.
 OFFICIAL_VOCAB_SIZE = 30552
@@ -45,14 +47,6 @@ def set_field(config: ml_collections.ConfigDict, dotted: str, value: Any) -> Non
   node[leaf] = value
 
 
-def get_field(config: ml_collections.ConfigDict, dotted: str) -> Any:
-  """The value of ``config.a.b`` for ``dotted = 'a.b'``."""
-  node = config
-  for name in dotted.split('.'):
-    node = node[name]
-  return node
-
-
 def apply_official(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A copy of ``config`` with :data:`OFFICIAL_SETTINGS` applied if ``config.official``.
 
@@ -68,5 +62,5 @@ def apply_official(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 def differences(config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
   """``{field: (value in config, official value)}`` for every field that differs."""
-  return {k: (get_field(config, k), v) for k, v in OFFICIAL_SETTINGS.items()
-          if get_field(config, k) != v}
+  return {k: (configuration.get(config, k), v) for k, v in OFFICIAL_SETTINGS.items()
+          if configuration.get(config, k) != v}
