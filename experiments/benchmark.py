@@ -27,8 +27,8 @@ matmuls, forward x 3 for forward + backward) / the fp32 matmul rate of a large
 and on real tokens are reported. Timings are medians; timings are never tested.
 
 Every section merges its results into ``<out_dir>/benchmark.json`` and the
-markdown ``<out_dir>/benchmark.md`` is regenerated from the JSON; the text after
-the ``<!-- notes -->`` marker of an existing markdown file is kept.
+markdown ``<out_dir>/benchmark.md`` is regenerated from the JSON, entirely (no
+hand-written text survives a regeneration, so every number in it comes from a run).
 """
 
 import argparse
@@ -57,7 +57,6 @@ from pete_jax.encoder import DTYPES, encoder_from_config
 TABLE1 = ('fourier_1x256', 'learned_1x256', 'fourier_1x512', 'learned_1x512',
           'fourier_2x256', 'learned_2x256', 'fourier_2x512', 'learned_2x512')
 SECTIONS = ('train', 'breakdown', 'inference', 'vocab', 'shapes')
-NOTES_MARKER = '<!-- notes -->'
 QUICK_VARIANTS = ('fourier', 'fourier_basis_barrier_off', 'learned', 'learned_no_dropout')
 
 # Official PyTorch code on this machine kind (2 threads, torch 2.13 CPU, fp32, padded
@@ -920,16 +919,9 @@ def write_outputs(results: dict, out_dir: str) -> None:
   with open(os.path.join(out_dir, 'benchmark.json'), 'w', encoding='utf-8') as f:
     json.dump({k: v for k, v in results.items() if not k.startswith('_')}, f, indent=1)
   _plot_vocab(results, out_dir)
-  md_path = os.path.join(out_dir, 'benchmark.md')
-  notes = ''
-  if os.path.exists(md_path):
-    with open(md_path, encoding='utf-8') as f:
-      old = f.read()
-    if NOTES_MARKER in old:
-      notes = old[old.index(NOTES_MARKER):]
   results['_out_dir'] = out_dir
-  with open(md_path, 'w', encoding='utf-8') as f:
-    f.write(markdown(results) + ('\n' + notes if notes else ''))
+  with open(os.path.join(out_dir, 'benchmark.md'), 'w', encoding='utf-8') as f:
+    f.write(markdown(results))
 
 
 def _plot_vocab(results: dict, out_dir: str) -> None:

@@ -99,13 +99,11 @@ def test_markdown_and_plot(quick_run):
   assert md.count('| fourier_1x256 |') == sum(r['config'] == 'fourier_1x256' for r in rows)
 
 
-def test_notes_survive_regeneration(tmp_path):
+def test_markdown_is_regenerated_entirely(tmp_path):
   results = {'meta': {'date': 'x'}, 'train': []}
-  (tmp_path / 'benchmark.md').write_text('old\n' + benchmark.NOTES_MARKER + '\nmy notes\n')
+  (tmp_path / 'benchmark.md').write_text('old hand-written text\n')
   benchmark.write_outputs(results, str(tmp_path))
-  md = (tmp_path / 'benchmark.md').read_text()
-  assert md.endswith(benchmark.NOTES_MARKER + '\nmy notes\n')
-  assert 'old' not in md.split(benchmark.NOTES_MARKER)[0]
+  assert 'old hand-written text' not in (tmp_path / 'benchmark.md').read_text()
 
 
 def test_flop_count_matches_hand_count():
