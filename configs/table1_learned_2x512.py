@@ -1,13 +1,7 @@
 """Table 1: learned 2 layer(s) / 2 head(s), d=512 (paper STS-B Spearman / Pearson: 77.54 / 76.96)."""
 
-from configs import default
+from configs.table1_common import table1
 
 
 def get_config():
-  config = default.get_config()
-  config.model.embedding = 'learned'
-  config.model.dropout_rate = 0.1
-  config.model.num_layers = 2
-  config.model.num_heads = 2
-  config.model.d_model = 512
-  return config
+  return table1('learned', 2, 512)

@@ -88,16 +88,14 @@ def test_every_example_once_per_epoch_with_carry_over():
 def test_resume_gives_the_uninterrupted_batches():
   a, b = _pairs(150)
   scores = np.linspace(0, 5, 150)
-  uninterrupted = _batcher(a, b, scores=scores, seed=3).iterate(0)
-  reference = [next(uninterrupted) for _ in range(70)]  # Several epochs.
-  restarted = _batcher(a, b, scores=scores, seed=3).iterate()
-  restarted.set_state({'step': 33})
-  for expected in reference[33:]:
-    batch = next(restarted)
+  uninterrupted = _batcher(a, b, scores=scores, seed=3)
+  reference = [uninterrupted.batch_at(s) for s in range(70)]  # Several epochs, in order.
+  restarted = _batcher(a, b, scores=scores, seed=3)  # A new process, starting at step 33.
+  for step, expected in enumerate(reference[33:], start=33):
+    batch = restarted.batch_at(step)
     assert batch.keys() == expected.keys()
     for key in batch:
       np.testing.assert_array_equal(batch[key], expected[key])
-  assert restarted.get_state() == {'step': 70}
   np.testing.assert_allclose(reference[5]['score'],
                              scores[_rows_of(reference[5])], rtol=1e-6)
   other_seed = _batcher(a, b, seed=4).batch_at(0)
@@ -156,7 +154,7 @@ def test_bucket_lengths():
   assert batching.bucket_lengths(128, (16, 32), True) == (128,)
 
 
-def test_pad_batch_and_sequential_batches():
+def test_pad_batch():
   seqs = [[5, 6, 7], [8], [9, 10, 11, 12, 13]]
   ids, mask = batching.pad_batch(seqs, LENGTHS)
   assert ids.tolist() == [[5, 6, 7, 0, 0, 0, 0, 0], [8, 0, 0, 0, 0, 0, 0, 0],
@@ -165,14 +163,3 @@ def test_pad_batch_and_sequential_batches():
   assert batching.pad_batch(seqs, 6)[0].shape == (3, 6)
   with pytest.raises(ValueError, match='does not fit'):
     batching.pad_batch(seqs, 4)
-  a, b = _pairs(11)
-  batches = list(batching.sequential_batches(a, b, 4, LENGTHS,
-                                             scores=np.arange(11.0)))
-  assert [x['a_ids'].shape[0] for x in batches] == [4, 4, 4]
-  weights = np.concatenate([x['weight'] for x in batches])
-  assert weights.tolist() == [1] * 11 + [0]
-  rows = np.concatenate([_rows_of(x) for x in batches])[:11]
-  assert rows.tolist() == list(range(11))
-  assert batches[-1]['a_mask'][-1].sum() > 0  # Filler rows are not empty.
-  assert np.concatenate([x['score'] for x in batches])[:11].tolist() == (
-      list(range(11)))

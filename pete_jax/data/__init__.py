@@ -5,12 +5,10 @@ Modules: records (SentencePair, ReadReport), file_readers / tfds_reader
 batching (PairBatcher, pad_batch), pipeline (entry points), inspect (CLI).
 """
 
-from pete_jax.data.batching import BatchIterator
 from pete_jax.data.batching import PairBatcher
 from pete_jax.data.batching import bucket_lengths
 from pete_jax.data.batching import pad_batch
 from pete_jax.data.batching import padding_efficiency
-from pete_jax.data.batching import sequential_batches
 from pete_jax.data.pipeline import StsData
 from pete_jax.data.pipeline import TrainData
 from pete_jax.data.pipeline import encode_pairs

@@ -33,7 +33,7 @@ shapes) and returns its own contiguous block of B / process_count rows.
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -269,54 +269,3 @@ class PairBatcher:
       real += int(self.a.lengths[rows].sum() + self.b.lengths[rows].sum())
       computed += len(rows) * (la + lb)
     return real / max(computed, 1)
-
-  def iterate(self, start_step: int = 0) -> BatchIterator:
-    """An endless iterator of batches from `start_step` on."""
-    return BatchIterator(self, start_step)
-
-
-class BatchIterator(Iterator[Batch]):
-  """Iterator over `PairBatcher` batches whose state is just the next step."""
-
-  def __init__(self, batcher: PairBatcher, step: int = 0):
-    self.batcher, self.step = batcher, step
-
-  def __next__(self) -> Batch:
-    batch = self.batcher.batch_at(self.step)
-    self.step += 1
-    return batch
-
-  def get_state(self) -> dict[str, int]:
-    return {'step': self.step}
-
-  def set_state(self, state: dict[str, int]) -> None:
-    self.step = int(state['step'])
-
-
-def sequential_batches(a_seqs: Sequence[Sequence[int]],
-                       b_seqs: Sequence[Sequence[int]], batch_size: int,
-                       lengths: int | Sequence[int],
-                       scores: Sequence[float] | None = None,
-                       pad_id: int = 0) -> Iterator[Batch]:
-  """Evaluation batches in data order, every batch exactly `batch_size` rows.
-
-  The last batch is filled with copies of its first pair (so masked pooling
-  never sees an all-padding row) marked by 'weight' 0; real rows have 1.
-  """
-  if isinstance(lengths, int):
-    lengths = (lengths,)
-  a, b = PackedSequences(a_seqs), PackedSequences(b_seqs)
-  for start in range(0, len(a), batch_size):
-    rows = np.arange(start, min(start + batch_size, len(a)))
-    weight = np.zeros(batch_size, np.float32)
-    weight[:len(rows)] = 1
-    rows = np.concatenate([rows, np.full(batch_size - len(rows), rows[0])])
-    a_ids, a_mask = a.pad(rows, fit_length(int(a.lengths[rows].max()), lengths),
-                          pad_id)
-    b_ids, b_mask = b.pad(rows, fit_length(int(b.lengths[rows].max()), lengths),
-                          pad_id)
-    batch = {'a_ids': a_ids, 'a_mask': a_mask, 'b_ids': b_ids,
-             'b_mask': b_mask, 'weight': weight}
-    if scores is not None:
-      batch['score'] = np.asarray(scores, np.float32)[rows]
-    yield batch

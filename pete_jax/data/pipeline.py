@@ -68,7 +68,7 @@ class TrainData:
 
   Attributes:
     tokenizer: The run's tokenizer (id order applied); V = vocab_size.
-    batcher: `batcher.batch_at(step)` / `batcher.iterate(step)`.
+    batcher: `batcher.batch_at(step)`.
     report: What was read and dropped.
     pairs: The training pairs, in source order.
   """
@@ -143,11 +143,6 @@ class StsData:
   b_ids: list[list[int]]
   scores: np.ndarray
   report: ReadReport
-
-  def batches(self, batch_size: int, lengths: int | Sequence[int]):
-    """Fixed-size batches in order (see `batching.sequential_batches`)."""
-    return batching.sequential_batches(self.a_ids, self.b_ids, batch_size,
-                                       lengths, self.scores)
 
 
 def prepare_sts(config: ml_collections.ConfigDict, tokenizer: Tokenizer,
