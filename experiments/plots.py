@@ -4,8 +4,9 @@
 
 1. ``spearman_vs_params.png``: STS-B Spearman against parameter count, Fourier
    and learned, the paper's points and ours (from ``table1.json``).
-2. ``training_curves.png``: contrastive loss per logged step (parsed from each
-   run's ``train.log``) and the final STS-B Spearman.
+2. ``training_curves.png``: contrastive loss per logged step and the final
+   STS-B Spearman of every run record (``experiments/results/runs/``): Table 1
+   on the left, the ablations on the right.
 3. ``basis_refinement.png``: the fixed Fourier basis T(p) of a trained Fourier
    model and its learned refinement E(p) - T(p), as functions of the token id.
 4. ``neighbour_distance.png``: distance between neighbouring ids' features (and
@@ -15,7 +16,6 @@
 import glob
 import json
 import os
-import re
 
 from absl import app, flags
 import matplotlib
@@ -30,7 +30,6 @@ _RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Workdirs of the sweeps.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'experiments/results', 'Where the PNGs go.')
 REFERENCE_WORKDIR = 'shared/fourier_1x256/steps200_seed0'
 VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
-LOSS_LINE = re.compile(r'\[pretrain\] step (\d+)/\d+\s+loss ([0-9.eE+-]+|nan|inf)')
 
 
 
@@ -70,36 +69,28 @@ def spearman_vs_params(results_dir: str, out: str) -> str | None:
   return save_figure(fig, out)
 
 
-def read_losses(log_path: str) -> tuple[np.ndarray, np.ndarray]:
-  """(steps, losses) of the pre-training log lines of a ``train.log``."""
-  points = {}
-  with open(log_path, encoding='utf-8', errors='replace') as f:
-    for line in f:
-      m = LOSS_LINE.search(line)
-      if m:
-        points[int(m.group(1))] = float(m.group(2))
-  steps = np.array(sorted(points))
-  return steps, np.array([points[s] for s in steps])
-
-
-def training_curves(runs_dir: str, out: str) -> str | None:
-  """Figure 2: loss curves of every finished run found under ``runs_dir``."""
-  logs = sorted(p for p in glob.glob(os.path.join(runs_dir, '**', 'train.log'), recursive=True)
-                if os.path.exists(os.path.join(os.path.dirname(p), 'final_metrics.json')))
-  if not logs:
+def training_curves(records_dir: str, out: str) -> str | None:
+  """Figure 2: the pre-training loss of every run record under ``records_dir``."""
+  paths = sorted(glob.glob(os.path.join(records_dir, '**', '*.json'), recursive=True))
+  if not paths:
     return None
-  fig, ax = plt.subplots(figsize=(7.5, 4.6))
-  for path in logs:
-    steps, losses = read_losses(path)
-    with open(os.path.join(os.path.dirname(path), 'final_metrics.json'), encoding='utf-8') as f:
-      spearman = json.load(f)['pretrain']['spearman']
-    label = os.path.relpath(os.path.dirname(path), runs_dir).replace('/steps', ' steps')
-    ax.plot(steps, losses, lw=1, label=f'{label} (STS-B {spearman:.1f})')
-  ax.set_xlabel('pre-training step')
-  ax.set_ylabel('symmetric contrastive loss (batch 128)')
-  ax.set_title('Training curves (reduced budget)')
-  ax.legend(fontsize=6)
-  ax.grid(alpha=0.3)
+  fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
+  for path in paths:
+    with open(path, encoding='utf-8') as f:
+      record = json.load(f)
+    name = os.path.relpath(path, records_dir)[:-len('.json')]
+    table1 = name.startswith(('table1/', 'shared/'))
+    ax = axes[0] if table1 else axes[1]
+    losses, spearman = record['losses'], record['metrics']['pretrain']['spearman']
+    label = name.split('/', 1)[1] if table1 else name
+    ax.plot(losses['steps'], losses['loss'], lw=1,
+            label=f'{label.replace("/steps", " steps")} (STS-B {spearman:.1f})')
+  for ax, title in zip(axes, ('Table 1 runs', 'ablations and Table 2 pre-training')):
+    ax.set_xlabel('pre-training step')
+    ax.set_title(f'{title} (reduced budget)')
+    ax.legend(fontsize=5.5)
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel('symmetric contrastive loss (batch 128)')
   return save_figure(fig, out)
 
 
@@ -214,7 +205,7 @@ def main(argv):
   os.makedirs(out_dir, exist_ok=True)
   reference = os.path.join(runs_dir, REFERENCE_WORKDIR)
   print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
-  print(training_curves(runs_dir, os.path.join(out_dir, 'training_curves.png')))
+  print(training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png')))
   print(basis_refinement(reference, os.path.join(out_dir, 'basis_refinement.png')))
   path, rows = neighbour_distance(reference, os.path.join(out_dir, 'neighbour_distance.png'))
   with open(os.path.join(out_dir, 'neighbour_distance.json'), 'w', encoding='utf-8') as f:

@@ -4,10 +4,13 @@
       [--steps=200] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
-(one at a time) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs are
-skipped, interrupted ones resume. ``experiments/results/<sweep>.md`` and
+(one at a time) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs
+(a workdir with final metrics, or a committed run record under
+``experiments/results/runs/``) are skipped, interrupted ones resume. ``experiments/results/<sweep>.md`` and
 ``.json`` are rewritten after every run, so nothing is lost if the sweep stops.
 """
+
+import os
 
 from absl import app, flags
 
@@ -25,8 +28,10 @@ _RESULTS_DIR = flags.DEFINE_string('results_dir', 'experiments/results', 'Where 
 
 
 def jobs_of(sweep: str, run: sweeps.Run, seeds: tuple, steps: int, runs_dir: str,
-            budget: str = '') -> list:
-  return [runner.Job(sweep, run, s, steps, runs_dir, budget) for s in (seeds or run.seeds)]
+            budget: str = '', results_dir: str = 'experiments/results') -> list:
+  records = os.path.join(results_dir, 'runs')
+  return [runner.Job(sweep, run, s, steps, runs_dir, budget, records)
+          for s in (seeds or run.seeds)]
 
 
 def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: str = '',
@@ -36,7 +41,8 @@ def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: s
   runs = sweeps.sweep_runs(sweep)
 
   def write_table() -> str:
-    rows = [report.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget)) for r in runs]
+    rows = [report.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget,
+                                                 results_dir)) for r in runs]
     return report.write(sweep, rows, results_dir)
 
   path = write_table()
@@ -44,7 +50,7 @@ def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: s
     for run in runs:
       if only and only not in run.name:
         continue
-      for job in jobs_of(sweep, run, seeds, steps, runs_dir, budget):
+      for job in jobs_of(sweep, run, seeds, steps, runs_dir, budget, results_dir):
         if runner.execute(job) == 'done':
           path = write_table()
   return path

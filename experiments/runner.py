@@ -4,6 +4,12 @@ Each run trains in its own process (``python -m pete_jax.main``), so every row o
 a results table comes with the exact command that produced it. A run whose
 workdir has ``final_metrics.json`` is skipped; an interrupted one resumes from
 its checkpoints (``train_and_evaluate`` does that).
+
+Workdirs (checkpoints, logs) are not committed, so each finished run is also
+kept as a small *run record* under ``experiments/results/runs/`` (command,
+machine, wall time, final metrics, loss curve). Tables and plots are built from
+the records, and a run with a record is never trained again: a sweep resumes in
+a fresh clone of the repository.
 """
 
 import dataclasses
@@ -18,6 +24,8 @@ import time
 from experiments.sweeps import Run
 
 RUNNER_FILE = 'runner.json'
+RECORDS_DIR = os.path.join('experiments', 'results', 'runs')
+LOSS_LINE = re.compile(r'\[pretrain\] step (\d+)/\d+\s+loss ([0-9.eE+-]+|nan|inf)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +37,7 @@ class Job:
   steps: int
   runs_dir: str = 'runs'
   budget: str = ''  # extra configs/reduced.py budget fields, e.g. 'batch=16,max_len=16'
+  records_dir: str = RECORDS_DIR
 
   @property
   def config_arg(self) -> str:
@@ -50,8 +59,16 @@ class Job:
             f'--workdir={self.workdir}', f'--config.seed={self.seed}'] + [
                 f'--config.{field}={value}' for field, value in self.run.overrides]
 
-  def finished(self) -> bool:
+  @property
+  def record_path(self) -> str:
+    """``<records_dir>/<workdir relative to runs_dir>.json``."""
+    return os.path.join(self.records_dir, os.path.relpath(self.workdir, self.runs_dir) + '.json')
+
+  def trained_here(self) -> bool:
     return os.path.exists(os.path.join(self.workdir, 'final_metrics.json'))
+
+  def finished(self) -> bool:
+    return self.trained_here() or os.path.exists(self.record_path)
 
 
 def slug(name: str) -> str:
@@ -104,9 +121,37 @@ def execute(job: Job, python: str = sys.executable, log=print) -> str:
   record.update(command=' '.join(job.command), machine=machine(),
                 wall_s=round(sum(a['wall_s'] for a in record['attempts']), 1))
   write_json(record_path, record)
-  status = 'done' if rc == 0 and job.finished() else 'failed'
+  status = 'done' if rc == 0 and job.trained_here() else 'failed'
+  if status == 'done':
+    run_record(job)
   log(f'{status} (rc {rc}, {record["wall_s"]:.0f} s): {job.workdir}')
   return status
+
+
+def read_losses(log_path: str) -> dict:
+  """``{'steps': [...], 'loss': [...]}`` of the pre-training log lines of a ``train.log``."""
+  points = {}
+  if os.path.exists(log_path):
+    with open(log_path, encoding='utf-8', errors='replace') as f:
+      for line in f:
+        m = LOSS_LINE.search(line)
+        if m:
+          points[int(m.group(1))] = float(m.group(2))
+  steps = sorted(points)
+  return {'steps': steps, 'loss': [points[s] for s in steps]}
+
+
+def run_record(job: Job) -> dict | None:
+  """The job's run record; written from its workdir when it trained here. None: not run."""
+  record = read_json(job.record_path)
+  if record is None and job.trained_here():
+    runner = read_json(os.path.join(job.workdir, RUNNER_FILE), {})
+    record = {'command': ' '.join(job.command), 'machine': runner.get('machine'),
+              'wall_s': runner.get('wall_s'), 'attempts': runner.get('attempts', []),
+              'metrics': read_json(os.path.join(job.workdir, 'final_metrics.json')),
+              'losses': read_losses(os.path.join(job.workdir, 'train.log'))}
+    write_json(job.record_path, record)
+  return record
 
 
 def job_config(job: Job):
@@ -150,13 +195,13 @@ def parameter_count(job: Job) -> dict:
 def job_result(job: Job) -> dict:
   """Everything a results table needs about one job (metrics None when not run)."""
   config = job_config(job)
-  runner = read_json(os.path.join(job.workdir, RUNNER_FILE), {})
+  record = run_record(job) or {}
   return {
-      'seed': job.seed, 'workdir': job.workdir, 'command': ' '.join(job.command),
-      'overrides': {k: v for k, v in job.run.overrides},
-      'metrics': read_json(os.path.join(job.workdir, 'final_metrics.json')),
+      'seed': job.seed, 'workdir': job.workdir, 'record': job.record_path,
+      'command': ' '.join(job.command), 'overrides': {k: v for k, v in job.run.overrides},
+      'metrics': record.get('metrics'),
       'steps': config.train.num_steps, 'batch_size': config.train.batch_size,
       'finetune_steps': config.finetune.num_steps if config.finetune.enabled else 0,
-      'wall_s': runner.get('wall_s'), 'machine': runner.get('machine'),
+      'wall_s': record.get('wall_s'), 'machine': record.get('machine'),
       'params': parameter_count(job),
   }

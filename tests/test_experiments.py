@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 
 import pytest
 
@@ -40,6 +41,26 @@ def test_finished_run_is_skipped(tiny_sweep, monkeypatch):
   assert '| tiny smoke | 74.93 | 12.50 (n=1) | s0: 12.50 | -62.43 |' in text
   assert f'--config=configs/reduced.py:smoke,steps=2,{TINY_BUDGET}' in text
   assert '--config.model.d_model=16' in text
+
+
+def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
+  """A fresh clone has the committed run records but no workdirs: nothing is retrained."""
+  path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
+  before = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))
+  (job,) = run.jobs_of('tiny', TINY_SWEEP['tiny']()[0], (), 2, tiny_sweep['runs_dir'],
+                       TINY_BUDGET, tiny_sweep['results_dir'])
+  record = json.loads(pathlib.Path(job.record_path).read_text(encoding='utf-8'))
+  assert record['metrics']['pretrain']['spearman'] == before['rows'][0]['spearman']['mean']
+  assert record['losses']['steps'] and len(record['losses']['loss']) == len(record['losses']['steps'])
+  shutil.rmtree(tiny_sweep['runs_dir'])
+
+  def no_training(*args, **kwargs):
+    raise AssertionError(f'a recorded run was trained again: {args}')
+
+  monkeypatch.setattr(runner.subprocess, 'call', no_training)
+  path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
+  after = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))
+  assert after['rows'][0]['spearman'] == before['rows'][0]['spearman']
 
 
 def test_command_matches_in_process_config():
