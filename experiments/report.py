@@ -10,7 +10,7 @@ import os
 import statistics
 import time
 
-from experiments import runner
+from experiments import readme_blocks, runner
 from experiments.sweeps import Run
 
 BUDGET = ('Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
@@ -127,3 +127,29 @@ def write_group(group: str, sweeps: tuple, results_dir: str) -> str:
   with open(out, 'w', encoding='utf-8') as f:
     f.write(text)
   return out
+
+
+def readme_summary(results_dir: str) -> str:
+  """The README's results block: Table 1 and Table 2 rows from their JSON files."""
+  lines = []
+  for sweep, title in (('table1', 'Table 1 (zero-shot)'),
+                       ('table2', 'Table 2 (after STS-B fine-tuning)')):
+    path = os.path.join(results_dir, f'{sweep}.json')
+    if not os.path.exists(path):
+      continue
+    with open(path, encoding='utf-8') as f:
+      rows = json.load(f)['rows']
+    lines += [f'{title}, from `python -m experiments.run {sweep}` '
+              f'(`experiments/results/{sweep}.md`):', '',
+              '| model | params (ours) | paper Spearman | ours Spearman (mean ± std) | ours − paper |',
+              '|---|---|---|---|---|']
+    for r in rows:
+      lines.append(f'| {r["name"]} | {r["params"]["total"]:,} | {_num(r["paper"]["spearman"])} | '
+                   f'{_fmt(r["spearman"])} | {_num(r["difference"], "+.2f")} |')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def update_readme(results_dir: str, readme: str = readme_blocks.README) -> bool:
+  """Rewrites the README's ``results`` block from the committed tables."""
+  return readme_blocks.replace_block(readme, 'results', readme_summary(results_dir))

@@ -67,6 +67,8 @@ def main(argv):
     print(f'wrote {path}')
   if argv[1] in sweeps.GROUPS:
     print(f'wrote {report.write_group(argv[1], names, _RESULTS_DIR.value)}')
+  if set(names) & {'table1', 'table2'} and report.update_readme(_RESULTS_DIR.value):
+    print('updated the results block of README.md')
 
 
 if __name__ == '__main__':

@@ -107,3 +107,22 @@ def test_notebook_runs_in_tiny_mode(monkeypatch, tmp_path):
   assert '| Fourier 1x256 (paper) | 1.1M | 122,700 | 74.93 |' in text
   assert re.search(r'\| ours \(TINY\) \| [\d,]+ \| 6 \| -?\d+\.\d\d \| -?\d+\.\d\d \|', text)
   assert (tmp_path / 'nb' / 'final_metrics.json').exists()
+
+
+def test_readme_block_is_rewritten_between_its_markers(tmp_path):
+  readme = tmp_path / 'README.md'
+  readme.write_text('intro\n<!-- generated:results -->\nold 1.23\n<!-- /generated:results -->\nend\n')
+  results = tmp_path / 'results'
+  results.mkdir()
+  row = {'name': 'fourier_1x256', 'params': {'total': 1184256},
+         'paper': {'spearman': 74.93}, 'spearman': {'mean': 66.5, 'std': 0.25, 'n': 3},
+         'difference': 66.5 - 74.93}
+  (results / 'table1.json').write_text(json.dumps({'rows': [row]}))
+  assert report.update_readme(str(results), str(readme))
+  text = readme.read_text()
+  assert text.startswith('intro\n<!-- generated:results -->\n') and text.endswith(
+      '<!-- /generated:results -->\nend\n')
+  assert 'old 1.23' not in text
+  assert '| fourier_1x256 | 1,184,256 | 74.93 | 66.50 ± 0.25 (n=3) | -8.43 |' in text
+  assert 'Table 2' not in text  # No table2.json yet.
+  assert not report.update_readme(str(results), str(tmp_path / 'missing.md'))
