@@ -83,6 +83,8 @@ ABLATIONS = {
     'basis': lambda: _variants('model.basis', 'fourier',
                                ['chebyshev', 'legendre', 'hermite', 'laguerre']),
     'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']),
+    # Length-sorted windows (less padding, in-batch negatives of similar length) vs random batches.
+    'batching': lambda: _variants('data.sort_window_batches', 64, [0]),
     'official': lambda: [
         _reference('paper behaviour (reference)'),
         Run('pooling=mean_all, pad_to_max_len', overrides=(

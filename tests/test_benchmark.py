@@ -1,15 +1,21 @@
-"""experiments/benchmark.py: the quick mode runs every section and writes well-formed results.
+"""experiments/benchmark.py (and experiments/bench/): the quick mode runs every section and
+writes well-formed results.
 
 Only structure and sanity (positive, finite) are checked: timings are never asserted.
 """
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 
+from configs import local_data
 from experiments import benchmark
+from experiments.bench.batches import table1_config
+from experiments.bench.flops import dense_flops_per_token, forward_flops
+from experiments.bench.report import write_outputs
 
 
 def _positive_finite(value, where):
@@ -19,7 +25,7 @@ def _positive_finite(value, where):
 
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory, request):
-  if not benchmark.os.path.isdir(benchmark.local_data.data_path('nli')):
+  if not os.path.isdir(local_data.data_path('nli')):
     pytest.skip('real data folder not found (set PETE_DATA_DIR)')
   out = tmp_path_factory.mktemp('bench')
   benchmark.main(['--quick', f'--out_dir={out}'])
@@ -33,6 +39,8 @@ def test_json_has_every_section(quick_run):
   for key in ('meta', 'data', 'train', 'breakdown', 'inference', 'vocab', 'shapes', 'targets'):
     assert key in results, key
   assert results['meta']['quick'] is True
+  for key in ('load_average_start', 'load_average_end'):  # os.getloadavg(): 1, 5, 15 min
+    assert len(results['meta'][key]) == 3, key
   _positive_finite(results['meta']['matmul_peak']['flops'], 'matmul peak')
   assert 0 < results['data']['padding_efficiency_epoch'] <= 1
 
@@ -94,6 +102,7 @@ def test_markdown_and_plot(quick_run):
                   '## Batch and length scaling', '## Targets', '## Running it'):
     assert heading in md, heading
   assert '--compute_dtype=bfloat16' in md
+  assert '1-min load average at start / end:' in md
   assert (out / 'benchmark_vocab.png').stat().st_size > 0
   rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
   assert md.count('| fourier_1x256 |') == sum(r['config'] == 'fourier_1x256' for r in rows)
@@ -102,19 +111,19 @@ def test_markdown_and_plot(quick_run):
 def test_markdown_is_regenerated_entirely(tmp_path):
   results = {'meta': {'date': 'x'}, 'train': []}
   (tmp_path / 'benchmark.md').write_text('old hand-written text\n')
-  benchmark.write_outputs(results, str(tmp_path))
+  write_outputs(results, str(tmp_path))
   assert 'old hand-written text' not in (tmp_path / 'benchmark.md').read_text()
 
 
 def test_flop_count_matches_hand_count():
-  config = benchmark.table1_config('fourier_1x256')
+  config = table1_config('fourier_1x256')
   d, m = 256, 1024
   per_token = 2 * d * d + (2 * d * 3 * d + 2 * d * d + 2 * d * 2 * m + 2 * m * d)
-  assert benchmark.dense_flops_per_token(config.model) == per_token
+  assert dense_flops_per_token(config.model) == per_token
   lengths = np.array([3, 5])
-  real = benchmark.forward_flops(config.model, lengths, None)
+  real = forward_flops(config.model, lengths, None)
   assert real == per_token * 8 + 4 * d * (9 + 25) + 2 * 2 * d * d
-  padded = benchmark.forward_flops(config.model, lengths, 16)
+  padded = forward_flops(config.model, lengths, 16)
   assert padded == per_token * 32 + 4 * d * 2 * 256 + 2 * 2 * d * d
   config.model.drop_ffn_output = True
-  assert benchmark.dense_flops_per_token(config.model) == per_token - 2 * d * 2 * m - 2 * m * d
+  assert dense_flops_per_token(config.model) == per_token - 2 * d * 2 * m - 2 * m * d
