@@ -68,6 +68,28 @@ def _wall(row: dict) -> str:
   return '—' if not walls else f'{statistics.fmean(walls) / 60:.1f} min'
 
 
+def compact_table(rows: list[dict], finetune: bool = False) -> str:
+  """The short form of a results table, for the README files."""
+  lines = ['| run | paper Spearman | ours Spearman (mean ± std, n) | per seed | ours − paper | '
+           'params (ours) | wall / run |' + (' zero-shot before fine-tuning |' if finetune else ''),
+           '|---' * (8 if finetune else 7) + '|']
+  for r in rows:
+    per_seed = ', '.join(f's{k}: {v:.2f}' for k, v in r['per_seed_spearman'].items()) or '—'
+    cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), per_seed,
+             _num(r['difference'], '+.2f'), f'{r["params"]["total"]:,}', _wall(r)]
+    if finetune:
+      cells.append(_fmt(r['zero_shot_spearman']))
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def _update_results_readme(results_dir: str, name: str, rows: list[dict], finetune: bool) -> None:
+  """Rewrites block ``name`` of ``<results_dir>/README.md`` (if it has one)."""
+  text = (f'From `python -m experiments.run {name}` ([{name}.md]({name}.md)):\n\n'
+          + compact_table(rows, finetune))
+  readme_blocks.replace_block(os.path.join(results_dir, 'README.md'), name, text)
+
+
 def markdown(sweep: str, rows: list[dict]) -> str:
   """The sweep's results as Markdown."""
   stage = stage_of(sweep)
@@ -110,6 +132,7 @@ def write(sweep: str, rows: list[dict], results_dir: str) -> str:
   path = os.path.join(results_dir, f'{sweep}.md')
   with open(path, 'w', encoding='utf-8') as f:
     f.write(markdown(sweep, rows))
+  _update_results_readme(results_dir, sweep, rows, stage_of(sweep) == 'finetune')
   return path
 
 
