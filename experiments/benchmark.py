@@ -49,12 +49,14 @@ import jax
 from experiments.bench.batches import OFFICIAL_ENCODE_SENTENCES_PER_S, OFFICIAL_PAIRS_PER_S, TABLE1
 from experiments.bench.batches import load_training_batches, table1_config
 from experiments.bench.measure import log, matmul_peak, med
-from experiments.bench.report import write_outputs
+from experiments import readme_blocks
+from experiments.bench.report import readme_summary, write_outputs
 from experiments.bench.scaling_sections import section_inference, section_shapes, section_vocab
 from experiments.bench.train_sections import section_breakdown, section_train
 from pete_jax.encoder import DTYPES
 
 SECTIONS = ('train', 'breakdown', 'inference', 'vocab', 'shapes')
+DEFAULT_OUT_DIR = os.path.join('experiments', 'results')
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -89,7 +91,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--scaling_batches', type=ints, default=[32, 64, 128, 256])
   p.add_argument('--scaling_lens', type=ints, default=[32, 64, 128])
   p.add_argument('--shape_models', type=csv, default=['fourier', 'learned'])
-  p.add_argument('--out_dir', default=os.path.join('experiments', 'results'))
+  p.add_argument('--out_dir', default=DEFAULT_OUT_DIR)
+  p.add_argument('--readme', default=None,
+                 help='README whose "benchmark" block gets the targets table (default: README.md '
+                      'when writing to the default out_dir, else none)')
   p.add_argument('--fresh', action='store_true', help='discard the existing JSON')
   p.add_argument('--quick', action='store_true', help='tiny model, 2 steps, small batches (tests)')
   args = p.parse_args(argv)
@@ -180,6 +185,12 @@ def main(argv: Sequence[str]) -> dict:
   }
   write_outputs(results, args.out_dir)
   log(f'wrote {args.out_dir}/benchmark.json and benchmark.md')
+  readme = args.readme
+  if readme is None and not args.quick and os.path.abspath(args.out_dir) == os.path.abspath(
+      DEFAULT_OUT_DIR):
+    readme = readme_blocks.README
+  if readme and readme_blocks.replace_block(readme, 'benchmark', readme_summary(results)):
+    log(f'updated the benchmark block of {readme}')
   return results
 
 

@@ -15,7 +15,7 @@ from configs import local_data
 from experiments import benchmark
 from experiments.bench.batches import table1_config
 from experiments.bench.flops import dense_flops_per_token, forward_flops
-from experiments.bench.report import write_outputs
+from experiments.bench.report import readme_summary, write_outputs
 
 
 def _positive_finite(value, where):
@@ -106,6 +106,13 @@ def test_markdown_and_plot(quick_run):
   assert (out / 'benchmark_vocab.png').stat().st_size > 0
   rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
   assert md.count('| fourier_1x256 |') == sum(r['config'] == 'fourier_1x256' for r in rows)
+
+
+def test_readme_summary_lists_every_target(quick_run):
+  _, results = quick_run
+  summary = readme_summary(results)
+  assert summary.startswith('From `python -m experiments.benchmark --quick')
+  assert summary.count('\n| ') == len(results['targets']) + 1  # the header row, then one per target
 
 
 def test_markdown_is_regenerated_entirely(tmp_path):

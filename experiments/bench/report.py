@@ -142,13 +142,9 @@ def markdown(results: dict) -> str:
                    f'{r["step_time_s_median"]:.3f} | {r["pairs_per_s"]:.1f} | {r["tokens_per_s"]:.0f} | '
                    f'{gib(r["peak_memory_bytes"])} |')
     lines.append('')
-  tg = targets(results)
+  tg = targets_table(results)
   if tg:
-    lines += ['## Targets', '', '| target | measured | threshold | met |', '|---|---|---|---|']
-    for r in tg:
-      met = {True: 'yes', False: '**no**', None: '-'}[r['met']]
-      lines.append(f'| {r["target"]} | {fmt(r["value"])} | {r["threshold"]} | {met} |')
-    lines.append('')
+    lines += ['## Targets', '', tg, '']
   lines += ['## Running it', '',
             '* CPU (this file): `python -m experiments.benchmark` (all sections; about an hour on 2 '
             'cores), or `--sections=train,inference --configs=fourier_1x256,learned_1x256`. Each '
@@ -162,6 +158,34 @@ def markdown(results: dict) -> str:
             '* Tests: `python -m pytest -q tests/test_benchmark.py` runs `--quick` (tiny model, 2 steps) '
             'and checks the structure only; timings are never asserted.', '']
   return '\n'.join(lines)
+
+
+def targets_table(results: dict) -> str:
+  """Every issue-7 target with its measured value, as a Markdown table ('' when none)."""
+  tg = targets(results)
+  if not tg:
+    return ''
+  lines = ['| target | measured | threshold | met |', '|---|---|---|---|']
+  for r in tg:
+    met = {True: 'yes', False: '**no**', None: '-'}[r['met']]
+    lines.append(f'| {r["target"]} | {fmt(r["value"])} | {r["threshold"]} | {met} |')
+  return '\n'.join(lines)
+
+
+def readme_summary(results: dict) -> str:
+  """The README's benchmark block: when and where it ran, and the targets."""
+  meta = results.get('meta', {})
+  command = f'python -m experiments.benchmark {meta.get("argv", "")}'.rstrip()
+  return (f'From `{command}` on {meta.get("date", "?")}, {meta.get("cpu_count", "?")} CPU cores '
+          f'({meta.get("backend", "?")}), 1-min load average at start / end '
+          f'{_load(meta, "start")} / {_load(meta, "end")} '
+          '([experiments/results/benchmark.md](experiments/results/benchmark.md)):\n\n'
+          + targets_table(results))
+
+
+def _load(meta: dict, when: str) -> str:
+  value = meta.get(f'load_average_{when}')
+  return f'{value[0]:.1f}' if value else '?'
 
 
 def write_outputs(results: dict, out_dir: str) -> None:
