@@ -70,8 +70,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--padded_all', action='store_true',
                  help='pad every config (default: those with an official reference)')
   p.add_argument('--paddings', type=csv, default=['bucketed', 'padded'])
-  p.add_argument('--drop_ffn_output', action='store_true',
-                 help="Fourier models with the official code's dropped FFN output (like for like)")
   p.add_argument('--start_step', type=int, default=0)
   p.add_argument('--max_len', type=int, default=128)
   p.add_argument('--batch_size', type=int, default=128)

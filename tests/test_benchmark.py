@@ -50,7 +50,8 @@ def test_train_rows(quick_run):
   rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
   assert {(r['config'], r['padding']) for r in rows} == {
       ('fourier_1x256', 'bucketed'), ('learned_1x256', 'bucketed'),
-      ('fourier_1x256', 'padded'), ('learned_1x256', 'padded')}
+      ('fourier_1x256', 'padded'), ('learned_1x256', 'padded'),
+      ('fourier_1x256_dropffn', 'padded')}  # the official code's work, like for like
   for r in rows:
     for key in ('step_time_s_median', 'pairs_per_s', 'real_tokens_per_s', 'padding_efficiency',
                 'flops_per_step_computed', 'flops_per_step_real', 'mfu_computed', 'mfu_real',
@@ -60,6 +61,12 @@ def test_train_rows(quick_run):
     assert r['flops_per_step_real'] <= r['flops_per_step_computed']
     assert r['padding_efficiency'] <= 1
   padded = [r for r in rows if r['padding'] == 'padded']
+  by_config = {r['config']: r for r in padded}
+  # The dropped FFN is removed by the compiler: fewer FLOPs for the same batch.
+  assert (by_config['fourier_1x256_dropffn']['flops_per_step_computed'] <
+          by_config['fourier_1x256']['flops_per_step_computed'])
+  assert by_config['fourier_1x256_dropffn']['like_for_like'] and not by_config['fourier_1x256'][
+      'like_for_like']
   assert all(r['padding_efficiency'] < 0.5 for r in padded)  # NLI sentences are short.
   ratios = [r for r in results['train'] if r['config'].startswith('ratio_')]
   assert len(ratios) == 2
