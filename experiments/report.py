@@ -164,11 +164,7 @@ def readme_summary(results_dir: str) -> str:
       rows = json.load(f)['rows']
     lines += [f'{title}, from `python -m experiments.run {sweep}` '
               f'(`experiments/results/{sweep}.md`):', '',
-              '| model | params (ours) | paper Spearman | ours Spearman (mean ± std) | ours − paper |',
-              '|---|---|---|---|---|']
-    for r in rows:
-      lines.append(f'| {r["name"]} | {r["params"]["total"]:,} | {_num(r["paper"]["spearman"])} | '
-                   f'{_fmt(r["spearman"])} | {_num(r["difference"], "+.2f")} |')
+              compact_table(rows, stage_of(sweep) == 'finetune')]
     lines.append('')
   return '\n'.join(lines)
 

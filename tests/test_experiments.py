@@ -116,13 +116,15 @@ def test_readme_block_is_rewritten_between_its_markers(tmp_path):
   results.mkdir()
   row = {'name': 'fourier_1x256', 'params': {'total': 1184256},
          'paper': {'spearman': 74.93}, 'spearman': {'mean': 66.5, 'std': 0.25, 'n': 3},
-         'difference': 66.5 - 74.93}
+         'difference': 66.5 - 74.93, 'per_seed_spearman': {0: 66.2, 1: 66.6, 2: 66.7},
+         'seeds': [{'wall_s': 120.0, 'metrics': {'pretrain': {}}}]}
   (results / 'table1.json').write_text(json.dumps({'rows': [row]}))
   assert report.update_readme(str(results), str(readme))
   text = readme.read_text()
   assert text.startswith('intro\n<!-- generated:results -->\n') and text.endswith(
       '<!-- /generated:results -->\nend\n')
   assert 'old 1.23' not in text
-  assert '| fourier_1x256 | 1,184,256 | 74.93 | 66.50 ± 0.25 (n=3) | -8.43 |' in text
+  assert ('| fourier_1x256 | 74.93 | 66.50 ± 0.25 (n=3) | s0: 66.20, s1: 66.60, s2: 66.70 | -8.43 '
+          '| 1,184,256 | 2.0 min |') in text
   assert 'Table 2' not in text  # No table2.json yet.
   assert not report.update_readme(str(results), str(tmp_path / 'missing.md'))
