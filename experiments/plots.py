@@ -32,13 +32,13 @@ REFERENCE_WORKDIR = 'shared/fourier_1x256/steps200_seed0'
 VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
 
 
-
 def save_figure(fig, out: str, dpi: int = 120) -> str:
   """Lays out, writes and closes ``fig``; returns ``out``."""
   fig.tight_layout()
   fig.savefig(out, dpi=dpi)
   plt.close(fig)
   return out
+
 
 def _millions(text: str) -> float:
   return float(text.rstrip('M+')) * 1e6 if text.endswith(('M', 'M+')) else float('nan')

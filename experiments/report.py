@@ -63,6 +63,10 @@ def _num(value, spec='.2f', empty='—') -> str:
   return empty if value is None else format(value, spec)
 
 
+def _per_seed(row: dict) -> str:
+  return ', '.join(f's{k}: {v:.2f}' for k, v in row['per_seed_spearman'].items()) or '—'
+
+
 def _wall(row: dict) -> str:
   walls = [s['wall_s'] for s in row['seeds'] if s['wall_s'] and s['metrics']]
   return '—' if not walls else f'{statistics.fmean(walls) / 60:.1f} min'
@@ -74,7 +78,7 @@ def compact_table(rows: list[dict], finetune: bool = False) -> str:
            'params (ours) | wall / run |' + (' zero-shot before fine-tuning |' if finetune else ''),
            '|---' * (8 if finetune else 7) + '|']
   for r in rows:
-    per_seed = ', '.join(f's{k}: {v:.2f}' for k, v in r['per_seed_spearman'].items()) or '—'
+    per_seed = _per_seed(r)
     cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), per_seed,
              _num(r['difference'], '+.2f'), f'{r["params"]["total"]:,}', _wall(r)]
     if finetune:
@@ -102,7 +106,7 @@ def markdown(sweep: str, rows: list[dict]) -> str:
            '|---' * (13 if stage == 'finetune' else 12) + '|']
   for r in rows:
     first = r['seeds'][0]
-    per_seed = ', '.join(f's{k}: {v:.2f}' for k, v in r['per_seed_spearman'].items()) or '—'
+    per_seed = _per_seed(r)
     steps = str(first['steps']) + (f' + {first["finetune_steps"]} ft' if first['finetune_steps'] else '')
     cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), per_seed,
              _num(r['difference'], '+.2f'), _fmt(r['pearson']), _num(r['paper']['pearson']),
