@@ -10,6 +10,8 @@ import os
 import statistics
 import time
 
+from scipy import stats
+
 from experiments import readme_blocks, runner
 from experiments.sweeps import Run
 
@@ -49,7 +51,28 @@ def row_result(sweep: str, run: Run, jobs: list[runner.Job]) -> dict:
           'spearman': ours, 'pearson': summarise(pearson), 'zero_shot_spearman': summarise(zero_shot),
           'per_seed_spearman': {s['seed']: round(s['metrics'][stage]['spearman'], 2)
                                 for s in done},
-          'difference': diff, 'params': seeds[0]['params'], 'seeds': seeds}
+          'difference': diff, 'params': seeds[0]['params'], 'seeds': seeds,
+          'reference': run.reference}
+
+
+def compare_to_reference(rows: list[dict]) -> list[dict]:
+  """Sets each row's ``vs_reference``: its mean Spearman minus the reference row's.
+
+  With two or more seeds on both sides it also gives Welch's t-test p-value, so a
+  difference can be told from seed noise. Sweeps without a reference row get None.
+  """
+  ref = next((r for r in rows if r.get('reference')), None)
+  for r in rows:
+    r['vs_reference'] = None
+    ours = list(r['per_seed_spearman'].values())
+    theirs = list(ref['per_seed_spearman'].values()) if ref else []
+    if r is ref or not ours or not theirs:
+      continue
+    p = (float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
+         if len(ours) > 1 and len(theirs) > 1 else None)
+    r['vs_reference'] = {'difference': statistics.fmean(ours) - statistics.fmean(theirs),
+                         'welch_p': p}
+  return rows
 
 
 def _fmt(summary: dict) -> str:
@@ -67,6 +90,18 @@ def _per_seed(row: dict) -> str:
   return ', '.join(f's{k}: {v:.2f}' for k, v in row['per_seed_spearman'].items()) or '—'
 
 
+def _vs_reference(row: dict) -> str:
+  cmp = row.get('vs_reference')
+  if not cmp:
+    return '—'
+  p = 'one seed' if cmp['welch_p'] is None else f'p={cmp["welch_p"]:.2g}'
+  return f'{cmp["difference"]:+.2f} ({p})'
+
+
+def _has_reference(rows: list[dict]) -> bool:
+  return any(r.get('reference') for r in rows)
+
+
 def _wall(row: dict) -> str:
   walls = [s['wall_s'] for s in row['seeds'] if s['wall_s'] and s['metrics']]
   return '—' if not walls else f'{statistics.fmean(walls) / 60:.1f} min'
@@ -74,13 +109,15 @@ def _wall(row: dict) -> str:
 
 def compact_table(rows: list[dict], finetune: bool = False) -> str:
   """The short form of a results table, for the README files."""
+  ref = _has_reference(rows)
   lines = ['| run | paper Spearman | ours Spearman (mean ± std, n) | per seed | ours − paper | '
-           'params (ours) | wall / run |' + (' zero-shot before fine-tuning |' if finetune else ''),
-           '|---' * (8 if finetune else 7) + '|']
+           + ('ours − reference (Welch) | ' if ref else '') + 'params (ours) | wall / run |'
+           + (' zero-shot before fine-tuning |' if finetune else ''),
+           '|---' * (7 + ref + finetune) + '|']
   for r in rows:
-    per_seed = _per_seed(r)
-    cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), per_seed,
-             _num(r['difference'], '+.2f'), f'{r["params"]["total"]:,}', _wall(r)]
+    cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), _per_seed(r),
+             _num(r['difference'], '+.2f')] + ([_vs_reference(r)] if ref else []) + [
+                 f'{r["params"]["total"]:,}', _wall(r)]
     if finetune:
       cells.append(_fmt(r['zero_shot_spearman']))
     lines.append('| ' + ' | '.join(cells) + ' |')
@@ -99,17 +136,19 @@ def markdown(sweep: str, rows: list[dict]) -> str:
   stage = stage_of(sweep)
   what = ('STS-B validation after STS-B fine-tuning (pre-training zero-shot in its own column)'
           if stage == 'finetune' else 'STS-B validation, zero-shot')
+  ref = _has_reference(rows)
   lines = [f'# Sweep `{sweep}`', '', f'Metric: {what}; Spearman and Pearson x100.', '', BUDGET, '',
            '| run | paper Spearman | ours Spearman (mean ± std) | per seed | ours − paper | '
+           + ('ours − reference (Welch) | ' if ref else '') +
            'ours Pearson | paper Pearson | params (ours) | paper params | steps | batch | '
            'wall / run |' + (' zero-shot before fine-tuning |' if stage == 'finetune' else ''),
-           '|---' * (13 if stage == 'finetune' else 12) + '|']
+           '|---' * (12 + ref + (stage == 'finetune')) + '|']
   for r in rows:
     first = r['seeds'][0]
-    per_seed = _per_seed(r)
     steps = str(first['steps']) + (f' + {first["finetune_steps"]} ft' if first['finetune_steps'] else '')
-    cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), per_seed,
-             _num(r['difference'], '+.2f'), _fmt(r['pearson']), _num(r['paper']['pearson']),
+    cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), _per_seed(r),
+             _num(r['difference'], '+.2f')] + ([_vs_reference(r)] if ref else []) + [
+                 _fmt(r['pearson']), _num(r['paper']['pearson']),
              f'{r["params"]["total"]:,}', r['paper']['params'] or '—', steps,
              str(first['batch_size']), _wall(r)]
     if stage == 'finetune':
@@ -131,6 +170,7 @@ def markdown(sweep: str, rows: list[dict]) -> str:
 def write(sweep: str, rows: list[dict], results_dir: str) -> str:
   """Writes ``<results_dir>/<sweep>.md`` and ``.json``; returns the Markdown path."""
   os.makedirs(results_dir, exist_ok=True)
+  rows = compare_to_reference(rows)
   runner.write_json(os.path.join(results_dir, f'{sweep}.json'),
                     {'sweep': sweep, 'budget': BUDGET, 'rows': rows})
   path = os.path.join(results_dir, f'{sweep}.md')

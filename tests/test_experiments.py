@@ -128,3 +128,17 @@ def test_readme_block_is_rewritten_between_its_markers(tmp_path):
           '| 1,184,256 | 2.0 min |') in text
   assert 'Table 2' not in text  # No table2.json yet.
   assert not report.update_readme(str(results), str(tmp_path / 'missing.md'))
+
+
+def test_ablation_rows_are_compared_with_the_reference_row():
+  row = lambda name, seeds, ref=False: {'name': name, 'per_seed_spearman': dict(enumerate(seeds)),
+                                        'reference': ref}
+  rows = report.compare_to_reference([
+      row('ref', [66.4, 66.8, 66.7], ref=True), row('close', [66.5, 66.9, 66.6]),
+      row('far', [63.0, 63.4, 63.2]), row('one seed', [68.5]), row('not run', [])])
+  ref, close, far, single, missing = [r['vs_reference'] for r in rows]
+  assert ref is None and missing is None
+  assert close['difference'] == pytest.approx(66.6667 - 66.6333, abs=1e-3)
+  assert close['welch_p'] > 0.5 and far['welch_p'] < 0.001
+  assert single['difference'] == pytest.approx(68.5 - 66.6333, abs=1e-3) and single['welch_p'] is None
+  assert all(r['vs_reference'] is None for r in report.compare_to_reference([row('a', [1.0, 2.0])]))
