@@ -47,7 +47,7 @@ from typing import Sequence
 import jax
 
 from experiments.bench.batches import OFFICIAL_ENCODE_SENTENCES_PER_S, OFFICIAL_PAIRS_PER_S, TABLE1
-from experiments.bench.batches import load_training_batches, table1_config
+from experiments.bench.batches import BERT_VOCAB_SIZE, load_training_batches, table1_config
 from experiments.bench.measure import log, matmul_peak, med
 from experiments import readme_blocks
 from experiments.bench.report import readme_summary, write_outputs
@@ -83,7 +83,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--encode_batch', type=int, default=256)
   p.add_argument('--inference_batches', type=int, default=8)
   p.add_argument('--inference_padded_batches', type=int, default=3)
-  p.add_argument('--vocab_sizes', type=ints, default=[30522, 65536, 131072, 262144])
+  p.add_argument('--vocab_sizes', type=ints, default=[BERT_VOCAB_SIZE, 65536, 131072, 262144])
   p.add_argument('--scaling_len', type=int, default=32)
   p.add_argument('--scaling_steps', type=int, default=3)
   p.add_argument('--scaling_batches', type=ints, default=[32, 64, 128, 256])
@@ -105,7 +105,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.inference_padded_batches = 1
     args.configs = [c for c in args.configs if c.endswith('1x256')] or ['fourier_1x256']
     args.breakdown_sizes, args.inference_sizes = ['1x256'], ['1x256']
-    args.vocab_sizes = [30522, 65536]
+    args.vocab_sizes = [BERT_VOCAB_SIZE, 65536]
     args.scaling_batches, args.scaling_lens, args.scaling_len = [4, 8], [16, 32], 16
     args.breakdown_shape = [16, 16]
     args.shape_models = ['fourier']

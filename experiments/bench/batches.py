@@ -22,7 +22,11 @@ OFFICIAL_PAIRS_PER_S = {'fourier_1x256': 76.0, 'learned_1x256': 46.0, 'fourier_2
 OFFICIAL_ENCODE_SENTENCES_PER_S = {'fourier_2x256': 97.0}  # batch 256
 
 
-def table1_config(name: str, quick: bool = False, vocab_size: int = 30522,
+# The vocabulary of the real batches: BERT uncased WordPiece (shared/data/vocab).
+BERT_VOCAB_SIZE = 30522
+
+
+def table1_config(name: str, quick: bool = False, vocab_size: int = BERT_VOCAB_SIZE,
                   drop_ffn_output: bool = False):
   """The config of Table 1 model ``name`` ('fourier_2x512'), on the local data.
 

@@ -8,7 +8,8 @@ import time
 import jax
 import numpy as np
 
-from experiments.bench.batches import OFFICIAL_ENCODE_SENTENCES_PER_S, random_batch, table1_config
+from experiments.bench.batches import (BERT_VOCAB_SIZE, OFFICIAL_ENCODE_SENTENCES_PER_S,
+                                       random_batch, table1_config)
 from experiments.bench.measure import Trainer, block, interleaved, log, med
 from pete_jax import train
 from pete_jax.data import batching
@@ -33,8 +34,8 @@ def section_inference(args, sentences: dict) -> list[dict]:
   for size in args.inference_sizes:
     f_cfg = table1_config(f'fourier_{size}', args.quick)
     l_cfg = table1_config(f'learned_{size}', args.quick)
-    f_enc = encoder_from_config(f_cfg.model, 30522, args.max_len, args.compute_dtype)
-    l_enc = encoder_from_config(l_cfg.model, 30522, args.max_len, args.compute_dtype)
+    f_enc = encoder_from_config(f_cfg.model, f_cfg.model.vocab_size, args.max_len, args.compute_dtype)
+    l_enc = encoder_from_config(l_cfg.model, l_cfg.model.vocab_size, args.max_len, args.compute_dtype)
     f_params = train.init_params(f_enc, f_cfg, jax.random.key(0))['encoder']
     l_params = train.init_params(l_enc, l_cfg, jax.random.key(0))['encoder']
     table_fn = jax.jit(lambda p: f_enc.apply({'params': p}, method='embedding_table'))
@@ -118,7 +119,7 @@ def section_shapes(args) -> list[dict]:
     trainer = Trainer(table1_config(f'{embedding}_1x256', args.quick), args.compute_dtype,
                       args.rng_impl)
     for kind, bsz, length in points:
-      batch = jax.device_put(random_batch(bsz, length, length, 30522))
+      batch = jax.device_put(random_batch(bsz, length, length, BERT_VOCAB_SIZE))
       times = interleaved({'x': lambda i: trainer.step(batch)}, args.scaling_steps, warmup=1)
       t = med(times['x'])
       rows.append({'embedding': embedding, 'varying': kind, 'batch_pairs': bsz, 'length': length,
