@@ -13,9 +13,10 @@ import pytest
 
 from configs import local_data
 from experiments import benchmark
-from experiments.bench.batches import table1_config
+from experiments.bench.batches import OFFICIAL_PAIRS_PER_S, table1_config
 from experiments.bench.flops import dense_flops_per_token, forward_flops
 from experiments.bench.report import readme_summary, write_outputs
+from experiments.bench.targets import targets
 
 
 def _positive_finite(value, where):
@@ -51,7 +52,8 @@ def test_train_rows(quick_run):
   assert {(r['config'], r['padding']) for r in rows} == {
       ('fourier_1x256', 'bucketed'), ('learned_1x256', 'bucketed'),
       ('fourier_1x256', 'padded'), ('learned_1x256', 'padded'),
-      ('fourier_1x256_dropffn', 'padded')}  # the official code's work, like for like
+      # The official code's work (FFN output dropped), like for like.
+      ('fourier_1x256_dropffn', 'bucketed'), ('fourier_1x256_dropffn', 'padded')}
   for r in rows:
     for key in ('step_time_s_median', 'pairs_per_s', 'real_tokens_per_s', 'padding_efficiency',
                 'flops_per_step_computed', 'flops_per_step_real', 'mfu_computed', 'mfu_real',
@@ -141,3 +143,21 @@ def test_flop_count_matches_hand_count():
   assert padded == per_token * 32 + 4 * d * 2 * 256 + 2 * 2 * d * d
   config.model.drop_ffn_output = True
   assert dense_flops_per_token(config.model) == per_token - 2 * d * 2 * m - 2 * m * d
+
+
+def test_official_target_compares_the_same_work():
+  """The official Fourier model drops its FFN output: the 3x target uses our _dropffn row."""
+  row = lambda config, padding, pairs: {'config': config, 'padding': padding, 'pairs_per_s': pairs,
+                                        'size': '1x256', 'mfu_computed': 0.5}
+  results = {'train': [row('fourier_1x256', 'bucketed', 150.0),
+                       row('fourier_1x256_dropffn', 'bucketed', 240.0),
+                       row('learned_1x256', 'bucketed', 130.0)]}
+  by_name = {t['target']: t for t in targets(results)}
+  same = by_name['pairs/s >= 3x official (fourier_1x256; real data bucketed, same work)']
+  assert same['value'] == pytest.approx(240.0 / OFFICIAL_PAIRS_PER_S['fourier_1x256'])
+  assert same['met'] is (240.0 / OFFICIAL_PAIRS_PER_S['fourier_1x256'] >= 3.0)
+  computed = by_name["pairs/s / official (fourier_1x256; real data bucketed, FFN computed "
+                     "(the paper's model))"]
+  assert computed['threshold'] == 'info' and computed['met'] is None
+  learned = by_name['pairs/s >= 3x official (learned_1x256; real data bucketed, same work)']
+  assert learned['value'] == pytest.approx(130.0 / OFFICIAL_PAIRS_PER_S['learned_1x256'])

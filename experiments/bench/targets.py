@@ -39,15 +39,20 @@ def targets(results: dict) -> list[dict]:
   bucketed = {r['config']: r for r in train_rows if r.get('padding') == 'bucketed'}
   padded = {r['config']: r for r in train_rows if r.get('padding') == 'padded'}
   for name, ref in OFFICIAL_PAIRS_PER_S.items():
-    if name in bucketed:
-      v = bucketed[name]['pairs_per_s'] / ref
-      ffn = 'FFN computed, official drops it' if name.startswith('fourier') else 'same model'
-      out.append({'target': f'>= 3x official pairs/s ({name}; ours: real data bucketed, {ffn})',
-                  'value': v, 'threshold': 3.0, 'met': v >= 3.0})
-    for key, what in ((name, 'FFN computed' if name.startswith('fourier') else 'same model'),
-                      (name + '_dropffn', 'FFN output dropped as in the official code')):
-      if key in padded:
-        v = padded[key]['pairs_per_s'] / ref
-        out.append({'target': f'padded-128 pairs/s / official ({name}; {what})',
-                    'value': v, 'threshold': 'info', 'met': None})
+    # The official Fourier model drops its FFN output, so the same work is our Fourier model
+    # with the FFN output dropped (``_dropffn``); its learned model is the same as ours. The
+    # target is the same work on the real length distribution; the rest is context.
+    same_work = name + '_dropffn' if name.startswith('fourier') else name
+    comparisons = [(bucketed, same_work, 'real data bucketed, same work', True),
+                   (padded, same_work, 'padded to 128, same work', False)]
+    if name.startswith('fourier'):
+      comparisons += [(bucketed, name, 'real data bucketed, FFN computed (the paper\'s model)', False),
+                      (padded, name, 'padded to 128, FFN computed', False)]
+    for table, key, what, is_target in comparisons:
+      if key in table:
+        v = table[key]['pairs_per_s'] / ref
+        label = 'pairs/s >= 3x official' if is_target else 'pairs/s / official'
+        out.append({'target': f'{label} ({name}; {what})',
+                    'value': v, 'threshold': 3.0 if is_target else 'info',
+                    'met': v >= 3.0 if is_target else None})
   return out

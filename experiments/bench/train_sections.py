@@ -45,7 +45,7 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
       if padding == 'padded':
         steps = [pad_to(b, args.max_len) for b in steps]
       steps = [jax.device_put(b) for b in steps]
-      trainers = _trainers(args, names_p, padding)
+      trainers = _trainers(args, names_p)
       # Warm-up: one untimed step per distinct shape (compiles it), for every model.
       first_of_shape = {}
       for i, b in enumerate(steps):
@@ -74,7 +74,7 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
             'compile_s': {('x'.join(str(s[1]) for s in k)): v for k, v in t.compile_s.items()},
         }
         official = n.removesuffix(DROP_FFN)
-        if padding == 'padded' and official in OFFICIAL_PAIRS_PER_S:
+        if official in OFFICIAL_PAIRS_PER_S:
           row['official_pairs_per_s'] = OFFICIAL_PAIRS_PER_S[official]
           # The official Fourier model drops its FFN output; its learned model is ours.
           row['like_for_like'] = t.model.drop_ffn_output or n.startswith('learned')
@@ -90,17 +90,16 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
   return rows
 
 
-def _trainers(args, names: list, padding: str) -> dict:
-  """name -> Trainer. Padded, each Fourier model with an official reference also runs with
-  its FFN output dropped (``<name>_dropffn``): the official code's work, for a like-for-like
+def _trainers(args, names: list) -> dict:
+  """name -> Trainer. Each Fourier model with an official reference also runs with its FFN
+  output dropped (``<name>_dropffn``): the official code's work, for a like-for-like
   comparison (the compiler removes the dead FFN, forward and backward)."""
   trainers = {n: Trainer(table1_config(n, args.quick), args.compute_dtype, args.rng_impl)
               for n in names}
-  if padding == 'padded':
-    for n in names:
-      if n.startswith('fourier') and (n in OFFICIAL_PAIRS_PER_S or args.quick):
-        trainers[n + DROP_FFN] = Trainer(table1_config(n, args.quick, drop_ffn_output=True),
-                                         args.compute_dtype, args.rng_impl)
+  for n in names:
+    if n.startswith('fourier') and (n in OFFICIAL_PAIRS_PER_S or args.quick):
+      trainers[n + DROP_FFN] = Trainer(table1_config(n, args.quick, drop_ffn_output=True),
+                                       args.compute_dtype, args.rng_impl)
   return trainers
 
 
