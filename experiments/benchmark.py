@@ -63,6 +63,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   csv = lambda s: [v for v in s.split(',') if v]
   ints = lambda s: [int(v) for v in s.split(',') if v]
+  shapes = lambda s: [[int(n) for n in v.split('x')] for v in s.split(',') if v]
   p.add_argument('--configs', type=csv, default=list(TABLE1))
   p.add_argument('--sections', type=csv, default=list(SECTIONS))
   p.add_argument('--steps', type=int, default=10, help='timed steps, real bucketed batches')
@@ -77,7 +78,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--rng_impl', default=None, help="dropout key impl: threefry2x32, rbg, unsafe_rbg")
   p.add_argument('--peak_n', type=int, default=2048)
   p.add_argument('--breakdown_sizes', type=csv, default=['1x256', '2x512'])
-  p.add_argument('--breakdown_shape', type=ints, default=[32, 16])
+  p.add_argument('--breakdown_shapes', type=shapes, default=[[32, 16], [128, 128]],
+                 help='lengths a x b of the breakdown batch: typical bucketed, and padded to 128')
   p.add_argument('--breakdown_reps', type=int, default=5)
   p.add_argument('--inference_sizes', type=csv, default=['1x256', '2x256'])
   p.add_argument('--encode_batch', type=int, default=256)
@@ -107,7 +109,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.breakdown_sizes, args.inference_sizes = ['1x256'], ['1x256']
     args.vocab_sizes = [BERT_VOCAB_SIZE, 65536]
     args.scaling_batches, args.scaling_lens, args.scaling_len = [4, 8], [16, 32], 16
-    args.breakdown_shape = [16, 16]
+    args.breakdown_shapes = [[16, 16]]
     args.shape_models = ['fourier']
     args.peak_n = 256
   return args
@@ -144,7 +146,7 @@ def main(argv: Sequence[str]) -> dict:
             if (r['config'], r['padding']) not in {(x['config'], x['padding']) for x in new}]
     results['train'] = keep + new
   if 'breakdown' in args.sections:
-    results.setdefault('breakdown', {}).update(section_breakdown(args, batches))
+    results['breakdown'] = section_breakdown(args, batches)
   if 'inference' in args.sections:
     new = section_inference(args, extra['sentences'])
     keep = [r for r in results.get('inference', [])

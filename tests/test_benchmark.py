@@ -78,7 +78,7 @@ def test_train_rows(quick_run):
 
 def test_breakdown_inference_scaling(quick_run):
   _, results = quick_run
-  b = results['breakdown']['1x256']
+  b = results['breakdown']['1x256 at 16x16']
   for v in list(b['step_s_median'].values()) + list(b['sub_s_median'].values()):
     _positive_finite(v, 'breakdown time')
   # The basis is one sin and one cos fusion; the step encodes two sides, each computing it

@@ -104,77 +104,85 @@ def _trainers(args, names: list) -> dict:
 
 
 def section_breakdown(args, batches: list) -> dict:
-  """Where a step's time goes, at one representative shape, per size in ``args.breakdown_sizes``."""
+  """Where a step's time goes, per size in ``args.breakdown_sizes`` and batch shape in
+  ``args.breakdown_shapes``; keyed ``'<size> at <La>x<Lb>'``."""
   out = {}
   reps = args.breakdown_reps
   for size in args.breakdown_sizes:
-    batch = jax.device_put(fixed_batch(batches, args.breakdown_shape))
-    variants = {
-        'fourier': ('fourier', {}, None),
-        'fourier_no_embed_mlp': ('fourier', {'embed_mlp': 'none'}, None),
-        'fourier_drop_ffn_output': ('fourier', {'drop_ffn_output': True}, None),
-        'learned': ('learned', {}, None),
-        'learned_no_dropout': ('learned', {'dropout_rate': 0.0}, None),
-        'learned_rbg': ('learned', {}, 'rbg'),
-        'learned_unsafe_rbg': ('learned', {}, 'unsafe_rbg'),
-    }
-    if args.quick:
-      variants = {k: v for k, v in variants.items() if k in QUICK_VARIANTS}
-    trainers = {}
-    for vname, (emb, overrides, impl) in variants.items():
-      config = table1_config(f'{emb}_{size}', args.quick)
-      for k, v in overrides.items():
-        config.model[k] = v
-      trainers[vname] = Trainer(config, args.compute_dtype, impl)
-    log(f'breakdown {size}: shape {Trainer.shape_of(batch)}')
-    times = interleaved({n: (lambda i, t=t: t.step(batch)) for n, t in trainers.items()}, reps,
-                        warmup=1)
-    step_med = {n: med(v) for n, v in times.items()}
-
-    # Sub-functions, interleaved with the full steps of the two models.
-    f_t, l_t = trainers['fourier'], trainers['learned']
-    sub = _sub_functions(f_t, l_t, batch)
-    sub_times = interleaved(sub, reps, warmup=1)
-    sub_med = {n: med(v) for n, v in sub_times.items()}
-    hlo_step = f_t.hlo(batch)
-    ids = jnp.concatenate([batch['a_ids'].reshape(-1), batch['b_ids'].reshape(-1)])
-    basis_fn = jax.jit(lambda i: f_t.encoder.apply({'params': f_t.state.params['encoder']}, i,
-                                                   method=lambda m, i: m.embed.features_of(i)))
-    hlo_basis = basis_fn.lower(ids).compile().as_text()
-    res = {
-        'shape': [list(s) for s in Trainer.shape_of(batch)], 'reps': reps,
-        'step_s_median': step_med, 'sub_s_median': sub_med,
-        'hlo_ops_train_step_fourier': count_ops(hlo_step),
-        'hlo_ops_train_step_fourier_basis': count_ops(hlo_step, source='features_of'),
-        'hlo_ops_train_step_fourier_rope': count_ops(hlo_step, source='attention'),
-        'hlo_ops_basis_only': count_ops(hlo_basis),
-        'hlo_ops_train_step_learned': count_ops(l_t.hlo(batch)),
-        'hlo_threefry_calls_learned': len(re.findall(r'threefry', l_t.hlo(batch))),
-    }
-    f, l = step_med['fourier'], step_med['learned']
-    nan = float('nan')
-    sm = lambda k: step_med.get(k, nan)
-    res['shares_of_fourier_step'] = {
-        'basis forward (jitted alone; it has no backward)': sub_med['basis_forward'] / f,
-        'embed MLP (step - step without it)': (f - sm('fourier_no_embed_mlp')) / f,
-        'FFN fwd+bwd (step - step with FFN dropped)': (f - sm('fourier_drop_ffn_output')) / f,
-        'attention fwd+bwd (all blocks, measured alone)': sub_med['attention_fwd_bwd'] / f,
-        'FFN fwd+bwd (all blocks, measured alone)': sub_med['ffn_fwd_bwd'] / f,
-        'optimizer update (AdamW alone)': sub_med['adamw_fourier'] / f,
-    }
-    res['shares_of_learned_step'] = {
-        'dropout incl. RNG (step - step without dropout)': (l - sm('learned_no_dropout')) / l,
-        'rbg key instead of threefry (saving)': (l - sm('learned_rbg')) / l,
-        'unsafe_rbg key instead of threefry (saving)': (l - sm('learned_unsafe_rbg')) / l,
-        'embedding lookup fwd+bwd (gather + dense [V,d] scatter)': sub_med['learned_embed_fwd_bwd'] / l,
-        'optimizer update (AdamW alone)': sub_med['adamw_learned'] / l,
-    }
-    res['fourier_over_learned'] = f / l
-    res['fourier_over_learned_no_dropout'] = f / sm('learned_no_dropout')
-    res['fourier_over_learned_unsafe_rbg'] = f / sm('learned_unsafe_rbg')
-    out[size] = res
-    log(f'  breakdown {size}: {json.dumps(step_med)}  {json.dumps(sub_med)}')
+    for shape in args.breakdown_shapes:
+      out[f'{size} at {shape[0]}x{shape[1]}'] = _breakdown(args, size, fixed_batch(batches, shape),
+                                                            reps)
   return out
+
+
+def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
+  """The breakdown of one size at one batch shape."""
+  batch = jax.device_put(batch)
+  variants = {
+      'fourier': ('fourier', {}, None),
+      'fourier_no_embed_mlp': ('fourier', {'embed_mlp': 'none'}, None),
+      'fourier_drop_ffn_output': ('fourier', {'drop_ffn_output': True}, None),
+      'learned': ('learned', {}, None),
+      'learned_no_dropout': ('learned', {'dropout_rate': 0.0}, None),
+      'learned_rbg': ('learned', {}, 'rbg'),
+      'learned_unsafe_rbg': ('learned', {}, 'unsafe_rbg'),
+  }
+  if args.quick:
+    variants = {k: v for k, v in variants.items() if k in QUICK_VARIANTS}
+  trainers = {}
+  for vname, (emb, overrides, impl) in variants.items():
+    config = table1_config(f'{emb}_{size}', args.quick)
+    for k, v in overrides.items():
+      config.model[k] = v
+    trainers[vname] = Trainer(config, args.compute_dtype, impl)
+  log(f'breakdown {size}: shape {Trainer.shape_of(batch)}')
+  times = interleaved({n: (lambda i, t=t: t.step(batch)) for n, t in trainers.items()}, reps,
+                      warmup=1)
+  step_med = {n: med(v) for n, v in times.items()}
+
+  # Sub-functions, interleaved with the full steps of the two models.
+  f_t, l_t = trainers['fourier'], trainers['learned']
+  sub = _sub_functions(f_t, l_t, batch)
+  sub_times = interleaved(sub, reps, warmup=1)
+  sub_med = {n: med(v) for n, v in sub_times.items()}
+  hlo_step = f_t.hlo(batch)
+  ids = jnp.concatenate([batch['a_ids'].reshape(-1), batch['b_ids'].reshape(-1)])
+  basis_fn = jax.jit(lambda i: f_t.encoder.apply({'params': f_t.state.params['encoder']}, i,
+                                                 method=lambda m, i: m.embed.features_of(i)))
+  hlo_basis = basis_fn.lower(ids).compile().as_text()
+  res = {
+      'shape': [list(s) for s in Trainer.shape_of(batch)], 'reps': reps,
+      'step_s_median': step_med, 'sub_s_median': sub_med,
+      'hlo_ops_train_step_fourier': count_ops(hlo_step),
+      'hlo_ops_train_step_fourier_basis': count_ops(hlo_step, source='features_of'),
+      'hlo_ops_train_step_fourier_rope': count_ops(hlo_step, source='attention'),
+      'hlo_ops_basis_only': count_ops(hlo_basis),
+      'hlo_ops_train_step_learned': count_ops(l_t.hlo(batch)),
+      'hlo_threefry_calls_learned': len(re.findall(r'threefry', l_t.hlo(batch))),
+  }
+  f, l = step_med['fourier'], step_med['learned']
+  nan = float('nan')
+  sm = lambda k: step_med.get(k, nan)
+  res['shares_of_fourier_step'] = {
+      'basis forward (jitted alone; it has no backward)': sub_med['basis_forward'] / f,
+      'embed MLP (step - step without it)': (f - sm('fourier_no_embed_mlp')) / f,
+      'FFN fwd+bwd (step - step with FFN dropped)': (f - sm('fourier_drop_ffn_output')) / f,
+      'attention fwd+bwd (all blocks, measured alone)': sub_med['attention_fwd_bwd'] / f,
+      'FFN fwd+bwd (all blocks, measured alone)': sub_med['ffn_fwd_bwd'] / f,
+      'optimizer update (AdamW alone)': sub_med['adamw_fourier'] / f,
+  }
+  res['shares_of_learned_step'] = {
+      'dropout incl. RNG (step - step without dropout)': (l - sm('learned_no_dropout')) / l,
+      'rbg key instead of threefry (saving)': (l - sm('learned_rbg')) / l,
+      'unsafe_rbg key instead of threefry (saving)': (l - sm('learned_unsafe_rbg')) / l,
+      'embedding lookup fwd+bwd (gather + dense [V,d] scatter)': sub_med['learned_embed_fwd_bwd'] / l,
+      'optimizer update (AdamW alone)': sub_med['adamw_learned'] / l,
+  }
+  res['fourier_over_learned'] = f / l
+  res['fourier_over_learned_no_dropout'] = f / sm('learned_no_dropout')
+  res['fourier_over_learned_unsafe_rbg'] = f / sm('learned_unsafe_rbg')
+  log(f'  breakdown {size}: {json.dumps(step_med)}  {json.dumps(sub_med)}')
+  return res
 
 
 def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callable[[int], float]]:
