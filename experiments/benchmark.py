@@ -115,6 +115,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   return args
 
 
+def section_runs(results: dict, sections: Sequence[str], this_run: dict) -> dict:
+  """Section -> the run (command, date, load) that last measured it.
+
+  Sections merge across runs, so the header must say which command produced each one.
+  A results file from before this was recorded credits its sections to its last command.
+  """
+  meta = results.get('meta', {})
+  runs = dict(meta.get('section_runs') or {
+      s: {k: meta.get(k) for k in this_run} for s in SECTIONS if s in results and meta})
+  runs.update({s: this_run for s in sections})
+  return runs
+
+
 def main(argv: Sequence[str]) -> dict:
   args = parse_args(argv)
   load_start = list(os.getloadavg())  # 1, 5, 15 min: how busy the machine was (in the header)
@@ -168,8 +181,11 @@ def main(argv: Sequence[str]) -> dict:
       r['mfu_real'] = r['mfu_computed'] * r['flops_per_step_real'] / r['flops_per_step_computed']
   samples = results.get('meta', {}).get('matmul_peak', {}).get('samples', []) + peaks
   peak_all = med(samples)
+  date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+  this_run = {'argv': ' '.join(argv), 'date': date, 'load_average_start': load_start,
+              'load_average_end': list(os.getloadavg())}
   results['meta'] = {
-      'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+      'date': date, 'section_runs': section_runs(results, args.sections, this_run),
       'argv': ' '.join(argv), 'jax': jax.__version__, 'backend': jax.default_backend(),
       'devices': str(jax.devices()[0].device_kind), 'cpu_count': os.cpu_count(),
       'load_average_start': load_start, 'load_average_end': list(os.getloadavg()),

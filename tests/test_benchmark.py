@@ -15,7 +15,7 @@ from configs import local_data
 from experiments import benchmark
 from experiments.bench.batches import OFFICIAL_PAIRS_PER_S, table1_config
 from experiments.bench.flops import dense_flops_per_token, forward_flops
-from experiments.bench.report import readme_summary, write_outputs
+from experiments.bench.report import provenance, readme_summary, write_outputs
 from experiments.bench.targets import targets
 
 
@@ -111,7 +111,7 @@ def test_markdown_and_plot(quick_run):
                   '## Batch and length scaling', '## Targets', '## Running it'):
     assert heading in md, heading
   assert '--compute_dtype=bfloat16' in md
-  assert '1-min load average at start / end:' in md
+  assert '1-min load average at start / end ' in md
   assert (out / 'benchmark_vocab.png').stat().st_size > 0
   rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
   assert md.count('| fourier_1x256 |') == sum(r['config'] == 'fourier_1x256' for r in rows)
@@ -161,3 +161,17 @@ def test_official_target_compares_the_same_work():
   assert computed['threshold'] == 'info' and computed['met'] is None
   learned = by_name['pairs/s >= 3x official (learned_1x256; real data bucketed, same work)']
   assert learned['value'] == pytest.approx(130.0 / OFFICIAL_PAIRS_PER_S['learned_1x256'])
+
+
+def test_merged_sections_name_the_command_that_measured_each(tmp_path):
+  """A later run of some sections keeps the others, and the header credits each run."""
+  old = {'meta': {'argv': '--fresh', 'date': 'D1', 'load_average_start': [1.0, 0, 0],
+                  'load_average_end': [2.0, 0, 0]}, 'train': [], 'inference': []}
+  later = {'argv': '--sections=train', 'date': 'D2', 'load_average_start': [0.5, 0, 0],
+           'load_average_end': [0.7, 0, 0]}
+  runs = benchmark.section_runs(old, ['train'], later)
+  assert runs['train'] == later and runs['inference']['date'] == 'D1'
+  text = provenance({'section_runs': runs})
+  assert '`python -m experiments.benchmark --sections=train` (train) on D2' in text
+  assert '`python -m experiments.benchmark --fresh` (inference) on D1, 1-min load average at ' \
+         'start / end 1.0 / 2.0' in text
