@@ -4,13 +4,15 @@
 
 1. ``spearman_vs_params.png``: STS-B Spearman against parameter count, Fourier
    and learned, the paper's points and ours (from ``table1.json``).
-2. ``training_curves.png``: contrastive loss per logged step and the final
-   STS-B Spearman of every run record (``experiments/results/runs/``): Table 1
-   on the left, the ablations on the right.
+2. ``training_curves.png``: contrastive loss per logged step (mean over seeds) and
+   the final STS-B Spearman of every run (``experiments/results/runs/``): Table 1,
+   the ablations and Table 2 pre-training, one panel each.
 3. ``basis_refinement.png``: the fixed Fourier basis T(p) of a trained Fourier
    model and its learned refinement E(p) - T(p), as functions of the token id.
 4. ``neighbour_distance.png``: distance between neighbouring ids' features (and
    the trained model's embeddings) as the vocabulary grows from 30k to 256k.
+5. ``ablations.png``: each ablation row's seeds and mean against the spread of
+   the reference (Fourier 1x256) seeds (from the ablation sweeps' JSON).
 """
 
 import glob
@@ -24,7 +26,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-from experiments.sweeps import TABLE1_PAPER  # pylint: disable=wrong-import-position
+from experiments.sweeps import ABLATIONS, TABLE1_PAPER  # pylint: disable=wrong-import-position
 
 _RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Workdirs of the sweeps.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'experiments/results', 'Where the PNGs go.')
@@ -70,27 +72,63 @@ def spearman_vs_params(results_dir: str, out: str) -> str | None:
 
 
 def training_curves(records_dir: str, out: str) -> str | None:
-  """Figure 2: the pre-training loss of every run record under ``records_dir``."""
+  """Figure 2: the pre-training loss of every run under ``records_dir``, mean over its seeds."""
   paths = sorted(glob.glob(os.path.join(records_dir, '**', '*.json'), recursive=True))
   if not paths:
     return None
-  fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
+  runs: dict[str, list] = {}  # '<sweep>/<run>' -> the records of its seeds
   for path in paths:
     with open(path, encoding='utf-8') as f:
-      record = json.load(f)
-    name = os.path.relpath(path, records_dir)[:-len('.json')]
-    table1 = name.startswith(('table1/', 'shared/'))
-    ax = axes[0] if table1 else axes[1]
-    losses, spearman = record['losses'], record['metrics']['pretrain']['spearman']
-    label = name.split('/', 1)[1] if table1 else name
-    ax.plot(losses['steps'], losses['loss'], lw=1,
-            label=f'{label.replace("/steps", " steps")} (STS-B {spearman:.1f})')
-  for ax, title in zip(axes, ('Table 1 runs', 'ablations and Table 2 pre-training')):
+      runs.setdefault(os.path.relpath(os.path.dirname(path), records_dir), []).append(json.load(f))
+  panels = ('Table 1 runs', 'ablations', 'Table 2 pre-training')
+  fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), sharey=True)
+  for name, records in runs.items():
+    sweep = name.split('/', 1)[0]
+    panel = 0 if sweep in ('table1', 'shared') else 2 if sweep == 'table2' else 1
+    steps = records[0]['losses']['steps']
+    same = [r['losses']['loss'] for r in records if r['losses']['steps'] == steps]
+    spearman = np.mean([r['metrics']['pretrain']['spearman'] for r in records])
+    label = name.split('/', 1)[1] if panel != 1 else name
+    axes[panel].plot(steps, np.mean(same, axis=0), lw=1,
+                     label=f'{label} (n={len(same)}, STS-B {spearman:.1f})')
+  for ax, title in zip(axes, panels):
     ax.set_xlabel('pre-training step')
-    ax.set_title(f'{title} (reduced budget)')
-    ax.legend(fontsize=5.5)
+    ax.set_title(f'{title} (reduced budget; mean over seeds)')
+    ax.legend(fontsize=5.5 if title == 'ablations' else 7)
     ax.grid(alpha=0.3)
   axes[0].set_ylabel('symmetric contrastive loss (batch 128)')
+  return save_figure(fig, out)
+
+
+def ablations(results_dir: str, out: str) -> str | None:
+  """Figure 5: every ablation row's seeds and mean next to its reference row's spread."""
+  rows = []
+  for sweep in ABLATIONS:
+    path = os.path.join(results_dir, f'{sweep}.json')
+    if os.path.exists(path):
+      with open(path, encoding='utf-8') as f:
+        rows += [(sweep, r) for r in json.load(f)['rows']]
+  reference = next((r for _, r in rows if r.get('reference') and r['per_seed_spearman']), None)
+  variants = [(s, r) for s, r in rows if not r.get('reference') and r['per_seed_spearman']]
+  if reference is None or not variants:
+    return None
+  ref = list(reference['per_seed_spearman'].values())
+  fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(variants) + 1.6))
+  ax.axvspan(min(ref), max(ref), color='gray', alpha=0.25,
+             label=f'reference seeds (Fourier 1x256, n={len(ref)})')
+  ax.axvline(np.mean(ref), color='gray', lw=1)
+  for y, (sweep, r) in enumerate(variants):
+    seeds = list(r['per_seed_spearman'].values())
+    ax.scatter(seeds, [y] * len(seeds), s=12, color='tab:blue', alpha=0.6,
+               label='one seed' if y == 0 else None)
+    ax.scatter([np.mean(seeds)], [y], marker='|', s=200, color='tab:red',
+               label='mean' if y == 0 else None)
+  ax.set_yticks(range(len(variants)), [f'{s}: {r["name"]}' for s, r in variants], fontsize=7)
+  ax.invert_yaxis()
+  ax.set_xlabel('STS-B validation Spearman x100 (zero-shot, reduced budget)')
+  ax.set_title('Ablations at Fourier 1x256 (grey: the reference seeds)')
+  ax.legend(fontsize=7, loc='lower left')
+  ax.grid(alpha=0.3, axis='x')
   return save_figure(fig, out)
 
 
@@ -206,6 +244,7 @@ def main(argv):
   reference = os.path.join(runs_dir, REFERENCE_WORKDIR)
   print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
   print(training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png')))
+  print(ablations(out_dir, os.path.join(out_dir, 'ablations.png')))
   print(basis_refinement(reference, os.path.join(out_dir, 'basis_refinement.png')))
   path, rows = neighbour_distance(reference, os.path.join(out_dir, 'neighbour_distance.png'))
   with open(os.path.join(out_dir, 'neighbour_distance.json'), 'w', encoding='utf-8') as f:
