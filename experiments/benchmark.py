@@ -96,6 +96,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                  help='README whose "benchmark" block gets the targets table (default: README.md '
                       'when writing to the default out_dir, else none)')
   p.add_argument('--fresh', action='store_true', help='discard the existing JSON')
+  p.add_argument('--report_only', action='store_true',
+                 help='measure nothing: rewrite benchmark.md (and the README block) from the JSON')
   p.add_argument('--quick', action='store_true', help='tiny model, 2 steps, small batches (tests)')
   args = p.parse_args(argv)
   bad = [c for c in args.configs if c not in TABLE1] + [s for s in args.sections if s not in SECTIONS]
@@ -136,6 +138,11 @@ def main(argv: Sequence[str]) -> dict:
   if os.path.exists(json_path) and not args.fresh:
     with open(json_path, encoding='utf-8') as f:
       results = json.load(f)
+  if args.report_only:
+    if not results:
+      raise SystemExit(f'--report_only: no results at {json_path}; run the benchmark first.')
+    publish(results, args)
+    return results
   # The peak is the matmul rate in the compute dtype (bf16 on GPU/TPU with --compute_dtype).
   peak_dtype = DTYPES[args.compute_dtype]
   peaks = [matmul_peak(args.peak_n, dtype=peak_dtype)['median_flops']]
@@ -199,6 +206,12 @@ def main(argv: Sequence[str]) -> dict:
       'official_pairs_per_s': OFFICIAL_PAIRS_PER_S,
       'official_encode_sentences_per_s': OFFICIAL_ENCODE_SENTENCES_PER_S,
   }
+  publish(results, args)
+  return results
+
+
+def publish(results: dict, args) -> None:
+  """Writes the JSON, the markdown and plot, and (default out_dir) the README block."""
   write_outputs(results, args.out_dir)
   log(f'wrote {args.out_dir}/benchmark.json and benchmark.md')
   readme = args.readme
@@ -207,7 +220,6 @@ def main(argv: Sequence[str]) -> dict:
     readme = readme_blocks.README
   if readme and readme_blocks.replace_block(readme, 'benchmark', readme_summary(results)):
     log(f'updated the benchmark block of {readme}')
-  return results
 
 
 if __name__ == '__main__':

@@ -175,3 +175,13 @@ def test_merged_sections_name_the_command_that_measured_each(tmp_path):
   assert '`python -m experiments.benchmark --sections=train` (train) on D2' in text
   assert '`python -m experiments.benchmark --fresh` (inference) on D1, 1-min load average at ' \
          'start / end 1.0 / 2.0' in text
+
+
+def test_report_only_rewrites_the_markdown_from_the_json(quick_run, tmp_path):
+  out, results = quick_run
+  (tmp_path / 'benchmark.json').write_text((out / 'benchmark.json').read_text())
+  again = benchmark.main(['--report_only', '--quick', f'--out_dir={tmp_path}'])
+  assert again['meta'] == results['meta']  # nothing measured, nothing re-dated
+  assert (tmp_path / 'benchmark.md').read_text() == (out / 'benchmark.md').read_text()
+  with pytest.raises(SystemExit, match='no results'):
+    benchmark.main(['--report_only', f'--out_dir={tmp_path / "empty"}'])
