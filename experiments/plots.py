@@ -245,6 +245,12 @@ def main(argv):
   print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
   print(training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png')))
   print(ablations(out_dir, os.path.join(out_dir, 'ablations.png')))
+  if not os.path.exists(os.path.join(reference, 'final_metrics.json')):
+    # The run records hold metrics, not weights: figures 3 and 4 need the trained model.
+    print(f'skipped basis_refinement.png and neighbour_distance.png: no trained model in '
+          f'{reference}; train it with `python -m pete_jax.main --config=configs/reduced.py:'
+          f'table1_fourier_1x256,steps=200 --workdir={reference} --config.seed=0`')
+    return
   print(basis_refinement(reference, os.path.join(out_dir, 'basis_refinement.png')))
   path, rows = neighbour_distance(reference, os.path.join(out_dir, 'neighbour_distance.png'))
   with open(os.path.join(out_dir, 'neighbour_distance.json'), 'w', encoding='utf-8') as f:
