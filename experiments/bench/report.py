@@ -145,7 +145,8 @@ def markdown(results: dict) -> str:
   lines += ['## Running it', '',
             '* CPU (this file): `python -m experiments.benchmark` (all sections; about an hour on 2 '
             'cores), or `--sections=train,inference --configs=fourier_1x256,learned_1x256`. Each '
-            'section merges into the JSON; `--fresh` starts a new one.',
+            'section merges into the JSON; `--fresh` starts a new one; `--report_only` rewrites '
+            'this file and the README block from the JSON without measuring.',
             '* GPU / TPU: the same command; add `--compute_dtype=bfloat16` for bf16 activations '
             '(parameters and the optimizer stay fp32, the loss is computed in fp32), and '
             '`--padded_all` to pad every config. The matmul peak is then the bf16 `jnp.dot` rate. '
