@@ -28,8 +28,6 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 from experiments.sweeps import ABLATIONS, TABLE1_PAPER  # pylint: disable=wrong-import-position
 
-_RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Workdirs of the sweeps.')
-_OUT_DIR = flags.DEFINE_string('out_dir', 'experiments/results', 'Where the PNGs go.')
 REFERENCE_WORKDIR = 'shared/fourier_1x256/steps200_seed0'
 VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
 
@@ -239,7 +237,7 @@ def neighbour_distance(workdir: str, out: str, vocabs=VOCABS) -> tuple[str, list
 
 def main(argv):
   del argv
-  out_dir, runs_dir = _OUT_DIR.value, _RUNS_DIR.value
+  out_dir, runs_dir = flags.FLAGS.out_dir, flags.FLAGS.runs_dir
   os.makedirs(out_dir, exist_ok=True)
   reference = os.path.join(runs_dir, REFERENCE_WORKDIR)
   print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
@@ -259,4 +257,8 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  # Defined here, not at import, so that importing the figure functions (tests, notebooks)
+  # does not clash with experiments.run's flags of the same names.
+  flags.DEFINE_string('runs_dir', 'runs', 'Workdirs of the sweeps.')
+  flags.DEFINE_string('out_dir', 'experiments/results', 'Where the PNGs go.')
   app.run(main)
