@@ -14,8 +14,9 @@ What is measured (all with the project's own code):
   16/32/64/128), and on the same batches padded to 128 (the official code).
   Fourier and learned models of the same size run interleaved, step by step, on
   the same batches, so their ratio is measured under the same machine load.
-* ``breakdown``: where the time of a step goes (ablations of the full step and
-  jitted sub-functions, interleaved) and the sin/cos count of the compiled HLO.
+* ``breakdown``: where the time of a step goes at each ``--breakdown_shapes`` batch
+  shape (ablations of the full step and jitted sub-functions, interleaved) and the
+  sin/cos count of the compiled HLO.
 * ``inference``: sentences/s of ``SentenceEncoder.apply`` with the materialised
   embedding table vs the basis computed on the fly vs the learned table.
 * ``vocab``: step time and memory of Fourier vs learned 1x256 as V grows.

@@ -20,6 +20,9 @@ TABLE1 = ('fourier_1x256', 'learned_1x256', 'fourier_1x512', 'learned_1x512',
 OFFICIAL_PAIRS_PER_S = {'fourier_1x256': 76.0, 'learned_1x256': 46.0, 'fourier_2x256': 52.0,
                         'learned_2x256': 27.0, 'fourier_1x512': 21.0, 'fourier_2x512': 12.0}
 OFFICIAL_ENCODE_SENTENCES_PER_S = {'fourier_2x256': 97.0}  # batch 256
+# Suffix of the benchmark rows of Fourier models with the FFN output dropped: the official
+# code's work, for like-for-like comparisons with its rates.
+DROP_FFN = '_dropffn'
 
 
 # The vocabulary of the real batches: BERT uncased WordPiece (shared/data/vocab).

@@ -3,7 +3,7 @@
 Computed from the results JSON alone, so the JSON and the markdown always agree.
 """
 
-from experiments.bench.batches import OFFICIAL_PAIRS_PER_S
+from experiments.bench.batches import DROP_FFN, OFFICIAL_PAIRS_PER_S
 
 
 def targets(results: dict) -> list[dict]:
@@ -28,7 +28,7 @@ def targets(results: dict) -> list[dict]:
                 'met': ops['sine'] == 2 * alone['sine'] and ops['cosine'] == 2 * alone['cosine']})
   for r in train_rows:
     if r['config'].startswith('ratio_') or r['padding'] != 'bucketed' or r['config'].endswith(
-        '_dropffn'):  # the official code's work, a comparison row: not a Table 1 model
+        DROP_FFN):  # the official code's work, a comparison row: not a Table 1 model
       continue
     thr = 0.5 if r['size'].endswith('512') else 0.35
     out.append({'target': f'MFU >= {thr:.0%} ({r["config"]}, bucketed, computed tokens)',
@@ -41,9 +41,9 @@ def targets(results: dict) -> list[dict]:
   padded = {r['config']: r for r in train_rows if r.get('padding') == 'padded'}
   for name, ref in OFFICIAL_PAIRS_PER_S.items():
     # The official Fourier model drops its FFN output, so the same work is our Fourier model
-    # with the FFN output dropped (``_dropffn``); its learned model is the same as ours. The
+    # with the FFN output dropped (``DROP_FFN``); its learned model is the same as ours. The
     # target is the same work on the real length distribution; the rest is context.
-    same_work = name + '_dropffn' if name.startswith('fourier') else name
+    same_work = name + DROP_FFN if name.startswith('fourier') else name
     comparisons = [(bucketed, same_work, 'real data bucketed, same work', True),
                    (padded, same_work, 'padded to 128, same work', False)]
     if name.startswith('fourier'):

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.bench.batches import OFFICIAL_PAIRS_PER_S, computed_tokens, fixed_batch, pad_to
+from experiments.bench.batches import DROP_FFN, OFFICIAL_PAIRS_PER_S, computed_tokens, fixed_batch
+from experiments.bench.batches import pad_to
 from experiments.bench.batches import real_tokens, table1_config
 from experiments.bench.flops import step_flops
 from experiments.bench.measure import Trainer, block, count_ops, interleaved, log, med
@@ -20,7 +21,6 @@ from pete_jax.embeddings import FourierEmbed, LearnedEmbed
 from pete_jax.layers import GeGLU, MultiHeadAttention
 
 QUICK_VARIANTS = ('fourier', 'learned', 'learned_no_dropout')
-DROP_FFN = '_dropffn'  # suffix of the rows of Fourier models with the FFN output dropped
 
 
 def section_train(args, batches: list, peak: float) -> list[dict]:
