@@ -89,7 +89,8 @@ ABLATIONS = {
     'id_order': lambda: _variants('tokenizer.id_order', 'native', ['frequency', 'random']),
     'embed_mlp': lambda: _variants('model.embed_mlp', 'linear', ['geglu', 'none']),
     'basis': lambda: _variants('model.basis', 'fourier',
-                               ['chebyshev', 'legendre', 'hermite', 'laguerre']),
+                               ['chebyshev', 'legendre', 'hermite', 'laguerre',
+                                'hermite_stretched', 'laguerre_stretched']),
     'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']),
     # Length-sorted windows (less padding, in-batch negatives of similar length) vs random batches.
     'batching': lambda: _variants('data.sort_window_batches', 64, [0]),

@@ -27,7 +27,9 @@ class FourierEmbed(nn.Module):
   Attributes:
     num_embeddings: vocabulary size V (ids are in [0, V)).
     features: embedding width d.
-    basis: 'fourier' (paper), 'chebyshev', 'legendre', 'hermite' or 'laguerre'.
+    basis: a key of ``pete_jax.basis.BASES``: 'fourier' (paper), 'chebyshev',
+      'legendre', 'hermite', 'laguerre', or 'hermite_stretched' / 'laguerre_stretched'
+      (x stretched so that the id range spans their oscillatory range).
     normalisation: 'vocab' (paper) or 'max_seq_len' (current official code).
     basis_vocab_size: N of the 'vocab' normalisation; None = num_embeddings. The
       official weights need 30552.
