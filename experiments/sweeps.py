@@ -91,7 +91,12 @@ ABLATIONS = {
     'basis': lambda: _variants('model.basis', 'fourier',
                                ['chebyshev', 'legendre', 'hermite', 'laguerre',
                                 'hermite_stretched', 'laguerre_stretched']),
-    'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']),
+    # The second SentencePiece row keeps its 8k ids at WordPiece's phase spacing (x = 2p/30521 - 1):
+    # it separates the smaller V from the vocabulary fitted to the training text.
+    'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']) + [
+        Run('kind=sentencepiece, basis_vocab_size=30522', overrides=(
+            ('tokenizer.kind', 'sentencepiece'), ('model.basis_vocab_size', 30522)),
+            seeds=ABLATION_SEEDS)],
     # Length-sorted windows (less padding, in-batch negatives of similar length) vs random batches.
     'batching': lambda: _variants('data.sort_window_batches', 64, [0]),
     'official': lambda: [

@@ -57,6 +57,11 @@ class FourierEmbed(nn.Module):
     if self.normalisation not in basis_lib.NORMALISATIONS:
       raise ValueError(f'Unknown normalisation {self.normalisation!r}; '
                        f'expected one of {basis_lib.NORMALISATIONS}.')
+    if self.basis_vocab_size and self.basis_vocab_size < self.num_embeddings:
+      raise ValueError(
+          f'basis_vocab_size ({self.basis_vocab_size}) is smaller than the vocabulary '
+          f'({self.num_embeddings}): ids past it would leave the basis range [-1, 1]. '
+          'Use None (= V) or a value >= V.')
     super().__post_init__()
 
   def features_of(self, ids: jax.Array) -> jax.Array:
