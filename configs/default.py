@@ -44,7 +44,8 @@ def get_config() -> ml_collections.ConfigDict:
   model.ffn_hidden = 0
   # 4 for Table 1, 0.25 for the small Table 2 models.
   model.ffn_multiplier = 4.0
-  # Fixed basis: fourier | chebyshev | legendre | hermite | laguerre.
+  # Fixed basis: fourier | chebyshev | legendre | hermite | laguerre
+  # | hermite_stretched | laguerre_stretched (see pete_jax/basis.py).
   model.basis = 'fourier'
   # Id normalisation: 'vocab' (paper: 2p/(N-1)-1, N = basis_vocab_size or V)
   # or 'max_seq_len' (current official code: 2p/(max_seq_len-1)-1).

@@ -13,6 +13,8 @@
    the trained model's embeddings) as the vocabulary grows from 30k to 256k.
 5. ``ablations.png``: each ablation row's seeds and mean against the spread of
    the reference (Fourier 1x256) seeds (from the ablation sweeps' JSON).
+6. ``bases.png``: every fixed basis over the BERT id range, with the sign changes
+   of its highest feature (how finely it can tell neighbouring ids apart).
 """
 
 import glob
@@ -130,6 +132,37 @@ def ablations(results_dir: str, out: str) -> str | None:
   return save_figure(fig, out)
 
 
+def sign_changes(values: np.ndarray, tol: float = 1e-4) -> int:
+  """Sign changes along a 1-D array, ignoring values within ``tol`` of zero (rounding noise)."""
+  values = values[np.abs(values) > tol]
+  return int(np.sum(np.diff(np.sign(values)) != 0))
+
+
+def bases(out: str, vocab: int = 30_522, dim: int = 256, columns: int = 2048) -> str:
+  """Figure 6: the features of every basis over the id range, as an image per basis.
+
+  The title gives the sign changes of the highest feature over all ``vocab`` ids
+  (for Fourier its highest sine): Hermite and Laguerre on [-1, 1] leave most ids
+  in smooth, nearly redundant features; their stretched forms do not.
+  """
+  from pete_jax import basis  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  shown = np.linspace(0, vocab - 1, columns).round().astype(np.int32)
+  fig, axes = plt.subplots(len(basis.BASES), 1, figsize=(8, 1.45 * len(basis.BASES)),
+                           sharex=True)
+  for ax, name in zip(axes, basis.BASES):
+    every = np.asarray(basis.basis_features(jnp.arange(vocab), vocab, dim, basis=name))
+    changes = sign_changes(every[:, -2 if name == 'fourier' else -1])
+    image = every[shown].T
+    limit = np.abs(image).max()
+    ax.imshow(image, aspect='auto', cmap='RdBu_r', vmin=-limit, vmax=limit,
+              interpolation='nearest', extent=(0, vocab - 1, dim - 0.5, -0.5))
+    ax.set_title(f'{name}: highest feature changes sign {changes} times', fontsize=8)
+    ax.set_ylabel('feature', fontsize=7)
+  axes[-1].set_xlabel(f'token id p (V = {vocab}, x = 2p/(V-1) - 1); colour: feature value')
+  return save_figure(fig, out, dpi=100)
+
+
 def trained_embedding(workdir: str):
   """(config, encoder, params, table [V, d], basis [V, d]) of a trained Fourier workdir."""
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel
@@ -243,6 +276,7 @@ def main(argv):
   print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
   print(training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png')))
   print(ablations(out_dir, os.path.join(out_dir, 'ablations.png')))
+  print(bases(os.path.join(out_dir, 'bases.png')))
   if not os.path.exists(os.path.join(reference, 'final_metrics.json')):
     # The run records hold metrics, not weights: figures 3 and 4 need the trained model.
     print(f'skipped basis_refinement.png and neighbour_distance.png: no trained model in '

@@ -89,8 +89,14 @@ ABLATIONS = {
     'id_order': lambda: _variants('tokenizer.id_order', 'native', ['frequency', 'random']),
     'embed_mlp': lambda: _variants('model.embed_mlp', 'linear', ['geglu', 'none']),
     'basis': lambda: _variants('model.basis', 'fourier',
-                               ['chebyshev', 'legendre', 'hermite', 'laguerre']),
-    'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']),
+                               ['chebyshev', 'legendre', 'hermite', 'laguerre',
+                                'hermite_stretched', 'laguerre_stretched']),
+    # The second SentencePiece row keeps its 8k ids at WordPiece's phase spacing (x = 2p/30521 - 1):
+    # it separates the smaller V from the vocabulary fitted to the training text.
+    'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']) + [
+        Run('kind=sentencepiece, basis_vocab_size=30522', overrides=(
+            ('tokenizer.kind', 'sentencepiece'), ('model.basis_vocab_size', 30522)),
+            seeds=ABLATION_SEEDS)],
     # Length-sorted windows (less padding, in-batch negatives of similar length) vs random batches.
     'batching': lambda: _variants('data.sort_window_batches', 64, [0]),
     'official': lambda: [

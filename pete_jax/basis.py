@@ -94,19 +94,34 @@ def fourier_from_x(x: jax.Array, dim: int) -> jax.Array:
 
 
 def _recurrence(x: jax.Array, dim: int, first: jax.Array, second: jax.Array,
-                step: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]) -> jax.Array:
-  """Features 0..dim-1 of a three-term recurrence ``f[n+1] = step(n, f[n], f[n-1])``."""
+                step: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
+                log_weight: jax.Array | None = None) -> jax.Array:
+  """Features 0..dim-1 of a three-term recurrence ``f[n+1] = step(n, f[n], f[n-1])``.
+
+  With ``log_weight``, the features are ``f[n] * exp(log_weight)`` for unweighted
+  ``first`` and ``second``. The weighted functions (Hermite and Laguerre
+  functions) are O(1), but on a wide x range their weight underflows float32
+  (exp(-x^2/2) at x = 22) and the unweighted values overflow it, so the recurrence
+  runs on values divided by powers of two (exact) whenever they pass 2^60, and
+  the weight is applied at the end in log form: ``f * exp(log_scale + log_weight)``.
+  """
   if dim < 1:
     raise ValueError(f'dim must be >= 1, got {dim}.')
+  if log_weight is None:
+    log_weight = jnp.zeros_like(x)
+  ln2 = jnp.float32(np.log(2.0))
 
   def body(carry, n):
-    prev, cur = carry
+    prev, cur, log2_scale = carry  # f[n-1], f[n] are both divided by 2**log2_scale
+    out = cur * jnp.exp(log2_scale * ln2 + log_weight)
     nxt = step(n.astype(jnp.float32), cur, prev)
-    return (cur, nxt), cur
+    big = jnp.abs(nxt) > 2.0 ** 60
+    shrink = jnp.where(big, jnp.float32(2.0 ** -60), jnp.float32(1.0))
+    return (cur * shrink, nxt * shrink, log2_scale + jnp.where(big, 60.0, 0.0)), out
 
   ns = jnp.arange(1, dim, dtype=jnp.int32)
-  _, rest = jax.lax.scan(body, (first, second), ns)  # rest[j] = f[j + 1]
-  feats = jnp.concatenate([first[None], rest], axis=0)
+  _, rest = jax.lax.scan(body, (first, second, jnp.zeros_like(x)), ns)  # rest[j] = f[j + 1]
+  feats = jnp.concatenate([(first * jnp.exp(log_weight))[None], rest], axis=0)
   return jnp.moveaxis(feats, 0, -1)
 
 
@@ -132,14 +147,25 @@ def hermite_from_x(x: jax.Array, dim: int) -> jax.Array:
 
   Raw physicists' Hermite polynomials H_n overflow float32 long before degree
   256, so this basis uses their normalised form, computed by the stable
-  recurrence ``psi(n+1) = sqrt(2/(n+1)) x psi_n - sqrt(n/(n+1)) psi(n-1)`` with
-  ``psi_0 = pi^(-1/4) exp(-x^2/2)``. |psi_n| <= pi^(-1/4) everywhere.
+  recurrence ``psi(n+1) = sqrt(2/(n+1)) x psi_n - sqrt(n/(n+1)) psi(n-1)`` from
+  ``psi_0 = pi^(-1/4) exp(-x^2/2)`` (the weight applied in log form, see
+  :func:`_recurrence`). |psi_n| <= pi^(-1/4) everywhere.
   """
-  psi0 = jnp.pi ** -0.25 * jnp.exp(-0.5 * x * x)
-  psi1 = jnp.sqrt(2.0) * x * psi0
+  c = jnp.float32(np.pi ** -0.25)
   return _recurrence(
-      x, dim, psi0, psi1,
-      lambda n, cur, prev: jnp.sqrt(2 / (n + 1)) * x * cur - jnp.sqrt(n / (n + 1)) * prev)
+      x, dim, jnp.full_like(x, c), jnp.sqrt(2.0) * x * c,
+      lambda n, cur, prev: jnp.sqrt(2 / (n + 1)) * x * cur - jnp.sqrt(n / (n + 1)) * prev,
+      log_weight=-0.5 * x * x)
+
+
+def _laguerre_functions(t: jax.Array, dim: int) -> jax.Array:
+  """Laguerre functions ``exp(-t/2) L_n(t)`` for t >= 0, each within [-1, 1].
+
+  ``L0 = 1, L1 = 1 - t, (n+1) L(n+1) = (2n+1-t) Ln - n L(n-1)``.
+  """
+  return _recurrence(t, dim, jnp.ones_like(t), 1.0 - t,
+                     lambda n, cur, prev: ((2 * n + 1 - t) * cur - n * prev) / (n + 1),
+                     log_weight=-0.5 * t)
 
 
 def laguerre_from_x(x: jax.Array, dim: int) -> jax.Array:
@@ -147,13 +173,31 @@ def laguerre_from_x(x: jax.Array, dim: int) -> jax.Array:
 
   Raw Laguerre polynomials grow fast for negative arguments (L_256(-1) ~ 1e13),
   so the basis is evaluated on t = x + 1 >= 0 and weighted by exp(-t/2), which
-  keeps every feature within [-1, 1]. ``L0 = 1, L1 = 1 - t,
-  (n+1) L(n+1) = (2n+1-t) Ln - n L(n-1)``.
+  keeps every feature within [-1, 1].
   """
-  t = x + 1.0
-  weight = jnp.exp(-0.5 * t)
-  return _recurrence(x, dim, weight, (1.0 - t) * weight,
-                     lambda n, cur, prev: ((2 * n + 1 - t) * cur - n * prev) / (n + 1))
+  return _laguerre_functions(x + 1.0, dim)
+
+
+def hermite_stretched_from_x(x: jax.Array, dim: int) -> jax.Array:
+  """Hermite functions on ``x sqrt(2 dim - 1)``: the id range spans the oscillatory range.
+
+  psi_n oscillates on |x| < sqrt(2n + 1) and decays outside it, so on [-1, 1]
+  the degree-255 function changes sign only ~15 times. Stretching x to the
+  turning point of the highest degree (dim - 1) gives it all its dim - 1 sign
+  changes across the ids, as Fourier, Chebyshev and Legendre have; low degrees
+  then cover only the middle ids (psi_0 is ~0 beyond |x| ~ 4).
+  """
+  return hermite_from_x(x * jnp.float32(np.sqrt(2.0 * dim - 1.0)), dim)
+
+
+def laguerre_stretched_from_x(x: jax.Array, dim: int) -> jax.Array:
+  """Laguerre functions on ``t = (x + 1)(2 dim - 1)`` in [0, 4 dim - 2], their oscillatory range.
+
+  exp(-t/2) L_n(t) oscillates on 0 < t < 4n + 2; stretching t to that range of
+  the highest degree gives it all its dim - 1 sign changes across the ids (see
+  :func:`hermite_stretched_from_x`).
+  """
+  return _laguerre_functions((x + 1.0) * jnp.float32(2.0 * dim - 1.0), dim)
 
 
 BASES: dict[str, Callable[[jax.Array, int], jax.Array]] = {
@@ -162,6 +206,8 @@ BASES: dict[str, Callable[[jax.Array, int], jax.Array]] = {
     'legendre': legendre_from_x,
     'hermite': hermite_from_x,
     'laguerre': laguerre_from_x,
+    'hermite_stretched': hermite_stretched_from_x,
+    'laguerre_stretched': laguerre_stretched_from_x,
 }
 
 
@@ -185,7 +231,8 @@ def basis_features(ids: jax.Array, vocab_size: int, dim: int, *, basis: str = 'f
     ids: integer token ids of any shape.
     vocab_size: N of the paper's normalisation.
     dim: number of features (the model width d).
-    basis: one of 'fourier', 'chebyshev', 'legendre', 'hermite', 'laguerre'.
+    basis: a key of :data:`BASES`: 'fourier' (paper), 'chebyshev', 'legendre',
+      'hermite', 'laguerre', 'hermite_stretched' or 'laguerre_stretched'.
     normalisation: 'vocab' (paper) or 'max_seq_len' (official code).
     max_seq_len: N of the 'max_seq_len' normalisation.
   """

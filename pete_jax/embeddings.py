@@ -27,7 +27,9 @@ class FourierEmbed(nn.Module):
   Attributes:
     num_embeddings: vocabulary size V (ids are in [0, V)).
     features: embedding width d.
-    basis: 'fourier' (paper), 'chebyshev', 'legendre', 'hermite' or 'laguerre'.
+    basis: a key of ``pete_jax.basis.BASES``: 'fourier' (paper), 'chebyshev',
+      'legendre', 'hermite', 'laguerre', or 'hermite_stretched' / 'laguerre_stretched'
+      (x stretched so that the id range spans their oscillatory range).
     normalisation: 'vocab' (paper) or 'max_seq_len' (current official code).
     basis_vocab_size: N of the 'vocab' normalisation; None = num_embeddings. The
       official weights need 30552.
@@ -55,6 +57,11 @@ class FourierEmbed(nn.Module):
     if self.normalisation not in basis_lib.NORMALISATIONS:
       raise ValueError(f'Unknown normalisation {self.normalisation!r}; '
                        f'expected one of {basis_lib.NORMALISATIONS}.')
+    if self.basis_vocab_size and self.basis_vocab_size < self.num_embeddings:
+      raise ValueError(
+          f'basis_vocab_size ({self.basis_vocab_size}) is smaller than the vocabulary '
+          f'({self.num_embeddings}): ids past it would leave the basis range [-1, 1]. '
+          'Use None (= V) or a value >= V.')
     super().__post_init__()
 
   def features_of(self, ids: jax.Array) -> jax.Array:

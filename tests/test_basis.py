@@ -51,6 +51,32 @@ def test_paper_normalisation_matches_float64(name):
   assert np.abs(got).max() <= BOUNDS[name] + 1e-5
 
 
+@pytest.mark.parametrize('name', ['hermite_stretched', 'laguerre_stretched'])
+def test_stretched_bases_match_float64(name):
+  """The stretched bases against scipy at the same float32 x (the stretch amplifies its rounding)."""
+  dim = 64
+  ids = np.arange(0, V, 37)
+  x = np.asarray(basis.normalise_ids(jnp.asarray(ids), V)).astype(np.float64)
+  if name == 'hermite_stretched':
+    want = hermite64(np.float32(x * np.float32(np.sqrt(2 * dim - 1))).astype(np.float64), dim)
+  else:
+    t = np.float32((x + 1) * np.float32(2 * dim - 1)).astype(np.float64)
+    want = special.eval_laguerre(np.arange(dim)[None], t[:, None]) * np.exp(-t[:, None] / 2)
+  got = np.asarray(basis.basis_features(jnp.asarray(ids), V, dim, basis=name))
+  np.testing.assert_allclose(got, want, atol=5e-5)
+
+
+@pytest.mark.parametrize('name', ['hermite', 'laguerre', 'hermite_stretched', 'laguerre_stretched'])
+def test_weighted_bases_stay_finite_and_bounded_at_full_width(name):
+  """At dim 512 the weights (exp(-x^2/2) to e^-511) and the unweighted values overflow float32;
+  the rescaled recurrence keeps every feature finite and within its bound."""
+  f = np.asarray(basis.basis_features(jnp.arange(0, V, 7), V, 512, basis=name))
+  bound = np.pi ** -0.25 if name.startswith('hermite') else 1.0
+  assert np.isfinite(f).all()
+  assert np.abs(f).max() <= bound + 5e-4
+  assert np.abs(f[:, -1]).max() > 0.01  # the highest degree is not lost to underflow
+
+
 def test_fourier_official_normalisation_matches_float64():
   got = np.asarray(basis.fourier_features(jnp.asarray(IDS), V, 32, normalisation='max_seq_len',
                                           max_seq_len=128))
@@ -127,6 +153,7 @@ def test_resolution_of_the_highest_feature_on_the_id_range():
   Fourier, Chebyshev and Legendre oscillate ~dim times across the id range; the Hermite and
   Laguerre functions of the same degrees oscillate mostly outside it (|x| up to ~sqrt(2 dim)
   and t up to ~4 dim), so on [-1, 1] they change sign only ~15 times (the basis ablation).
+  Their stretched forms map the id range onto that oscillatory range and get all 255.
   """
   x = jnp.linspace(-1.0, 1.0, 100_001)
   changes = {}
@@ -135,4 +162,5 @@ def test_resolution_of_the_highest_feature_on_the_id_range():
     last = last[np.abs(last) > 1e-4]  # ignore rounding noise at the zeros
     changes[name] = int(np.sum(np.diff(np.sign(last)) != 0))
   assert changes['fourier'] == changes['chebyshev'] == changes['legendre'] == 255
+  assert changes['hermite_stretched'] == changes['laguerre_stretched'] == 255
   assert 10 <= changes['hermite'] <= 20 and 10 <= changes['laguerre'] <= 20, changes

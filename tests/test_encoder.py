@@ -135,6 +135,7 @@ def test_sharded_jit_matches_single_device():
     (dict(rope='alibi'), 'model.rope'),
     (dict(d_model=31, num_heads=1), 'even'),
     (dict(vocab_size=1), 'vocab_size must be >= 2'),
+    (dict(basis_vocab_size=8000), 'basis_vocab_size .8000. is smaller than the vocabulary'),
 ])
 def test_bad_configuration_fails_before_compute(kwargs, match):
   with pytest.raises(ValueError, match=match):

@@ -2,9 +2,11 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from experiments import plots
+from pete_jax import basis
 
 
 def _record(loss, spearman):
@@ -44,3 +46,17 @@ def test_ablations_figure_needs_a_reference_and_a_variant(tmp_path):
                                                  row('random', [64.7, 65.1])]))
   assert plots.ablations(str(tmp_path), str(tmp_path / 'a.png')) == str(tmp_path / 'a.png')
   assert (tmp_path / 'a.png').stat().st_size > 0
+
+
+def test_sign_changes_ignore_rounding_noise_at_zeros():
+  assert plots.sign_changes(np.array([1.0, -1.0, 1e-6, -1e-6, -0.5, 0.5])) == 2
+
+
+def test_bases_figure_draws_every_basis(tmp_path, monkeypatch):
+  titles = []
+  monkeypatch.setattr(plots.plt.Axes, 'set_title',
+                      lambda self, title, **kw: titles.append(title))
+  out = plots.bases(str(tmp_path / 'b.png'), vocab=500, dim=16, columns=64)
+  assert (tmp_path / 'b.png').stat().st_size > 0 and out == str(tmp_path / 'b.png')
+  assert len(titles) == len(basis.BASES)
+  assert titles[0] == 'fourier: highest feature changes sign 15 times'  # sin(8 pi x) on [-1, 1]
