@@ -23,9 +23,10 @@ def normalise_ids(ids: jax.Array, vocab_size: int, *, normalisation: str = 'voca
     vocab_size: N of the paper's normalisation (the vocabulary size V). With it,
       id 0 lands on x = -1 and id V-1 on x = 1.
     normalisation: 'vocab' (the paper: N = vocab_size) or 'max_seq_len' (the
-      current official code: N = max_seq_len, so x spans about [-1, 2V/N]: for
-      V = 30522 and N = 128 neighbouring ids are 1/64 of a period apart at the
-      lowest frequency, and the high frequencies alias).
+      current official code: N = max_seq_len, so x spans about [-1, 2V/N]). With
+      'max_seq_len' ids N - 1 apart differ by 2 in x, a whole period of every
+      integer-frequency Fourier feature: the Fourier basis sees only p mod (N - 1)
+      (127 codes for N = 128), up to float32 rounding.
     max_seq_len: N of the 'max_seq_len' normalisation.
 
   Returns:

@@ -92,6 +92,19 @@ def test_fourier_official_normalisation_matches_float64():
   np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+@pytest.mark.parametrize('max_seq_len', [48, 128])
+def test_official_normalisation_sees_only_the_id_modulo_max_seq_len_minus_one(max_seq_len):
+  """With x = 2p/(N-1) - 1 the integer-frequency basis has period N - 1 in the id: all V ids
+  share N - 1 codes, apart from float32 rounding that grows with x (1% of the nearest
+  neighbours' distance at most)."""
+  ids = np.arange(V)
+  f = np.asarray(basis.fourier_features(jnp.asarray(ids), V, 256, normalisation='max_seq_len',
+                                        max_seq_len=max_seq_len))
+  to_class = np.linalg.norm(f - f[ids % (max_seq_len - 1)], axis=1)
+  neighbours = np.linalg.norm(f[1:] - f[:-1], axis=1)
+  assert to_class.max() < 0.02 * neighbours.min(), (to_class.max(), neighbours.min())
+
+
 @pytest.mark.parametrize('normalisation,n', [('vocab', V), ('max_seq_len', 128)])
 def test_endpoints(normalisation, n):
   x = np.asarray(basis.normalise_ids(jnp.array([0, n - 1]), V, normalisation=normalisation,
