@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.bench.batches import DROP_FFN, OFFICIAL_PAIRS_PER_S, computed_tokens, fixed_batch
-from experiments.bench.batches import pad_to
-from experiments.bench.batches import real_tokens, table1_config
+from experiments.bench.batches import (DROP_FFN, OFFICIAL_PAIRS_PER_S, computed_tokens, fixed_batch,
+                                      pad_to, real_tokens, table1_config)
 from experiments.bench.flops import step_flops
 from experiments.bench.measure import Trainer, block, count_ops, interleaved, log, med
 from pete_jax.embeddings import FourierEmbed, LearnedEmbed
