@@ -4,21 +4,22 @@ Every experiment config imports this file and overrides only what differs. Every
 field is documented here. Any field can be overridden on the command line, e.g.
 ``--config.train.batch_size=64``.
 
-Local data paths are resolved against the environment variable ``PETE_DATA_DIR``
-(default ``../shared/data``, relative to the working directory), so the same
-config works wherever the data lives.
+This default needs nothing outside the package: TFDS downloads and prepares the
+datasets on first use, and the BERT vocabulary ships with pete_jax. Only the
+configs that read local files (``configs/local_data.py`` and those built on it)
+resolve their paths against the environment variable ``PETE_DATA_DIR`` (default
+``../shared/data``, relative to the working directory), read when the config is
+built, so the same config works wherever the data lives.
 """
 
 import os
 
 import ml_collections
 
-DATA_DIR = os.environ.get('PETE_DATA_DIR', '../shared/data')
-
 
 def data_path(*parts: str) -> str:
-  """Path of a file under the local data directory (``PETE_DATA_DIR``)."""
-  return os.path.join(DATA_DIR, *parts)
+  """Path of a file under the local data directory (``PETE_DATA_DIR``, read now)."""
+  return os.path.join(os.environ.get('PETE_DATA_DIR', '../shared/data'), *parts)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -79,7 +80,8 @@ def get_config() -> ml_collections.ConfigDict:
   tok = config.tokenizer = ml_collections.ConfigDict()
   # 'wordpiece' (BERT uncased, from vocab_path) or 'sentencepiece'.
   tok.kind = 'wordpiece'
-  tok.vocab_path = data_path('vocab', 'bert-base-uncased-vocab.txt')
+  # 'bert-base-uncased' (shipped in pete_jax/assets) or the path of a vocab.txt.
+  tok.vocab_path = 'bert-base-uncased'
   tok.lowercase = True
   # SentencePiece: an existing .model file, or '' to train one on the training
   # text and save it as <workdir>/spm.model.
@@ -107,7 +109,8 @@ def get_config() -> ml_collections.ConfigDict:
   data.finetune_source = 'tfds:glue/stsb:train'
   # TFDS settings.
   data.tfds_data_dir = ''
-  data.tfds_download = False
+  # Download and prepare TFDS datasets on first use (array_record; later runs reuse them).
+  data.tfds_download = True
   # Bad rows: 'skip' (counted by reason and reported) or 'error'.
   data.on_bad_row = 'skip'
   # Truncation length in tokens (special tokens included).

@@ -4,18 +4,36 @@ A workdir holds ``config.json`` (the resolved config), ``checkpoints/<step>/``
 (Orbax: items ``state`` and ``data``) and the tokenizer's artifacts. Saves are
 atomic (Orbax writes to a temporary directory and renames it when complete), so a
 run killed while writing restarts from the previous complete checkpoint.
+
+Orbax does not notice every damaged file: a flipped byte in an array chunk (a bad
+copy between machines) restores without error, with wrong values. So each
+finished checkpoint gets a manifest of its files' sizes and SHA-256 digests
+(``MANIFEST``), checked before it is restored. Training resumes from the newest
+checkpoint that passes, moving damaged ones to ``<workdir>/damaged_checkpoints``;
+evaluation names the damaged one and the intact steps to pick instead.
 """
 
+import hashlib
 import json
 import os
+import shutil
 from typing import Any
 
+from absl import logging
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from pete_jax.errors import UserError
+
 CONFIG_FILE = 'config.json'
+MANIFEST = 'pete_jax_sha256.json'
+DAMAGED_DIR = 'damaged_checkpoints'
+
+
+class CheckpointError(UserError):
+  """A checkpoint that is missing, incomplete or damaged."""
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -73,23 +91,123 @@ def manager(directory: str, keep: int = 3, best_metric: str | None = 'spearman',
                                item_names=('state', 'data'))
 
 
+def _step_dir(mgr: ocp.CheckpointManager, step: int) -> str:
+  return os.path.join(os.fspath(mgr.directory), str(step))
+
+
+def _digests(step_dir: str) -> dict[str, list]:
+  """``{relative path: [size, sha256]}`` of every file of a checkpoint but the manifest."""
+  out = {}
+  for root, _, files in os.walk(step_dir):
+    for name in files:
+      path = os.path.join(root, name)
+      rel = os.path.relpath(path, step_dir)
+      if not rel.startswith(MANIFEST):  # the manifest and its temporary file
+        with open(path, 'rb') as f:
+          out[rel] = [os.path.getsize(path), hashlib.file_digest(f, 'sha256').hexdigest()]
+  return out
+
+
+def write_manifests(mgr: ocp.CheckpointManager) -> None:
+  """Writes the manifest of every finished checkpoint that has none (process 0 only)."""
+  if jax.process_index() != 0:
+    return
+  mgr.wait_until_finished()
+  for step in mgr.all_steps():
+    step_dir = _step_dir(mgr, step)
+    path = os.path.join(step_dir, MANIFEST)
+    if os.path.isdir(step_dir) and not os.path.exists(path):
+      digests = _digests(step_dir)
+      with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump(digests, f, indent=1, sort_keys=True)
+      os.replace(path + '.tmp', path)
+
+
+def verify(step_dir: str) -> bool:
+  """True if the checkpoint matches its manifest, False if it has none; raises CheckpointError."""
+  path = os.path.join(step_dir, MANIFEST)
+  if not os.path.exists(path):
+    return False
+  try:
+    with open(path, encoding='utf-8') as f:
+      expected = json.load(f)
+  except (OSError, ValueError) as e:
+    raise CheckpointError(f'its manifest {MANIFEST} is unreadable ({e})') from None
+  found = _digests(step_dir)
+  for rel, (size, digest) in sorted(expected.items()):
+    if rel not in found:
+      raise CheckpointError(f'file {rel} is missing')
+    if found[rel][0] != size:
+      raise CheckpointError(f'file {rel} has {found[rel][0]} bytes, {size} were written')
+    if found[rel][1] != digest:
+      raise CheckpointError(f'file {rel} does not match the SHA-256 written with it')
+  return True
+
+
 def save(mgr: ocp.CheckpointManager, step: int, state: Any, data_position: dict,
          metrics: dict | None = None, force: bool = False) -> bool:
-  """Saves the state and the input pipeline's position at ``step``."""
+  """Saves the state and the input pipeline's position at ``step``.
+
+  The previous save is finished first (Orbax would wait for it anyway) and given
+  its manifest; call ``write_manifests`` after the last save.
+  """
+  write_manifests(mgr)
   args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                             data=ocp.args.JsonSave(data_position))
   return mgr.save(step, args=args, metrics=metrics, force=force)
 
 
-def restore(mgr: ocp.CheckpointManager, abstract_state: Any, step: int | None = None
-            ) -> tuple[Any, dict] | None:
-  """Restores (state, data_position) at ``step`` (default: the latest), or None."""
-  step = mgr.latest_step() if step is None else step
-  if step is None:
-    return None
-  restored = mgr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
-  return restored['state'], restored['data']
+def finish(mgr: ocp.CheckpointManager) -> None:
+  """Waits for the last save, writes its manifest and closes the manager."""
+  write_manifests(mgr)
+  mgr.close()
+
+
+def _restore_step(mgr: ocp.CheckpointManager, step: int, args: ocp.args.Composite) -> dict:
+  """Restores one step after checking its manifest; any failure is a CheckpointError.
+
+  Without a manifest (a run killed between a save and its manifest) an error of
+  Orbax's is taken as damage too: the files cannot be vouched for.
+  """
+  step_dir = _step_dir(mgr, step)
+  try:
+    verified = verify(step_dir)
+  except CheckpointError as e:
+    raise CheckpointError(f'checkpoint {step_dir} is damaged: {e}') from None
+  try:
+    return mgr.restore(step, args=args)
+  except Exception as e:  # pylint: disable=broad-except  (Orbax raises many types)
+    if verified:
+      raise
+    raise CheckpointError(f'checkpoint {step_dir} is damaged or incomplete: Orbax said '
+                          f'{type(e).__name__}: {str(e)[:300]}') from None
+
+
+def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict] | None:
+  """(state, data_position) of the newest intact checkpoint, or None if there is none.
+
+  Damaged checkpoints are moved out of the way (to ``<workdir>/damaged_checkpoints``,
+  nothing is deleted) with a warning that says why, so that training resumes from the
+  newest intact one and can later save the same steps again.
+  """
+  args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                            data=ocp.args.JsonRestore())
+  for step in sorted(mgr.all_steps(), reverse=True):
+    try:
+      restored = _restore_step(mgr, step, args)
+    except CheckpointError as e:
+      step_dir = _step_dir(mgr, step)
+      target = os.path.join(os.path.dirname(os.fspath(mgr.directory)), DAMAGED_DIR, str(step))
+      if os.path.exists(target):
+        shutil.rmtree(target)
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(step_dir, target)
+      mgr.reload()
+      logging.warning('Skipping a damaged checkpoint: %s. Moved it to %s; resuming from the '
+                      'newest intact checkpoint instead.', e, target)
+      continue
+    return restored['state'], restored['data']
+  return None
 
 
 def load_params(workdir: str, step: int | None = None, best: bool = False
@@ -105,15 +223,27 @@ def load_params(workdir: str, step: int | None = None, best: bool = False
     The config and the parameter tree ``{'encoder': ..., 'loss': ...}``.
   """
   config = read_config(workdir)
+  # A manager that never saves nor deletes (no keep policy, create=False): Orbax's
+  # read_only option would do the same but logs three warnings per load.
   with ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')),
                              options=ocp.CheckpointManagerOptions(
-                                 read_only=True, best_fn=lambda m: m['spearman'], best_mode='max'),
+                                 create=False, best_fn=lambda m: m['spearman'], best_mode='max'),
                              item_names=('state', 'data')) as mgr:
+    steps = sorted(mgr.all_steps())
     if step is None:
       step = mgr.best_step() if best else mgr.latest_step()
       step = mgr.latest_step() if step is None else step
     if step is None:
-      raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
-    restored = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+      raise CheckpointError(f'no checkpoint in {workdir}/checkpoints: the run has not saved '
+                            'one yet.')
+    if step not in steps:
+      raise CheckpointError(f'{workdir}/checkpoints has no step {step}; it has {steps}.')
+    try:
+      restored = _restore_step(mgr, step, ocp.args.Composite(state=ocp.args.StandardRestore()))
+    except CheckpointError as e:
+      others = [s for s in steps if s != step]
+      raise CheckpointError(
+          f'{e}. Pick another checkpoint with --step=N (steps here: {others or "none"}), or '
+          'delete the damaged folder.') from None
   params = restored['state']['params']
   return config, jax.tree.map(jax.numpy.asarray, params)

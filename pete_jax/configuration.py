@@ -4,6 +4,8 @@ import os
 
 import ml_collections
 
+from pete_jax import assets
+from pete_jax.errors import UserError
 from pete_jax.basis import BASES, NORMALISATIONS
 from pete_jax.embeddings import EMBED_MLPS
 from pete_jax.encoder import DTYPES, EMBEDDINGS, POOLINGS
@@ -24,7 +26,7 @@ CHOICES = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
   """An invalid config; the message lists every problem by field."""
 
 
@@ -58,10 +60,19 @@ def _check_sources(field: str, specs) -> list[str]:
     if fmt not in LOCAL_FORMATS:
       errors.append(f'{field}: unknown source format {fmt!r} in {spec!r}; expected tfds or '
                     f'one of {LOCAL_FORMATS}')
-    elif not os.path.exists(location):
-      errors.append(f'{field}: file {location!r} not found (set PETE_DATA_DIR or point '
-                    f'{field} at your local copy)')
+    else:
+      errors += _check_file(field, location, hint=f' (set PETE_DATA_DIR or point {field} at '
+                            'your local copy)')
   return errors
+
+
+def _check_file(field: str, path: str, hint: str = '') -> list[str]:
+  """An error if ``path`` is not a readable file; a directory is named as such."""
+  if os.path.isdir(path):
+    return [f'{field}: {path!r} is a directory; a file is expected here']
+  if not os.path.isfile(path):
+    return [f'{field}: file {path!r} not found{hint}']
+  return []
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
@@ -99,10 +110,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                   f'({train.num_steps})')
   if train.learning_rate <= 0:
     errors.append(f'train.learning_rate must be > 0, got {train.learning_rate}')
-  if config.tokenizer.kind == 'wordpiece' and not os.path.exists(config.tokenizer.vocab_path):
-    errors.append(f'tokenizer.vocab_path: {config.tokenizer.vocab_path!r} not found')
-  if config.tokenizer.spm_model_path and not os.path.exists(config.tokenizer.spm_model_path):
-    errors.append(f'tokenizer.spm_model_path: {config.tokenizer.spm_model_path!r} not found')
+  if config.tokenizer.kind == 'wordpiece':
+    errors += _check_file('tokenizer.vocab_path', assets.vocab_file(config.tokenizer.vocab_path))
+  if config.tokenizer.spm_model_path:
+    errors += _check_file('tokenizer.spm_model_path', config.tokenizer.spm_model_path)
   errors += _check_sources('data.train_sources', data.train_sources)
   errors += _check_sources('data.eval_source', [data.eval_source])
   if config.finetune.enabled:

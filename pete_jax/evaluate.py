@@ -16,7 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from pete_jax import logs
 from pete_jax.data import batching
+from pete_jax.errors import UserError, exit_with
 
 EncodeFn = Callable[[np.ndarray, np.ndarray], jax.Array]
 
@@ -80,11 +82,14 @@ def append_json(path: str, record: dict) -> None:
 
 
 def evaluate_workdir(workdir: str, source: str = '', best: bool = False,
-                     batch_size: int = 256) -> dict[str, float]:
-  """Loads a workdir's checkpoint and scores it on ``source`` (default: the config's eval_source)."""
+                     batch_size: int = 256, step: int | None = None) -> dict[str, float]:
+  """Loads a workdir's checkpoint (latest, best or ``step``) and scores it on ``source``.
+
+  ``source`` defaults to the config's eval_source.
+  """
   from pete_jax import checkpoint, data  # pylint: disable=import-outside-toplevel
   from pete_jax.encoder import encoder_from_config  # pylint: disable=import-outside-toplevel
-  config, params = checkpoint.load_params(workdir, best=best)
+  config, params = checkpoint.load_params(workdir, step=step, best=best)
   tokenizer = data.tokenizers.build_tokenizer(config, workdir)
   sts = data.pipeline.prepare_sts(config, tokenizer, source or None)
   encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
@@ -94,7 +99,12 @@ def evaluate_workdir(workdir: str, source: str = '', best: bool = False,
 
 def main(argv):
   del argv
-  result = evaluate_workdir(flags.FLAGS.workdir, flags.FLAGS.source, flags.FLAGS.best)
+  logs.quiet_library_logs()
+  step = flags.FLAGS.step if flags.FLAGS.step >= 0 else None
+  try:
+    result = evaluate_workdir(flags.FLAGS.workdir, flags.FLAGS.source, flags.FLAGS.best, step=step)
+  except UserError as e:
+    raise exit_with(e) from None
   logging.info('STS: %s', result)
   print(json.dumps(result, indent=2))
 
@@ -105,4 +115,5 @@ if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
   flags.DEFINE_string('source', '', 'STS source spec (default: the config\'s data.eval_source).')
   flags.DEFINE_bool('best', False, 'Score the best checkpoint instead of the latest.')
+  flags.DEFINE_integer('step', -1, 'Score the checkpoint of this step (default: the latest).')
   app.run(main)

@@ -1,34 +1,50 @@
-"""Command line: ``python -m pete_jax.main --config=configs/snli_pete.py --workdir=runs/snli_pete``.
+"""Command line: ``python -m pete_jax.main --config=configs/snli_pete.py``.
 
-Any config field can be overridden, e.g. ``--config.train.batch_size=64``. The
-resolved config is written to ``<workdir>/config.json``.
+Trains the config's model (downloading and preparing its TFDS data on first use)
+into ``--workdir``, by default ``runs/<config name>``. Any config field can be
+overridden, e.g. ``--config.train.batch_size=64``. The resolved config is
+written to ``<workdir>/config.json``; running the same command again resumes.
 """
+
+import os
+import re
 
 from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from pete_jax import configuration, logs, train
-from pete_jax.data.records import SourceError
+from pete_jax import logs, train
+from pete_jax.errors import UserError, exit_with
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).',
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and metrics.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and metrics '
+                               '(default: runs/<config name>).')
+
+
+def default_workdir(config_arg: str) -> str:
+  """``runs/<config name>``: 'configs/reduced.py:smoke,steps=2' -> 'runs/reduced_smoke_steps=2'."""
+  path, _, argument = config_arg.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  if argument:
+    name += '_' + re.sub(r'[^A-Za-z0-9_.=-]+', '_', argument)
+  return os.path.join('runs', name)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS['config']))
+  logging.info('Workdir: %s', os.path.abspath(workdir))
   logs.quiet_library_logs()
   logging.info('JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(),
                jax.process_count())
   try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (configuration.ConfigError, SourceError) as e:
-    # Problems of the user's making: the message says what to change; no traceback.
-    raise SystemExit(f'error: {e}') from None
+    train.train_and_evaluate(_CONFIG.value, workdir)
+  except UserError as e:  # The message says what to change; no traceback.
+    raise exit_with(e) from None
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['config', 'workdir'])
+  flags.mark_flags_as_required(['config'])
   app.run(main)

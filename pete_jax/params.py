@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 from ml_collections import config_flags
 
-from pete_jax import logs
+from pete_jax import assets, logs
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
 
@@ -38,7 +38,7 @@ def vocab_size_of(config: ml_collections.ConfigDict) -> int:
   """The model's vocabulary size: ``model.vocab_size`` or the WordPiece vocab file's line count."""
   if config.model.vocab_size:
     return config.model.vocab_size
-  with open(config.tokenizer.vocab_path, encoding='utf-8') as f:
+  with open(assets.vocab_file(config.tokenizer.vocab_path), encoding='utf-8') as f:
     return sum(1 for _ in f)
 
 

@@ -11,6 +11,7 @@ fine-tuning with the official code's Pearson loss (``config.finetune``), in
 ``<workdir>/finetune``. Each stage checkpoints and resumes on its own.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -26,11 +27,12 @@ import numpy as np
 import optax
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from pete_jax import checkpoint, configuration, logs
+from pete_jax import checkpoint, configuration, logs, workdir_lock
 from pete_jax.data import pipeline
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 from pete_jax.evaluate import append_json, encoder_fn, sts_eval
 from pete_jax.losses import ContrastiveLoss, cosine_similarity, pearson_loss
+from pete_jax.progress import TrainingProgress
 
 
 @flax.struct.dataclass
@@ -159,7 +161,7 @@ def _first_nonfinite(losses: list[tuple[int, jax.Array]]) -> int | None:
 
 def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: SentenceEncoder,
               params: dict, evaluate: Callable[[dict], dict], writer) -> tuple[dict, dict]:
-  """Trains one stage to its last step, resuming from its latest checkpoint.
+  """Trains one stage to its last step, resuming from its newest intact checkpoint.
 
   Returns:
     (final parameters, final evaluation metrics).
@@ -186,17 +188,20 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
   log_every = max(1, config.train.log_every_steps)
   prefix = '' if stage.name == 'pretrain' else f'{stage.name}/'
   stop = min(num_steps, stage.stop_at or num_steps)
+  progress = TrainingProgress(stage.name, start, num_steps)
   for step in range(start, stop):
     local = stage.batcher.batch_at(step)
     batch = {k: jax.make_array_from_process_local_data(batch_sharding, v) for k, v in local.items()}
     state, metrics = step_fn(state, batch, key)
     pending.append((step, metrics['loss']))
+    progress.step()
     done = step + 1
     is_eval = done % stage.eval_every == 0 or done == num_steps
     is_ckpt = done % stage.checkpoint_every == 0 or done in (num_steps, stop)
     if done % log_every == 0 or is_eval or is_ckpt:
       bad = _first_nonfinite(pending)
       if bad is not None:
+        progress.close()
         mgr.wait_until_finished()
         raise FloatingPointError(
             f'[{stage.name}] non-finite loss at step {bad + 1}; the last good checkpoint is step '
@@ -212,19 +217,19 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
       scalars[f'{prefix}steps_per_second'] = pairs_per_s / stage.settings.batch_size
       writer.write_scalars(done, scalars)
       eta = (num_steps - done) * stage.settings.batch_size / max(pairs_per_s, 1e-9)
-      logging.info('[%s] step %d/%d  loss %.4f  %.0f pairs/s  ETA %.0f s', stage.name, done,
-                   num_steps, scalars[f'{prefix}loss'], pairs_per_s, eta)
+      progress.report(done, scalars[f'{prefix}loss'], pairs_per_s, eta)
     if is_eval:
       eval_result = evaluate(state.params)
       writer.write_scalars(done, {f'{prefix}sts_{k}': v for k, v in eval_result.items()})
       if jax.process_index() == 0:
         append_json(os.path.join(stage.workdir, 'eval_results.json'), {'step': done, **eval_result})
-      logging.info('[%s] step %d  STS %s', stage.name, done, eval_result)
+      progress.note(f'[{stage.name}] step {done}  STS spearman {eval_result["spearman"]:.2f}  '
+                    f'pearson {eval_result["pearson"]:.2f}  ({eval_result["num_pairs"]} pairs)')
     if is_ckpt:
       checkpoint.save(mgr, done, state, _data_position(stage.batcher, done, config.seed),
                       {'spearman': eval_result['spearman']} if is_eval else None, force=True)
-  mgr.wait_until_finished()
-  mgr.close()
+  progress.close()
+  checkpoint.finish(mgr)
   if not eval_result and stop == num_steps:  # Resumed after the last step: score the restored state.
     eval_result = evaluate(state.params)
   writer.flush()
@@ -246,8 +251,9 @@ def save_pretrained(workdir: str, config: ml_collections.ConfigDict, encoder_par
     raise ValueError(f'encoder parameters do not match the config\'s model: expected {expected}')
   params['encoder'] = jax.tree.map(jnp.asarray, encoder_params)
   state = create_train_state(params, make_optimizer(config.train))
-  with checkpoint.manager(os.path.join(workdir, 'checkpoints'), use_async=False) as mgr:
-    checkpoint.save(mgr, 0, state, {'step': 0, 'converted': True}, force=True)
+  mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), use_async=False)
+  checkpoint.save(mgr, 0, state, {'step': 0, 'converted': True}, force=True)
+  checkpoint.finish(mgr)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -262,15 +268,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   maybe_initialize_distributed()
   config = configuration.resolve(config)
   configuration.validate(config, num_devices=jax.device_count())
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    checkpoint.write_config(workdir, config)
-  writer = logs.MetricWriter(workdir, just_logging=jax.process_index() > 0)
+  # One run per workdir (process 0 speaks for a multi-host run).
+  lock = workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+  with lock:
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  # All data is read and checked before anything but the tokenizer files is
+  # written, so bad input stops the run with the workdir as it was.
   proc = dict(process_index=jax.process_index(), process_count=jax.process_count())
   train_data = pipeline.prepare_training_data(config, workdir, **proc)
   logging.info('Training data: %s', train_data.report)
   tokenizer = train_data.tokenizer
   sts = pipeline.prepare_sts(config, tokenizer)
+  finetune_batcher = None
+  if config.finetune.enabled:
+    finetune_batcher, report = pipeline.prepare_finetune_batcher(config, tokenizer, **proc)
+    logging.info('Fine-tuning data: %s', report)
+  if jax.process_index() == 0:
+    checkpoint.write_config(workdir, config)
+  writer = logs.MetricWriter(workdir, just_logging=jax.process_index() > 0)
   encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len,
                                 config.train.compute_dtype)
   eval_encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
@@ -295,11 +313,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                    config.train.stop_at_step)
       writer.close()
       return {'stopped_at_step': config.train.stop_at_step}
-  if config.finetune.enabled:
-    batcher, report = pipeline.prepare_finetune_batcher(config, tokenizer, **proc)
-    logging.info('Fine-tuning data: %s', report)
-    ft = Stage('finetune', 'pearson', config.finetune, os.path.join(workdir, 'finetune'), batcher,
-               config.finetune.eval_every_steps, config.finetune.eval_every_steps)
+  if finetune_batcher is not None:
+    ft = Stage('finetune', 'pearson', config.finetune, os.path.join(workdir, 'finetune'),
+               finetune_batcher, config.finetune.eval_every_steps, config.finetune.eval_every_steps)
     _, results['finetune'] = run_stage(ft, config, encoder, params, evaluate, writer)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, 'final_metrics.json'), 'w', encoding='utf-8') as f:

@@ -1,4 +1,10 @@
-"""Test setup: 8 fake CPU devices (set before jax is imported) and the shared data path."""
+"""Test setup: 8 fake CPU devices (set before jax is imported), the tests' own data, the shared data path.
+
+Every test that trains, resumes, shards or tokenises uses the ``tiny_data`` fixture
+(synthetic files in the real formats, written here) and the packaged BERT
+vocabulary. Only the official-weights tests need ``../shared/data``
+(``shared_data``): the ``.pt`` files and their golden outputs cannot be shipped.
+"""
 
 import os
 
@@ -14,7 +20,23 @@ import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
 
+import tiny_data as tiny_data_files  # noqa: E402  (tests/ is on sys.path)
+
+# The real data folder, read once here: ``tiny_data`` points PETE_DATA_DIR elsewhere.
 DATA_DIR = pathlib.Path(os.environ.get('PETE_DATA_DIR', '../shared/data'))
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory) -> pathlib.Path:
+  """A PETE_DATA_DIR-style folder of small synthetic NLI and STS-B files (written once)."""
+  return pathlib.Path(tiny_data_files.write_tiny_data(str(tmp_path_factory.mktemp('tiny_data'))))
+
+
+@pytest.fixture
+def tiny_data(tiny_data_dir, monkeypatch) -> pathlib.Path:
+  """PETE_DATA_DIR set to the tests' own data, for this test and the processes it starts."""
+  monkeypatch.setenv('PETE_DATA_DIR', str(tiny_data_dir))
+  return tiny_data_dir
 
 
 @pytest.fixture

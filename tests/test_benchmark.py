@@ -6,12 +6,10 @@ Only structure and sanity (positive, finite) are checked: timings are never asse
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
 
-from configs import local_data
 from experiments import benchmark
 from experiments.bench.batches import OFFICIAL_PAIRS_PER_S, table1_config
 from experiments.bench.flops import dense_flops_per_token, forward_flops
@@ -25,11 +23,11 @@ def _positive_finite(value, where):
 
 
 @pytest.fixture(scope='module')
-def quick_run(tmp_path_factory, request):
-  if not os.path.isdir(local_data.data_path('nli')):
-    pytest.skip('real data folder not found (set PETE_DATA_DIR)')
+def quick_run(tmp_path_factory, tiny_data_dir):
   out = tmp_path_factory.mktemp('bench')
-  benchmark.main(['--quick', f'--out_dir={out}'])
+  with pytest.MonkeyPatch.context() as mp:  # the tests' own data, not ../shared/data
+    mp.setenv('PETE_DATA_DIR', str(tiny_data_dir))
+    benchmark.main(['--quick', f'--out_dir={out}'])
   with open(out / 'benchmark.json', encoding='utf-8') as f:
     results = json.load(f)
   return out, results

@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 
+import hashlib
 import json
 
 from configs import default
@@ -11,16 +12,17 @@ import numpy as np
 import pytest
 import tokenizers as hf_tokenizers
 
+from pete_jax import assets
 from pete_jax.data import id_order
 from pete_jax.data import tokenizers
 
+BERT_VOCAB = assets.vocab_file('bert-base-uncased')  # shipped with the package
 DATA_DIR = os.environ.get('PETE_DATA_DIR', '../shared/data')
-BERT_VOCAB = os.path.join(DATA_DIR, 'vocab', 'bert-base-uncased-vocab.txt')
 GOLDEN = os.path.join(DATA_DIR, 'official_weights', 'golden_tan_1_64.json')
-needs_data = pytest.mark.skipif(
-    not (os.path.exists(BERT_VOCAB) and os.path.exists(GOLDEN)),
-    reason=f'shared data not found under PETE_DATA_DIR={DATA_DIR!r} (needs '
-    'vocab/bert-base-uncased-vocab.txt and official_weights/golden_*.json)')
+needs_golden = pytest.mark.skipif(
+    not os.path.exists(GOLDEN),
+    reason=f'official golden file not found under PETE_DATA_DIR={DATA_DIR!r} (needs '
+    'official_weights/golden_tan_1_64.json, which cannot be shipped)')
 
 SENTENCES = [
     'A man with a hard hat is dancing.',
@@ -72,7 +74,19 @@ def test_wordpiece_vocab_without_pad_at_zero_is_refused(tmp_path):
     tokenizers.WordPieceTokenizer(str(path))
 
 
-@needs_data
+def test_packaged_vocab_is_bert_uncased():
+  with open(BERT_VOCAB, 'rb') as f:
+    raw = f.read()
+  assert hashlib.sha256(raw).hexdigest() == (
+      '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3')  # assets/README.md
+  lines = raw.decode('utf-8').splitlines()
+  assert len(lines) == 30522 and lines[:1] == ['[PAD]'] and lines[100:104] == [
+      '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+  assert default.get_config().tokenizer.vocab_path == 'bert-base-uncased'
+  assert tokenizers.build_tokenizer(default.get_config(), None).vocab_size == 30522
+
+
+@needs_golden
 def test_wordpiece_reproduces_official_golden_ids():
   tok = tokenizers.build_tokenizer(_config(vocab_path=BERT_VOCAB), None)
   with open(GOLDEN) as f:
@@ -88,7 +102,6 @@ def test_wordpiece_reproduces_official_golden_ids():
     assert mine[0] == 101 and mine[-1] == 102
 
 
-@needs_data
 @pytest.mark.parametrize('max_len', [5, 9, 128])
 def test_wordpiece_matches_independent_hf_bert_tokenizer(max_len):
   tok = tokenizers.WordPieceTokenizer(BERT_VOCAB, lowercase=True)

@@ -17,7 +17,7 @@ TINY_SWEEP = {'tiny': lambda: [sweeps.Run('tiny smoke', 'smoke', (('model.d_mode
 
 
 @pytest.fixture
-def tiny_sweep(monkeypatch, tmp_path):
+def tiny_sweep(monkeypatch, tmp_path, tiny_data):
   monkeypatch.chdir(REPO)
   # The training subprocess needs one device only: it compiles faster than eight.
   monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=1')
@@ -92,7 +92,7 @@ def test_stage_of_table2_is_finetune():
     sweeps.sweep_runs('nope')
 
 
-def test_notebook_runs_in_tiny_mode(monkeypatch, tmp_path):
+def test_notebook_runs_in_tiny_mode(monkeypatch, tmp_path, tiny_data):
   nbformat = pytest.importorskip('nbformat')
   nbclient = pytest.importorskip('nbclient')
   monkeypatch.setenv('PETE_NOTEBOOK_TINY', '1')

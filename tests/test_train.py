@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import tiny_data as tiny_data_files
 from configs import smoke
 from pete_jax import checkpoint, configuration, train
 from pete_jax.data import pipeline
@@ -26,14 +27,14 @@ def run_main(workdir, *overrides):
   return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_smoke_trains_end_to_end_through_main(tmp_path, shared_data):
+def test_smoke_trains_end_to_end_through_main(tmp_path, tiny_data):
   result = run_main(tmp_path, '--config.finetune.enabled=True')
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads((tmp_path / 'config.json').read_text())['model']['d_model'] == 32
   steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit())
   assert steps[-1] == 12
   evals = json.loads((tmp_path / 'eval_results.json').read_text())
-  assert [e['step'] for e in evals] == [6, 12] and all(e['num_pairs'] == 1500 for e in evals)
+  assert [e['step'] for e in evals] == [6, 12] and all(e['num_pairs'] == tiny_data_files.STS_ROWS for e in evals)
   final = json.loads((tmp_path / 'final_metrics.json').read_text())
   assert set(final) == {'padding_efficiency', 'pretrain', 'finetune'}
   assert np.isfinite(final['finetune']['spearman']) and 0 < final['padding_efficiency'] <= 1
@@ -51,7 +52,7 @@ def _state_leaves(workdir):
   return step, jax.tree.leaves(restored['state'])
 
 
-def test_exact_resume_after_process_exit(tmp_path, shared_data):
+def test_exact_resume_after_process_exit(tmp_path, tiny_data):
   straight, split = tmp_path / 'straight', tmp_path / 'split'
   common = ['--config.train.eval_every_steps=100', '--config.train.checkpoint_every_steps=100']
   assert run_main(straight, *common).returncode == 0
@@ -80,7 +81,7 @@ def _one_step(config, devices, batch):
   return step(state, batch, jax.random.key(1))
 
 
-def test_sharded_step_matches_single_device(shared_data):
+def test_sharded_step_matches_single_device(tiny_data):
   assert jax.device_count() == 8
   config = configuration.resolve(smoke.get_config())
   data = pipeline.prepare_training_data(config, '/tmp/unused_workdir')
@@ -115,7 +116,7 @@ def test_half_written_checkpoint_is_ignored(tmp_path):
   mgr.close()
 
 
-def test_non_finite_loss_stops_with_clear_error(tmp_path, shared_data):
+def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
   config = smoke.get_config()
   config.model.init_temperature = 0.0  # logits / 0 -> non-finite at the first step
   with pytest.raises(FloatingPointError, match='non-finite loss at step 1'):
@@ -138,7 +139,7 @@ def test_invalid_config_names_the_field(field, value, match):
     configuration.validate(configuration.resolve(config), num_devices=8)
 
 
-def test_encode_api_serves_from_table(tmp_path, shared_data):
+def test_encode_api_serves_from_table(tmp_path, tiny_data):
   from pete_jax.encode import SentenceEmbedder  # pylint: disable=import-outside-toplevel
   config = smoke.get_config()
   config.train.num_steps = 2

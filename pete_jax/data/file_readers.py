@@ -20,10 +20,37 @@ from pete_jax.data.records import RawRow, SourceError
 _STSB_CSV_SCORE, _STSB_CSV_A, _STSB_CSV_B = 4, 5, 6
 
 
+# Bytes read to tell a text file from a binary one (a NUL byte, or no valid
+# UTF-8 line at the start, means the file is not the text format asked for).
+_SNIFF_BYTES = 8192
+
+
+def _check_text(path: str, fmt: str) -> None:
+  """Raises SourceError, without quoting the content, if ``path`` is not UTF-8 text."""
+  with open(path, 'rb') as f:
+    head = f.read(_SNIFF_BYTES)
+  first_line = head.split(b'\n', 1)[0]
+  problem = None
+  if b'\x00' in head:
+    problem = 'it holds binary data (NUL bytes)'
+  else:
+    try:
+      first_line.decode('utf-8')
+    except UnicodeDecodeError as e:
+      if len(first_line) < _SNIFF_BYTES or e.start < len(first_line) - 4:  # not a cut character
+        problem = f'its first line is not valid UTF-8 (byte {e.start})'
+  if problem:
+    raise SourceError(f'{fmt} source {path!r} is not a UTF-8 text file: {problem}. '
+                      f'Convert it to UTF-8 text, or check that the path names the right file.')
+
+
 def _open(path: str, fmt: str) -> TextIO:
+  if os.path.isdir(path):
+    raise SourceError(f'{fmt} source {path!r} is a directory; give the path of a file')
   if not os.path.isfile(path):
     raise SourceError(f'{fmt} source: no such file: {path!r} '
                       f'(absolute: {os.path.abspath(path)})')
+  _check_text(path, fmt)
   # utf-8-sig drops a byte-order mark (some GLUE/MSR files carry one).
   return open(path, encoding='utf-8-sig', errors='surrogateescape',
               newline='')

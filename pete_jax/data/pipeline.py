@@ -20,6 +20,7 @@ from pete_jax.data import id_order
 from pete_jax.data import sources
 from pete_jax.data import tokenizers
 from pete_jax.data.records import ReadReport
+from pete_jax.data.records import SourceError
 from pete_jax.data.records import SentencePair
 from pete_jax.data.tokenizers import Tokenizer
 from pete_jax.data.tokenizers import build_tokenizer
@@ -60,6 +61,15 @@ def make_batcher(config: ml_collections.ConfigDict,
       sort_window_batches=int(config.data.get(
           'sort_window_batches', DEFAULT_SORT_WINDOW_BATCHES)),
       process_index=process_index, process_count=process_count)
+
+
+def check_enough_pairs(num_pairs: int, batch_size: int, stage: str, report: ReadReport) -> None:
+  """Raises SourceError if the data cannot fill one global batch of the stage."""
+  if num_pairs < batch_size:
+    raise SourceError(
+        f'{num_pairs} {stage} pairs are fewer than one global batch ({stage}.batch_size='
+        f'{batch_size}): lower {stage}.batch_size (a multiple of the device count) or give '
+        f'more data. What was read:\n{report.summary()}')
 
 
 @dataclasses.dataclass
@@ -113,6 +123,7 @@ def prepare_training_data(config: ml_collections.ConfigDict, workdir: str,
   every host, so each must load process 0's).
   """
   pairs, report = sources.load_nli_pairs(config)
+  check_enough_pairs(len(pairs), config.train.batch_size, 'train', report)
   if process_index > 0:
     paths = tokenizer_files(config, workdir)
     if paths:
@@ -162,6 +173,7 @@ def prepare_finetune_batcher(config: ml_collections.ConfigDict,
                              ) -> tuple[batching.PairBatcher, ReadReport]:
   """STS fine-tuning batches (with 'score') from data.finetune_source."""
   sts = prepare_sts(config, tokenizer, config.data.finetune_source, 'train')
+  check_enough_pairs(len(sts.pairs), config.finetune.batch_size, 'finetune', sts.report)
   batcher = make_batcher(config, sts.a_ids, sts.b_ids,
                          batch_size=config.finetune.batch_size,
                          scores=sts.scores, process_index=process_index,

@@ -11,6 +11,8 @@ import collections
 import dataclasses
 import math
 
+from pete_jax.errors import UserError
+
 NLI_LABELS = ('entailment', 'neutral', 'contradiction')
 # Key of `ReadReport.labels` for pairs without a gold label (SNLI's "-").
 NO_GOLD = 'no_gold'
@@ -24,7 +26,7 @@ BAD_ROW_REASONS = (
 STS_SCORE_RANGE = (0.0, 5.0)
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
   """A data source cannot be read: missing file, column, data or config."""
 
 

@@ -1,15 +1,23 @@
 """TFDS sources (snli, multi_nli, glue/stsb) through `tfds.data_source`.
 
-`tfds.data_source` reads prepared array_record files without TensorFlow
-(`tfds.load` would need it), so this works on TF-free runtimes. TFDS is
-imported lazily: local-file runs never pay for it.
+`builder.as_data_source` reads prepared array_record files without TensorFlow
+(`tfds.load` would need it), so this works on TF-free runtimes. A dataset that
+is not prepared yet is downloaded and prepared on first use (unless
+data.tfds_download is False); later runs read the prepared files offline. TFDS
+is imported lazily: local-file runs never pay for it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import logging
+import os
 import re
+import socket
+import types
 from typing import Iterator
+import urllib.parse
 
 from pete_jax.data.records import RawRow, SourceError
 
@@ -25,6 +33,13 @@ _BUILDER_MODULES = {
     'multi_nli': 'tensorflow_datasets.text.multi_nli',
     'glue/stsb': 'tensorflow_datasets.text.glue',
 }
+# Where each builder downloads from (its _split_generators), for the network probe.
+_DOWNLOAD_URLS = {
+    'snli': 'https://nlp.stanford.edu/projects/snli/snli_1.0.zip',
+    'multi_nli': 'https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip',
+    'glue/stsb': 'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip',
+}
+NETWORK_TIMEOUT_S = 5.0
 LOCAL_FORMATS_HELP = (
     'nli_jsonl:PATH (SNLI/MultiNLI 1.0 jsonl), pairs_csv:PATH / '
     'pairs_tsv:PATH (header with data.csv_columns), stsb_tsv:PATH (GLUE '
@@ -60,25 +75,103 @@ def _scalar(value: object) -> int | float | None:
   return item() if item else value  # pytype: disable=bad-return-type
 
 
-def _not_available(name: str, split: str, data_dir: str | None,
-                   error: Exception) -> SourceError:
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  try:
-    builder = tfds.builder(name, data_dir=data_dir)
-    where, prepared = builder.data_dir, builder.is_prepared()
-  except Exception:  # pylint: disable=broad-except
-    where, prepared = data_dir or '~/tensorflow_datasets', False
+def _prepared_elsewhere_help(name: str) -> str:
+  return (f'Prepare it on a machine with internet access (python -m pete_jax.data.prepare '
+          f'--config=<this config>, or this same command there) and copy its TFDS folder '
+          f'({name.split(":")[0]}) into this machine\'s TFDS data_dir (data.tfds_data_dir), or train '
+          'on local files instead: python -m pete_jax.main --config=configs/local_data.py '
+          '(SNLI/MNLI CSVs and STS-B TSVs under PETE_DATA_DIR), or point data.train_sources / '
+          f'data.eval_source / data.finetune_source at files in the formats {LOCAL_FORMATS_HELP}.')
+
+
+def _not_available(name: str, split: str, where: str, prepared: bool,
+                   error: Exception | None) -> SourceError:
   state = ('is prepared there but not in the array_record format that '
            'tfds.data_source needs (re-prepare it with file_format='
            "'array_record')" if prepared else 'is not prepared')
+  said = f' TFDS said: {type(error).__name__}: {error}' if error else ''
   return SourceError(
-      f'TFDS dataset {name!r} (split {split!r}) {state}. TFDS expects it '
-      f'under {where} (set data.tfds_data_dir to change the root). Either '
-      'run once with --config.data.tfds_download=True on a machine with '
-      'internet access (then copy the data_dir here), or point '
-      'data.train_sources / data.eval_source / data.finetune_source at local '
-      f'files, with formats: {LOCAL_FORMATS_HELP}. TFDS said: '
-      f'{type(error).__name__}: {error}')
+      f'TFDS dataset {name!r} (split {split!r}) {state}. TFDS expects it under {where} (set '
+      'data.tfds_data_dir to change the root), and data.tfds_download=False forbids '
+      f'downloading it. {_prepared_elsewhere_help(name)}{said}')
+
+
+def _download_host(name: str) -> tuple[str, int]:
+  """(host, port) a download of ``name`` first connects to: its server, or the HTTPS proxy."""
+  proxy = os.environ.get('HTTPS_PROXY') or os.environ.get('https_proxy')
+  url = urllib.parse.urlsplit(proxy or _DOWNLOAD_URLS[_base_name(name)])
+  return url.hostname or '', url.port or (443 if url.scheme == 'https' else 80)
+
+
+def network_reachable(host: str, port: int, timeout_s: float = NETWORK_TIMEOUT_S) -> bool:
+  """Whether a TCP connection to ``host:port`` opens within ``timeout_s`` (DNS included)."""
+  try:
+    with socket.create_connection((host, port), timeout=timeout_s):
+      return True
+  except OSError:
+    return False
+
+
+def _offline(name: str, split: str, where: str, host: str, port: int) -> SourceError:
+  return SourceError(
+      f'TFDS dataset {name!r} (split {split!r}) is not prepared under {where}, and it cannot '
+      f'be downloaded here: no network connection to {host}:{port} could be opened within '
+      f'{NETWORK_TIMEOUT_S:.0f} s. {_prepared_elsewhere_help(name)}')
+
+
+def _without_tensorflow(base: str) -> None:
+  """Lets the multi_nli builder prepare its data without TensorFlow installed.
+
+  Of the three builders, only multi_nli reads its raw files through TensorFlow
+  (``tf.io.gfile.GFile`` and ``tf.compat.as_text``; TFDS itself prepares
+  array_record files without TF). Where TensorFlow is absent, its module gets a
+  stand-in for exactly those two calls (etils.epath, which TFDS uses elsewhere).
+  """
+  if base != 'multi_nli' or importlib.util.find_spec('tensorflow') is not None:
+    return
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  module = importlib.import_module(_BUILDER_MODULES[base])
+  module.tf = types.SimpleNamespace(
+      io=types.SimpleNamespace(gfile=types.SimpleNamespace(
+          GFile=lambda path, mode='r': epath.Path(path).open(mode))),
+      compat=types.SimpleNamespace(
+          as_text=lambda b: b.decode('utf-8') if isinstance(b, bytes) else b))
+
+
+def open_source(name: str, split: str, data_dir: str | None, download: bool):
+  """The random-access TFDS source of one split, downloading and preparing it if allowed.
+
+  TFDS picks array_record (the format ``data_source`` reads) by itself only when
+  data_dir is None; it is asked for explicitly, or a download into a given
+  data_dir would be prepared as unreadable tfrecords. Before a download the
+  server is probed, so a machine without network stops in seconds with a clear
+  message instead of inside TFDS's retry loop.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  base = _base_name(name)
+  if base in _BUILDER_MODULES:
+    importlib.import_module(_BUILDER_MODULES[base])
+  builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
+  where = os.fspath(builder.data_dir)
+  prepared = builder.is_prepared()
+  if not prepared:
+    if not download:
+      raise _not_available(name, split, where, False, None)
+    host, port = _download_host(name)
+    if not network_reachable(host, port):
+      raise _offline(name, split, where, host, port)
+    _without_tensorflow(base)
+    logging.info('TFDS: downloading and preparing %s into %s (once; later runs reuse it)',
+                 name, where)
+    try:
+      builder.download_and_prepare()
+    except Exception as e:  # pylint: disable=broad-except
+      raise SourceError(f'TFDS could not download and prepare {name!r} into {where}: '
+                        f'{type(e).__name__}: {e}. {_prepared_elsewhere_help(name)}') from e
+  try:
+    return builder.as_data_source(split=split)
+  except Exception as e:  # pylint: disable=broad-except
+    raise _not_available(name, split, where, prepared, e) from e
 
 
 def read_tfds(name: str, split: str, data_dir: str | None,
@@ -93,21 +186,7 @@ def read_tfds(name: str, split: str, data_dir: str | None,
     download: Whether TFDS may download and prepare the data.
   """
   text_a, text_b, target, _ = _SCHEMAS[_base_name(name)]
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  module = _BUILDER_MODULES.get(_base_name(name))
-  if module:
-    importlib.import_module(module)
-  try:
-    # TFDS picks array_record (the random-access format data_source needs)
-    # by itself only when data_dir is None; say it, or a download into a
-    # given data_dir would be prepared as unreadable tfrecords.
-    source = tfds.data_source(
-        name, split=split, data_dir=data_dir, download=download,
-        builder_kwargs={'file_format': 'array_record'})
-  except Exception as e:  # pylint: disable=broad-except
-    if download:
-      raise
-    raise _not_available(name, split, data_dir, e) from e
+  source = open_source(name, split, data_dir, download)
   for i, ex in enumerate(source):
     yield RawRow(f'tfds:{name}:{split}[{i}]', _text(ex.get(text_a)),
                  _text(ex.get(text_b)), _scalar(ex.get(target)))

@@ -24,6 +24,7 @@ from tokenizers import normalizers
 from tokenizers import pre_tokenizers
 from tokenizers import processors
 
+from pete_jax import assets
 from pete_jax.data import id_order
 
 SPM_FILENAME = 'spm.model'
@@ -75,6 +76,7 @@ class WordPieceTokenizer:
   """
 
   def __init__(self, vocab_path: str, lowercase: bool = True):
+    vocab_path = assets.vocab_file(vocab_path)
     if not os.path.isfile(vocab_path):
       raise FileNotFoundError(f'WordPiece vocab not found: {vocab_path!r} '
                               f'(absolute: {os.path.abspath(vocab_path)}); '
