@@ -36,13 +36,19 @@ class MetricWriter:
       self._tb.close()
 
 
+# Library warnings that say nothing to act on (TFDS, on checking a not-yet-prepared dataset).
+_NOISE = ('has no dataset_info.json',)
+
+
 class _DropLibraryInfo:
-  """A logging filter that drops INFO records of chatty libraries (Orbax logs every file it writes)."""
+  """Drops INFO records of chatty libraries (Orbax logs every file it writes) and known noise."""
 
   def __init__(self, prefixes: tuple[str, ...]):
     self._prefixes = prefixes
 
   def filter(self, record) -> bool:
+    if any(n in record.getMessage() for n in _NOISE):
+      return False
     if record.levelno > logging.converter.ABSL_TO_STANDARD[logging.INFO]:
       return True
     return not any(p in record.pathname for p in self._prefixes)

@@ -13,6 +13,7 @@ from configs import default
 import pytest
 
 from pete_jax.data import sources
+from pete_jax.data import tfds_reader
 from pete_jax.data.records import BadRowError
 from pete_jax.data.records import SentencePair
 from pete_jax.data.records import SourceError
@@ -224,8 +225,14 @@ def test_spec_parsing_and_kind_checks(tmp_path):
 tfds = pytest.importorskip('tensorflow_datasets')
 
 
+@pytest.fixture
+def network_up(monkeypatch):
+  """The download probe says the server is reachable (tfds.testing.mock_data fakes the rest)."""
+  monkeypatch.setattr(tfds_reader, 'network_reachable', lambda host, port, timeout_s=5.0: True)
+
+
 @pytest.mark.parametrize('name', ['snli', 'multi_nli'])
-def test_tfds_nli_mock_real_schema(name):
+def test_tfds_nli_mock_real_schema(name, network_up):
   with tfds.testing.mock_data(num_examples=40):
     everything, report_all = sources.read_source(
         f'tfds:{name}', 'nli', _config(label_filter='all'))
@@ -240,7 +247,7 @@ def test_tfds_nli_mock_real_schema(name):
   assert report.read == 40
 
 
-def test_tfds_stsb_mock_split():
+def test_tfds_stsb_mock_split(network_up):
   with tfds.testing.mock_data(num_examples=12):
     pairs, report = sources.load_sts_pairs('tfds:glue/stsb:validation',
                                            _config())
@@ -256,7 +263,13 @@ def test_tfds_bytes_no_gold_and_undecodable(monkeypatch):
       {'premise': b'Bad \xff.', 'hypothesis': b'X.', 'label': 0},
       {'premise': b'Dog.', 'hypothesis': b'Cat.', 'label': 2},
   ]
-  monkeypatch.setattr(tfds, 'data_source', lambda *a, **k: records)
+
+  class PreparedBuilder:
+    data_dir = '/prepared'
+    is_prepared = lambda self: True
+    as_data_source = lambda self, split: records
+
+  monkeypatch.setattr(tfds, 'builder', lambda *a, **k: PreparedBuilder())
   pairs, report = sources.read_source('tfds:snli:validation', 'nli',
                                       _config(label_filter='all'))
   assert pairs == [SentencePair('A café.', 'A shop.', 'entailment'),
@@ -272,8 +285,8 @@ def test_tfds_not_prepared_says_what_to_do(tmp_path):
     sources.read_source('tfds:snli', 'nli', config)
   message = str(info.value)
   assert str(tmp_path) in message
-  assert 'tfds_download=True' in message
-  assert 'data.train_sources' in message and 'pairs_csv:PATH' in message
+  assert 'data.tfds_download=False forbids' in message
+  assert 'data.train_sources' in message and 'configs/local_data.py' in message
 
 
 def test_tfds_download_prepares_readable_array_record(tmp_path, monkeypatch):
@@ -296,6 +309,7 @@ def test_tfds_download_prepares_readable_array_record(tmp_path, monkeypatch):
     (raw / f'snli_1.0_{split}.txt').write_text('\n'.join(lines) + '\n')
   monkeypatch.setattr(tfds.download.DownloadManager, 'download_and_extract',
                       lambda self, url: str(tmp_path / 'raw'))
+  monkeypatch.setattr(tfds_reader, 'network_reachable', lambda host, port, timeout_s=5.0: True)
   config = _config(tfds_data_dir=str(tmp_path / 'tfds'), tfds_download=True,
                    label_filter='all')
   pairs, report = sources.read_source('tfds:snli:validation', 'nli', config)

@@ -86,3 +86,51 @@ def write_tiny_data(root: str) -> str:
   write_stsb_tsv(os.path.join(root, 'stsb', 'train.tsv'), sts_rows(100))
   write_stsb_tsv(os.path.join(root, 'stsb', 'dev.tsv'), sts_rows(101))
   return root
+
+
+# ------------------------------------------------------------------ TFDS raw downloads
+SNLI_HEADER = ('gold_label', 'sentence1_binary_parse', 'sentence2_binary_parse', 'sentence1_parse',
+               'sentence2_parse', 'sentence1', 'sentence2', 'captionID', 'pairID', 'label1',
+               'label2', 'label3', 'label4', 'label5')
+MNLI_HEADER = ('gold_label', 'sentence1_binary_parse', 'sentence2_binary_parse', 'sentence1_parse',
+               'sentence2_parse', 'sentence1', 'sentence2', 'promptID', 'pairID', 'genre',
+               'label1')
+
+
+def _nli_txt(path: str, header, rows) -> None:
+  blank = len(header) - 7
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write('\t'.join(header) + '\n')
+    for i, (premise, hypothesis, label) in enumerate(rows):
+      extra = [f'{i}', f'{i}n'] + [label] + [''] * (blank - 3)
+      f.write('\t'.join([label, '( x )', '( y )', '(ROOT x)', '(ROOT y)', premise, hypothesis,
+                         *extra]) + '\n')
+
+
+def write_tfds_downloads(root: str) -> dict[str, str]:
+  """What the TFDS snli, multi_nli and glue/stsb builders download, extracted, in their formats.
+
+  Returns:
+    {download URL: extracted directory}, for a stand-in of
+    ``DownloadManager.download_and_extract``.
+  """
+  snli, mnli, stsb = (os.path.join(root, n) for n in ('snli', 'multi_nli', 'stsb'))
+  os.makedirs(os.path.join(snli, 'snli_1.0'))
+  os.makedirs(os.path.join(mnli, 'multinli_1.0'))
+  os.makedirs(os.path.join(stsb, 'STS-B'))
+  for seed, split in enumerate(('train', 'dev', 'test')):
+    rows = nli_rows(10 + seed, 120)
+    rows[5] = (rows[5][0], rows[5][1], '-')  # SNLI's "no gold label"
+    _nli_txt(os.path.join(snli, 'snli_1.0', f'snli_1.0_{split}.txt'), SNLI_HEADER, rows)
+  for seed, split in enumerate(('train', 'dev_matched', 'dev_mismatched')):
+    _nli_txt(os.path.join(mnli, 'multinli_1.0', f'multinli_1.0_{split}.txt'), MNLI_HEADER,
+             nli_rows(20 + seed, 90))
+  write_stsb_tsv(os.path.join(stsb, 'STS-B', 'train.tsv'), sts_rows(30))
+  write_stsb_tsv(os.path.join(stsb, 'STS-B', 'dev.tsv'), sts_rows(31, 64))
+  with open(os.path.join(stsb, 'STS-B', 'test.tsv'), 'w', encoding='utf-8') as f:
+    f.write('\t'.join(GLUE_STSB_HEADER[:-1]) + '\n')
+    for i, (a, b, _) in enumerate(sts_rows(32, 20)):
+      f.write(f'{i}\tmain-captions\tMSRvid\t2012test\t{i:04d}\tnone\tnone\t{a}\t{b}\n')
+  return {'https://nlp.stanford.edu/projects/snli/snli_1.0.zip': snli,
+          'https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip': mnli,
+          'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip': stsb}

@@ -40,10 +40,8 @@ _DOWNLOAD_URLS = {
     'glue/stsb': 'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip',
 }
 NETWORK_TIMEOUT_S = 5.0
-LOCAL_FORMATS_HELP = (
-    'nli_jsonl:PATH (SNLI/MultiNLI 1.0 jsonl), pairs_csv:PATH / '
-    'pairs_tsv:PATH (header with data.csv_columns), stsb_tsv:PATH (GLUE '
-    'STS-B tsv), stsb_csv:PATH (original stsbenchmark sts-*.csv)')
+LOCAL_FORMATS_HELP = 'nli_jsonl:, pairs_csv:, pairs_tsv:, stsb_tsv: or stsb_csv:PATH'
+
 
 
 def _base_name(name: str) -> str:
@@ -75,13 +73,13 @@ def _scalar(value: object) -> int | float | None:
   return item() if item else value  # pytype: disable=bad-return-type
 
 
-def _prepared_elsewhere_help(name: str) -> str:
-  return (f'Prepare it on a machine with internet access (python -m pete_jax.data.prepare '
-          f'--config=<this config>, or this same command there) and copy its TFDS folder '
-          f'({name.split(":")[0]}) into this machine\'s TFDS data_dir (data.tfds_data_dir), or train '
-          'on local files instead: python -m pete_jax.main --config=configs/local_data.py '
-          '(SNLI/MNLI CSVs and STS-B TSVs under PETE_DATA_DIR), or point data.train_sources / '
-          f'data.eval_source / data.finetune_source at files in the formats {LOCAL_FORMATS_HELP}.')
+def _prepared_elsewhere_help() -> str:
+  return ('Either prepare it on a machine with internet access (python -m pete_jax.data.prepare '
+          '--config=<the same config>) and copy that machine\'s TFDS data_dir here '
+          '(data.tfds_data_dir; default ~/tensorflow_datasets), or train on local files: '
+          'python -m pete_jax.main --config=configs/local_data.py, with PETE_DATA_DIR pointing at '
+          'SNLI/MNLI CSVs and STS-B TSVs (data.train_sources / data.eval_source / '
+          f'data.finetune_source take {LOCAL_FORMATS_HELP}).')
 
 
 def _not_available(name: str, split: str, where: str, prepared: bool,
@@ -93,7 +91,7 @@ def _not_available(name: str, split: str, where: str, prepared: bool,
   return SourceError(
       f'TFDS dataset {name!r} (split {split!r}) {state}. TFDS expects it under {where} (set '
       'data.tfds_data_dir to change the root), and data.tfds_download=False forbids '
-      f'downloading it. {_prepared_elsewhere_help(name)}{said}')
+      f'downloading it. {_prepared_elsewhere_help()}{said}')
 
 
 def _download_host(name: str) -> tuple[str, int]:
@@ -114,9 +112,9 @@ def network_reachable(host: str, port: int, timeout_s: float = NETWORK_TIMEOUT_S
 
 def _offline(name: str, split: str, where: str, host: str, port: int) -> SourceError:
   return SourceError(
-      f'TFDS dataset {name!r} (split {split!r}) is not prepared under {where}, and it cannot '
-      f'be downloaded here: no network connection to {host}:{port} could be opened within '
-      f'{NETWORK_TIMEOUT_S:.0f} s. {_prepared_elsewhere_help(name)}')
+      f'TFDS dataset {name!r} (split {split!r}) is not prepared under {where} and cannot be '
+      f'downloaded: no network connection to {host}:{port} within {NETWORK_TIMEOUT_S:.0f} s. '
+      f'{_prepared_elsewhere_help()}')
 
 
 def _without_tensorflow(base: str) -> None:
@@ -167,7 +165,7 @@ def open_source(name: str, split: str, data_dir: str | None, download: bool):
       builder.download_and_prepare()
     except Exception as e:  # pylint: disable=broad-except
       raise SourceError(f'TFDS could not download and prepare {name!r} into {where}: '
-                        f'{type(e).__name__}: {e}. {_prepared_elsewhere_help(name)}') from e
+                        f'{type(e).__name__}: {e}. {_prepared_elsewhere_help()}') from e
   try:
     return builder.as_data_source(split=split)
   except Exception as e:  # pylint: disable=broad-except
