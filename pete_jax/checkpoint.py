@@ -25,6 +25,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from pete_jax import configuration
 from pete_jax.errors import UserError
 
 CONFIG_FILE = 'config.json'
@@ -52,17 +53,7 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     raise FileNotFoundError(f'{path} not found: {workdir!r} is not a pete_jax workdir '
                             '(train one with pete_jax.main or convert official weights).')
   with open(path, encoding='utf-8') as f:
-    return _tuples(ml_collections.ConfigDict(json.load(f)))
-
-
-def _tuples(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """JSON turns tuples into lists; the configs use tuples (overridable on the command line)."""
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      _tuples(value)
-    elif isinstance(value, list):
-      config[key] = tuple(value)
-  return config
+    return configuration.from_json(json.load(f))
 
 
 def manager(directory: str, keep: int = 3, best_metric: str | None = 'spearman',
@@ -212,20 +203,39 @@ def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict]
 
 def load_params(workdir: str, step: int | None = None, best: bool = False
                 ) -> tuple[ml_collections.ConfigDict, dict]:
-  """(config, parameters) of a workdir, for evaluation and inference.
+  """(config, parameters) of a workdir, for evaluation and inference (see ``load_step``)."""
+  config, params, _ = load_step(workdir, step, best)
+  return config, params
+
+
+STAGES = ('pretrain', 'finetune')
+
+
+def stage_dir(workdir: str, stage: str) -> str:
+  """Where a training stage keeps its checkpoints and eval results (as train.py writes them)."""
+  if stage not in STAGES:
+    raise ValueError(f'stage must be one of {STAGES}, got {stage!r}')
+  return workdir if stage == 'pretrain' else os.path.join(workdir, 'finetune')
+
+
+def load_step(workdir: str, step: int | None = None, best: bool = False,
+              stage: str = 'pretrain') -> tuple[ml_collections.ConfigDict, dict, int]:
+  """(config, parameters, step) of one checkpoint of a workdir's ``stage``.
 
   Args:
     workdir: a training or converted workdir.
     step: a specific step; default the latest (or the best with ``best``).
     best: take the checkpoint with the best STS Spearman.
+    stage: 'pretrain' or 'finetune' (the STS-B fine-tuned model, ``<workdir>/finetune``).
 
   Returns:
-    The config and the parameter tree ``{'encoder': ..., 'loss': ...}``.
+    The config, the parameter tree ``{'encoder': ..., 'loss': ...}`` and the step.
   """
   config = read_config(workdir)
+  directory = os.path.join(stage_dir(workdir, stage), 'checkpoints')
   # A manager that never saves nor deletes (no keep policy, create=False): Orbax's
   # read_only option would do the same but logs three warnings per load.
-  with ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')),
+  with ocp.CheckpointManager(os.path.abspath(directory),
                              options=ocp.CheckpointManagerOptions(
                                  create=False, best_fn=lambda m: m['spearman'], best_mode='max'),
                              item_names=('state', 'data')) as mgr:
@@ -234,10 +244,9 @@ def load_params(workdir: str, step: int | None = None, best: bool = False
       step = mgr.best_step() if best else mgr.latest_step()
       step = mgr.latest_step() if step is None else step
     if step is None:
-      raise CheckpointError(f'no checkpoint in {workdir}/checkpoints: the run has not saved '
-                            'one yet.')
+      raise CheckpointError(f'no checkpoint in {directory}: the run has not saved one yet.')
     if step not in steps:
-      raise CheckpointError(f'{workdir}/checkpoints has no step {step}; it has {steps}.')
+      raise CheckpointError(f'{directory} has no step {step}; it has {steps}.')
     try:
       restored = _restore_step(mgr, step, ocp.args.Composite(state=ocp.args.StandardRestore()))
     except CheckpointError as e:
@@ -246,4 +255,4 @@ def load_params(workdir: str, step: int | None = None, best: bool = False
           f'{e}. Pick another checkpoint with --step=N (steps here: {others or "none"}), or '
           'delete the damaged folder.') from None
   params = restored['state']['params']
-  return config, jax.tree.map(jax.numpy.asarray, params)
+  return config, jax.tree.map(jax.numpy.asarray, params), step

@@ -33,6 +33,18 @@ class ConfigError(UserError, ValueError):
 LOCAL_FORMATS = ('nli_jsonl', 'pairs_csv', 'pairs_tsv', 'stsb_tsv', 'stsb_csv')
 
 
+def from_json(record: dict) -> ml_collections.ConfigDict:
+  """A ConfigDict from its JSON form, with lists back to tuples (as the configs write them)."""
+  def tuples(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    for key, value in config.items():
+      if isinstance(value, ml_collections.ConfigDict):
+        tuples(value)
+      elif isinstance(value, list):
+        config[key] = tuple(value)
+    return config
+  return tuples(ml_collections.ConfigDict(record))
+
+
 def get(config: ml_collections.ConfigDict, dotted: str):
   """``get(config, 'model.d_model')``."""
   value = config

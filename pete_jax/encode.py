@@ -1,43 +1,56 @@
-"""Inference: sentences -> vectors from a workdir's checkpoint.
+r"""Inference: sentences -> vectors, from an exported model folder or a training workdir.
 
-    embedder = pete_jax.encode.SentenceEmbedder.from_workdir('runs/snli_pete')
+    embedder = SentenceEmbedder.from_pretrained('models/pete_1x256')   # pete_jax.export output
+    embedder = SentenceEmbedder.from_workdir('runs/snli_pete')         # a checkpoint (Orbax)
     vectors = embedder.encode(['A man is playing a guitar.', 'Someone plays music.'])
+
+    python -m pete_jax.encode --model=models/pete_1x256 --input=sentences.txt --output=vectors.npy
 
 The embedding table is materialised once ([V, d], the Fourier basis and MLP
 evaluated for every id), so serving a Fourier model is a plain lookup, like the
-learned baseline.
+learned baseline. ``from_pretrained`` needs neither Orbax nor the workdir.
 """
 
 from typing import Sequence
 
+from absl import app, flags
 import jax
+import ml_collections
 import numpy as np
 
-from pete_jax import checkpoint
 from pete_jax.data import pipeline, tokenizers
-from pete_jax.encoder import encoder_from_config
+from pete_jax.encoder import SentenceEncoder, encoder_from_config
+from pete_jax.errors import UserError, exit_with
 from pete_jax.evaluate import encode_sequences
 
 
 class SentenceEmbedder:
   """A trained (or converted) encoder with its tokenizer, ready to encode text."""
 
-  def __init__(self, workdir: str, best: bool = False):
-    config, params = checkpoint.load_params(workdir, best=best)
-    self.config = config
-    self.tokenizer = tokenizers.build_tokenizer(config, workdir)
-    self.encoder = encoder_from_config(config.model, self.tokenizer.vocab_size,
-                                       config.data.max_len)
-    enc_params = {'params': params['encoder']}
-    self.table = jax.jit(lambda p: self.encoder.apply(p, method='embedding_table'))(enc_params)
-    self._encode = jax.jit(lambda ids, mask: self.encoder.apply(
+  def __init__(self, config: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer,
+               encoder: SentenceEncoder, encoder_params: dict):
+    self.config, self.tokenizer, self.encoder = config, tokenizer, encoder
+    enc_params = {'params': encoder_params}
+    self.table = jax.jit(lambda p: encoder.apply(p, method='embedding_table'))(enc_params)
+    self._encode = jax.jit(lambda ids, mask: encoder.apply(
         enc_params, ids, mask, embedding_table=self.table))
     self.lengths = pipeline.padding_lengths(config)
 
   @classmethod
-  def from_workdir(cls, workdir: str, best: bool = False) -> 'SentenceEmbedder':
-    """Loads the latest (or best-scoring) checkpoint of ``workdir``."""
-    return cls(workdir, best)
+  def from_pretrained(cls, folder: str) -> 'SentenceEmbedder':
+    """Loads a folder written by ``python -m pete_jax.export`` (every file checked)."""
+    from pete_jax import export  # pylint: disable=import-outside-toplevel
+    return cls(*export.load_folder(folder))
+
+  @classmethod
+  def from_workdir(cls, workdir: str, best: bool = False, step: int | None = None,
+                   stage: str = 'pretrain') -> 'SentenceEmbedder':
+    """Loads the latest (best-scoring, or ``step``) checkpoint of a workdir's ``stage``."""
+    from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax)
+    config, params, _ = checkpoint.load_step(workdir, step, best, stage)
+    tokenizer = tokenizers.build_tokenizer(config, workdir)
+    encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
+    return cls(config, tokenizer, encoder, params['encoder'])
 
   def encode(self, sentences: Sequence[str], batch_size: int = 256) -> np.ndarray:
     """``[len(sentences), d]`` float32 sentence vectors (the pooled output)."""
@@ -47,3 +60,29 @@ class SentenceEmbedder:
       return np.zeros((0, self.encoder.d_model), np.float32)
     ids = self.tokenizer.encode(list(sentences), self.config.data.max_len)
     return encode_sequences(self._encode, ids, self.lengths, min(batch_size, len(ids)))
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  from pete_jax import logs  # pylint: disable=import-outside-toplevel
+  logs.quiet_library_logs()
+  f = flags.FLAGS
+  try:
+    embedder = SentenceEmbedder.from_pretrained(f.model)
+    with open(f.input, encoding='utf-8') as fh:
+      sentences = [line.rstrip('\n') for line in fh if line.strip()]
+  except (UserError, OSError, UnicodeDecodeError) as e:
+    raise exit_with(UserError(str(e))) from None
+  vectors = embedder.encode(sentences, f.batch_size)
+  np.save(f.output, vectors)
+  print(f'{len(sentences)} sentences -> {f.output} {vectors.shape} float32')
+
+
+if __name__ == '__main__':
+  flags.DEFINE_string('model', None, 'An exported model folder (python -m pete_jax.export).',
+                      required=True)
+  flags.DEFINE_string('input', None, 'A UTF-8 text file, one sentence per line.', required=True)
+  flags.DEFINE_string('output', None, 'Where to write the [n, d] vectors (.npy).', required=True)
+  flags.DEFINE_integer('batch_size', 256, 'Sentences per batch.')
+  app.run(main)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from pete_jax import logs
+from pete_jax import logs, progress
 from pete_jax.data import batching
 from pete_jax.errors import UserError, exit_with
 
@@ -40,7 +40,8 @@ def encode_sequences(encode_fn: EncodeFn, seqs: Sequence[Sequence[int]], lengths
   """
   order = np.argsort([len(s) for s in seqs], kind='stable')
   out = [None] * len(seqs)
-  for start in range(0, len(seqs), batch_size):
+  starts = range(0, len(seqs), batch_size)
+  for start in progress.iterate(starts, 'encoding', unit='batch', min_total=8):
     rows = order[start:start + batch_size]
     chunk = [seqs[i] for i in rows]
     chunk += [chunk[-1]] * (batch_size - len(chunk))

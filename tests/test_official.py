@@ -153,3 +153,17 @@ def test_rejects_misshaped_tensor_and_wrong_rope(shared_data, tmp_path):
   weights = _save_modified(shared_data, tmp_path / 'rope.pt', rope_base)
   with pytest.raises(ValueError, match='layers.0.rope.inv_freq'):
     co.convert(weights, str(tmp_path / 'workdir'))
+
+
+@pytest.mark.parametrize('name', GOLDEN)
+def test_exported_official_weights_match_golden(shared_data, tmp_path_factory, name):
+  """Converted official weights export like any workdir; the folder reproduces the golden vectors."""
+  from pete_jax import export  # pylint: disable=import-outside-toplevel
+  from pete_jax.encode import SentenceEmbedder  # pylint: disable=import-outside-toplevel
+  golden, workdir, _, _, _ = _converted(shared_data, name, tmp_path_factory)
+  folder = export.export(workdir, str(tmp_path_factory.mktemp(f'{name}_export') / 'model'))
+  embedder = SentenceEmbedder.from_pretrained(folder)
+  sents = _sentences(golden)
+  vectors = embedder.encode([s['text'] for s in sents], batch_size=4)
+  np.testing.assert_allclose(vectors, [s['pooled'] for s in sents], rtol=0, atol=TOL)
+  assert 'official PETE weights' in (pathlib.Path(folder) / 'README.md').read_text()
