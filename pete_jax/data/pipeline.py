@@ -69,7 +69,8 @@ def check_enough_pairs(num_pairs: int, batch_size: int, stage: str, report: Read
     raise SourceError(
         f'{num_pairs} {stage} pairs are fewer than one global batch ({stage}.batch_size='
         f'{batch_size}): lower {stage}.batch_size (a multiple of the device count) or give '
-        f'more data. What was read:\n{report.summary()}')
+        f'more data ({report.read} rows read from {report.source}, {report.kept} kept; the log '
+        'above says why the others were dropped).')
 
 
 @dataclasses.dataclass

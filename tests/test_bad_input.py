@@ -1,0 +1,157 @@
+"""Bad input found by trying it: one clear line, no traceback, nothing written half-way."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import smoke
+from pete_jax import checkpoint, configuration, workdir_lock
+from pete_jax.data import sources
+from pete_jax.data.records import SourceError
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+ENV_ONE_DEVICE = {'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+
+
+def run_module(module, *args, env=None):
+  env = dict(os.environ, **ENV_ONE_DEVICE, **(env or {}))
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def run_main(workdir, *overrides, env=None):
+  return run_module('pete_jax.main', '--config=configs/smoke.py', f'--workdir={workdir}',
+                    *overrides, env=env)
+
+
+def last_line(result) -> str:
+  assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+  return result.stderr.strip().splitlines()[-1]
+
+
+def test_fewer_pairs_than_one_batch(tmp_path, tiny_data):
+  result = run_main(tmp_path / 'run', '--config.train.batch_size=256')
+  assert result.returncode == 1
+  assert last_line(result).startswith(
+      'error: 160 train pairs are fewer than one global batch (train.batch_size=256)')
+  assert not (tmp_path / 'run' / 'config.json').exists()
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+def test_directory_where_a_file_is_expected(tmp_path):
+  config = smoke.get_config()
+  config.data.train_sources = (f'pairs_csv:{tmp_path}',)
+  config.tokenizer.vocab_path = str(tmp_path)
+  with pytest.raises(configuration.ConfigError) as info:
+    configuration.validate(config)
+  assert f"data.train_sources: '{tmp_path}' is a directory; a file is expected" in str(info.value)
+  assert f"tokenizer.vocab_path: '{tmp_path}' is a directory" in str(info.value)
+  with pytest.raises(SourceError, match='is a directory; give the path of a file'):
+    sources.read_source(f'pairs_csv:{tmp_path}', 'nli', config)
+
+
+@pytest.mark.parametrize('content,problem', [
+    (b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR' + bytes(range(256)) * 4, 'binary data (NUL bytes)'),
+    ('prémisse,hypothèse,label\nUn café.,Du thé.,entailment\n'.encode('latin-1'),
+     'first line is not valid UTF-8'),
+])
+def test_binary_or_non_utf8_csv(tmp_path, content, problem):
+  path = tmp_path / 'data.csv'
+  path.write_bytes(content)
+  with pytest.raises(SourceError) as info:
+    sources.read_source(f'pairs_csv:{path}', 'nli', smoke.get_config())
+  message = str(info.value)
+  assert 'is not a UTF-8 text file' in message and problem in message
+  assert message.isprintable() and 'PNG' not in message and 'pr' not in message.split(':')[-1]
+
+
+def test_second_run_on_a_workdir_is_refused_until_the_first_ends(tmp_path, tiny_data):
+  workdir = tmp_path / 'run'
+  with workdir_lock.hold(str(workdir)):
+    result = run_main(workdir)
+    assert result.returncode == 1
+    line = last_line(result)
+    assert line.startswith(f'error: workdir {workdir} is in use by pid {os.getpid()} on ')
+    assert 'pass another --workdir' in line
+    assert not (workdir / 'checkpoints').exists()
+  assert run_main(workdir).returncode == 0  # released on exit of the first
+
+
+def test_lock_of_a_killed_process_is_released(tmp_path):
+  workdir = tmp_path / 'run'
+  script = ('import os, signal\nfrom pete_jax import workdir_lock\n'
+            f'held = workdir_lock.hold({str(workdir)!r})\nheld.__enter__()\n'
+            'os.kill(os.getpid(), signal.SIGKILL)\n')
+  assert subprocess.run([sys.executable, '-c', script], cwd=REPO, timeout=120).returncode != 0
+  assert (workdir / workdir_lock.OWNER_FILE).exists()  # it died holding the lock
+  with workdir_lock.hold(str(workdir)):
+    pass
+
+
+def _flip_array_byte(step_dir: pathlib.Path) -> None:
+  chunk = max((p for p in step_dir.glob('state/**/d/*') if p.is_file()), key=lambda p: p.stat().st_size)
+  data = bytearray(chunk.read_bytes())
+  data[len(data) // 2] ^= 0xFF
+  chunk.write_bytes(bytes(data))
+
+
+def _final_params(workdir):
+  _, params = checkpoint.load_params(str(workdir))
+  return jax.tree.leaves(params)
+
+
+def test_damaged_latest_checkpoint(tmp_path, tiny_data):
+  """A corrupted file in the newest checkpoint: evaluation names it, training resumes before it."""
+  common = ['--config.train.num_steps=14', '--config.train.eval_every_steps=100']
+  straight, damaged = tmp_path / 'straight', tmp_path / 'damaged'
+  assert run_main(straight, *common).returncode == 0
+  assert run_main(damaged, *common, '--config.train.stop_at_step=12').returncode == 0
+  _flip_array_byte(damaged / 'checkpoints' / '12')  # same size: Orbax alone would not notice
+
+  result = run_module('pete_jax.evaluate', f'--workdir={damaged}')
+  assert result.returncode == 1
+  line = last_line(result)
+  assert f'checkpoint {damaged}/checkpoints/12 is damaged: file state/' in line
+  assert 'does not match the SHA-256' in line and '--step=N (steps here: [6])' in line
+
+  result = run_main(damaged, *common)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Skipping a damaged checkpoint' in result.stderr and 'resumed from step 6' in result.stderr
+  assert (damaged / checkpoint.DAMAGED_DIR / '12').is_dir()  # moved aside, not deleted
+  for x, y in zip(_final_params(straight), _final_params(damaged)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # exactly the uninterrupted run
+
+
+def test_damage_orbax_reports_without_a_manifest_is_skipped_too(tmp_path):
+  mgr = checkpoint.manager(str(tmp_path / 'checkpoints'), use_async=False)
+  for step in (1, 2):
+    checkpoint.save(mgr, step, {'w': jnp.full(4, float(step))}, {'step': step}, force=True)
+  checkpoint.finish(mgr)
+  step_dir = tmp_path / 'checkpoints' / '2'
+  (step_dir / checkpoint.MANIFEST).unlink()  # e.g. killed between the save and its manifest
+  metadata = step_dir / 'state' / '_METADATA'
+  metadata.write_bytes(metadata.read_bytes()[:20])  # truncated by a bad copy
+  mgr = checkpoint.manager(str(tmp_path / 'checkpoints'), use_async=False)
+  state, position = checkpoint.restore(mgr, {'w': jax.ShapeDtypeStruct((4,), jnp.float32)})
+  assert position == {'step': 1} and mgr.all_steps() == [1]
+  np.testing.assert_array_equal(state['w'], np.ones(4))
+  assert (tmp_path / checkpoint.DAMAGED_DIR / '2').is_dir()
+  mgr.close()
+
+
+def test_evaluation_prints_no_orbax_warnings_and_live_progress_bar(tmp_path, tiny_data):
+  result = run_main(tmp_path, '--config.train.num_steps=4', '--config.train.eval_every_steps=4',
+                    env={'PETE_PROGRESS': 'bar'})
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'pretrain: 100%' in result.stderr and '4/4' in result.stderr  # the tqdm bar
+  assert '[pretrain] step 4  STS spearman' in result.stderr
+  result = run_module('pete_jax.evaluate', f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'read_only' not in result.stderr and 'read only' not in result.stderr
+  assert 'spearman' in result.stdout
