@@ -15,6 +15,7 @@ from typing import Sequence
 import ml_collections
 import numpy as np
 
+from pete_jax import progress
 from pete_jax.data import batching
 from pete_jax.data import id_order
 from pete_jax.data import sources
@@ -34,11 +35,21 @@ def pair_texts(pairs: Sequence[SentencePair]) -> list[str]:
   return [p.text_a for p in pairs] + [p.text_b for p in pairs]
 
 
+# Pairs per tokenizer call when a progress bar is shown (one call otherwise).
+_TOKENIZE_CHUNK = 50_000
+
+
 def encode_pairs(tokenizer: Tokenizer, pairs: Sequence[SentencePair],
                  max_len: int) -> tuple[list[list[int]], list[list[int]]]:
   """Token ids of the first and of the second sentences, each on its own."""
-  return (tokenizer.encode([p.text_a for p in pairs], max_len),
-          tokenizer.encode([p.text_b for p in pairs], max_len))
+  a_ids, b_ids = [], []
+  chunk = _TOKENIZE_CHUNK if progress.interactive() else max(len(pairs), 1)
+  for start in progress.iterate(range(0, len(pairs), chunk), 'tokenizing', unit='chunk',
+                                min_total=3):
+    part = pairs[start:start + chunk]
+    a_ids += tokenizer.encode([p.text_a for p in part], max_len)
+    b_ids += tokenizer.encode([p.text_b for p in part], max_len)
+  return a_ids, b_ids
 
 
 def padding_lengths(config: ml_collections.ConfigDict) -> tuple[int, ...]:

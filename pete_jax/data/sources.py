@@ -23,6 +23,7 @@ from typing import Iterable, Iterator
 
 import ml_collections
 
+from pete_jax import progress
 from pete_jax.data import file_readers
 from pete_jax.data import tfds_reader
 from pete_jax.data.records import NO_GOLD
@@ -159,8 +160,8 @@ def read_source(spec: str, kind: str, config: ml_collections.ConfigDict,
   parsed = parse_spec(spec)
   source_kind(parsed, kind)
   report = ReadReport(source=spec)
-  pairs = _collect(_rows(parsed, config, default_split), kind,
-                   data.label_filter, data.on_bad_row, report)
+  rows = progress.iterate(_rows(parsed, config, default_split), f'reading {spec}', unit=' rows')
+  pairs = _collect(rows, kind, data.label_filter, data.on_bad_row, report)
   logging.info('%s', report.summary())
   if report.bad_rows:
     logging.warning('%s: skipped %d malformed rows (set data.on_bad_row='
