@@ -187,13 +187,13 @@ def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict]
     try:
       restored = _restore_step(mgr, step, args)
     except CheckpointError as e:
-      step_dir = _step_dir(mgr, step)
       target = os.path.join(os.path.dirname(os.fspath(mgr.directory)), DAMAGED_DIR, str(step))
-      if os.path.exists(target):
-        shutil.rmtree(target)
-      os.makedirs(os.path.dirname(target), exist_ok=True)
-      shutil.move(step_dir, target)
-      mgr.reload()
+      if jax.process_index() == 0:  # every process reaches the same verdict; one moves it
+        if os.path.exists(target):
+          shutil.rmtree(target)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.move(_step_dir(mgr, step), target)
+        mgr.reload()
       logging.warning('Skipping a damaged checkpoint: %s. Moved it to %s; resuming from the '
                       'newest intact checkpoint instead.', e, target)
       continue

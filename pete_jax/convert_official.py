@@ -27,12 +27,6 @@ from pete_jax import official
 from pete_jax.encoder import encoder_from_config
 from pete_jax.layers import rope_angles
 
-_WEIGHTS = flags.DEFINE_string('weights', None, 'Official state_dict (.pt) to convert.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'pete_jax workdir to write.')
-_EVAL_SOURCE = flags.DEFINE_string(
-    'eval_source', '', "data.eval_source of the workdir's config; default the local STS-B dev "
-    'set (stsb_tsv:<PETE_DATA_DIR>/stsb/dev.tsv).')
-
 Params = dict
 
 
@@ -217,12 +211,18 @@ def convert(weights: str, workdir: str, eval_source: str = ''
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  config, _ = convert(_WEIGHTS.value, _WORKDIR.value, _EVAL_SOURCE.value)
+  f = flags.FLAGS
+  config, _ = convert(f.weights, f.workdir, f.eval_source)
   m = config.model
-  print(f'Converted {_WEIGHTS.value} -> {_WORKDIR.value}: {m.num_layers} layer(s), '
+  print(f'Converted {f.weights} -> {f.workdir}: {m.num_layers} layer(s), '
         f'd_model {m.d_model}, {m.num_heads} head(s), FFN {m.ffn_hidden} (unused).')
 
 
 if __name__ == '__main__':
+  # Flags are defined only when run as a command, so importing never clashes.
+  flags.DEFINE_string('weights', None, 'Official state_dict (.pt) to convert.')
+  flags.DEFINE_string('workdir', None, 'pete_jax workdir to write.')
+  flags.DEFINE_string('eval_source', '', "data.eval_source of the workdir's config; default the "
+                      'local STS-B dev set (stsb_tsv:<PETE_DATA_DIR>/stsb/dev.tsv).')
   flags.mark_flags_as_required(['weights', 'workdir'])
   app.run(main)

@@ -16,12 +16,6 @@ from ml_collections import config_flags
 from pete_jax import logs, train
 from pete_jax.errors import UserError, exit_with
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).',
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and metrics '
-                               '(default: runs/<config name>).')
-
-
 def default_workdir(config_arg: str) -> str:
   """``runs/<config name>``: 'configs/reduced.py:smoke,steps=2' -> 'runs/reduced_smoke_steps=2'."""
   path, _, argument = config_arg.partition(':')
@@ -34,17 +28,22 @@ def default_workdir(config_arg: str) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  workdir = _WORKDIR.value or default_workdir(config_flags.get_config_filename(flags.FLAGS['config']))
+  workdir = flags.FLAGS.workdir or default_workdir(
+      config_flags.get_config_filename(flags.FLAGS['config']))
   logging.info('Workdir: %s', os.path.abspath(workdir))
   logs.quiet_library_logs()
   logging.info('JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(),
                jax.process_count())
   try:
-    train.train_and_evaluate(_CONFIG.value, workdir)
+    train.train_and_evaluate(flags.FLAGS.config, workdir)
   except UserError as e:  # The message says what to change; no traceback.
     raise exit_with(e) from None
 
 
 if __name__ == '__main__':
+  # Flags are defined only when run as a command, so importing never clashes.
+  config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).', lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and metrics '
+                      '(default: runs/<config name>).')
   flags.mark_flags_as_required(['config'])
   app.run(main)
