@@ -131,7 +131,7 @@ def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
     ('data.eval_source', 'jsonl:/x', 'unknown source format'),
     ('tokenizer.id_order', 'alphabetical', 'tokenizer.id_order must be one of'),
 ])
-def test_invalid_config_names_the_field(field, value, match):
+def test_invalid_config_names_the_field(field, value, match, tiny_data):
   config = smoke.get_config()
   section, key = field.split('.')
   config[section][key] = value
