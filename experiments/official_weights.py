@@ -11,7 +11,6 @@ switch off alone, to show which behaviours the weights depend on. The results
 files are written by this script only.
 """
 
-import json
 import os
 import platform
 import shutil
@@ -21,10 +20,10 @@ from typing import Any
 
 from absl import app, flags
 import jax
-import numpy as np
 
 from configs import default as default_config
-from pete_jax import checkpoint, convert_official, evaluate, official
+from pete_jax import checkpoint, convert_official, evaluate, files
+from pete_jax.config_fields import set_field
 from pete_jax.data import pipeline, tokenizers
 from pete_jax.encoder import encoder_from_config
 
@@ -82,7 +81,7 @@ def run_weights(name: str) -> dict:
   for setting, changes in ABLATIONS.items():
     modified = config.copy_and_resolve_references()
     for dotted, value in changes.items():
-      official.set_field(modified, dotted, value)
+      set_field(modified, dotted, value)
     got = score(modified, params['encoder'], sts)
     want = README[name].get(setting)
     rows.append({'setting': setting, 'changes': changes, 'num_pairs': got['num_pairs'],
@@ -149,11 +148,8 @@ def main(argv):
             'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'), 'seconds': time.time() - start,
             'machine': machine(), 'batch_size': _BATCH.value, 'tolerance': TOLERANCE,
             'all_official_within_tolerance': ok, 'results': results}
-  os.makedirs(os.path.dirname(_OUT.value) or '.', exist_ok=True)
-  with open(_OUT.value + '.json', 'w', encoding='utf-8') as f:
-    json.dump(record, f, indent=2)
-  with open(_OUT.value + '.md', 'w', encoding='utf-8') as f:
-    f.write(markdown(record))
+  files.write_json(_OUT.value + '.json', record)
+  files.write_text(_OUT.value + '.md', markdown(record))
   print(markdown(record))
   if not ok:
     raise SystemExit(f'official scores not reproduced within {TOLERANCE}')

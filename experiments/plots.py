@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
 from experiments.sweeps import ABLATIONS, TABLE1_PAPER  # pylint: disable=wrong-import-position
+from pete_jax import files  # pylint: disable=wrong-import-position
 
 REFERENCE_WORKDIR = 'shared/fourier_1x256/steps200_seed0'
 VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
@@ -132,12 +133,6 @@ def ablations(results_dir: str, out: str) -> str | None:
   return save_figure(fig, out)
 
 
-def sign_changes(values: np.ndarray, tol: float = 1e-4) -> int:
-  """Sign changes along a 1-D array, ignoring values within ``tol`` of zero (rounding noise)."""
-  values = values[np.abs(values) > tol]
-  return int(np.sum(np.diff(np.sign(values)) != 0))
-
-
 def bases(out: str, vocab: int = 30_522, dim: int = 256, columns: int = 2048) -> str:
   """Figure 6: the features of every basis over the id range, as an image per basis.
 
@@ -152,7 +147,7 @@ def bases(out: str, vocab: int = 30_522, dim: int = 256, columns: int = 2048) ->
                            sharex=True)
   for ax, name in zip(axes, basis.BASES):
     every = np.asarray(basis.basis_features(jnp.arange(vocab), vocab, dim, basis=name))
-    changes = sign_changes(every[:, -2 if name == 'fourier' else -1])
+    changes = basis.sign_changes(every[:, -2 if name == 'fourier' else -1])
     image = every[shown].T
     limit = np.abs(image).max()
     ax.imshow(image, aspect='auto', cmap='RdBu_r', vmin=-limit, vmax=limit,
@@ -234,7 +229,6 @@ def neighbour_distances(vocab: int, dim: int, embed=None, chunk: int = 32_768) -
 
 def neighbour_distance(workdir: str, out: str, vocabs=VOCABS) -> tuple[str, list]:
   """Figure 4 (and its numbers): basis, and the trained embedding MLP when ``workdir`` has one."""
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from pete_jax.embeddings import FourierEmbed  # pylint: disable=import-outside-toplevel
   dim, embed_params = 256, None
   if os.path.exists(os.path.join(workdir, 'final_metrics.json')):
@@ -285,8 +279,7 @@ def main(argv):
     return
   print(basis_refinement(reference, os.path.join(out_dir, 'basis_refinement.png')))
   path, rows = neighbour_distance(reference, os.path.join(out_dir, 'neighbour_distance.png'))
-  with open(os.path.join(out_dir, 'neighbour_distance.json'), 'w', encoding='utf-8') as f:
-    json.dump(rows, f, indent=2)
+  files.write_json(os.path.join(out_dir, 'neighbour_distance.json'), rows)
   print(path)
 
 

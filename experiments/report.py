@@ -13,6 +13,7 @@ import time
 from scipy import stats
 
 from experiments import readme_blocks, runner
+from pete_jax import files
 from experiments.sweeps import Run
 
 BUDGET = ('Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
@@ -171,7 +172,7 @@ def write(sweep: str, rows: list[dict], results_dir: str) -> str:
   """Writes ``<results_dir>/<sweep>.md`` and ``.json``; returns the Markdown path."""
   os.makedirs(results_dir, exist_ok=True)
   rows = compare_to_reference(rows)
-  runner.write_json(os.path.join(results_dir, f'{sweep}.json'),
+  files.write_json(os.path.join(results_dir, f'{sweep}.json'),
                     {'sweep': sweep, 'budget': BUDGET, 'rows': rows})
   path = os.path.join(results_dir, f'{sweep}.md')
   with open(path, 'w', encoding='utf-8') as f:

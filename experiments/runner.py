@@ -13,7 +13,6 @@ a fresh clone of the repository.
 """
 
 import dataclasses
-import json
 import os
 import platform
 import re
@@ -22,6 +21,8 @@ import sys
 import time
 
 from experiments.sweeps import Run
+from pete_jax.config_fields import set_field
+from pete_jax.files import read_json, write_json
 
 RUNNER_FILE = 'runner.json'
 RECORDS_DIR = os.path.join('experiments', 'results', 'runs')
@@ -82,20 +83,6 @@ def machine() -> dict:
   return {'platform': platform.platform(), 'processor': platform.processor() or platform.machine(),
           'cpu_count': os.cpu_count(), 'python': platform.python_version(),
           'jax': jax.__version__, 'devices': [str(d) for d in jax.devices()]}
-
-
-def read_json(path: str, default=None):
-  if not os.path.exists(path):
-    return default
-  with open(path, encoding='utf-8') as f:
-    return json.load(f)
-
-
-def write_json(path: str, value) -> None:
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(value, f, indent=2)
-  os.replace(path + '.tmp', path)
 
 
 def execute(job: Job, python: str = sys.executable, log=print) -> str:
@@ -160,11 +147,7 @@ def job_config(job: Job):
   config = reduced.get_config(job.config_arg.split(':', 1)[1])
   config.seed = job.seed
   for field, value in job.run.overrides:
-    *parents, leaf = field.split('.')
-    section = config
-    for p in parents:
-      section = section[p]
-    section[leaf] = value
+    set_field(config, field, value)
   return config
 
 

@@ -247,3 +247,13 @@ def fourier_features(ids: jax.Array, vocab_size: int, dim: int, *,
   """The paper's Fourier basis of token ids: ``[..., dim]`` float32 (see :func:`fourier_from_x`)."""
   return basis_features(ids, vocab_size, dim, basis='fourier',
                         normalisation=normalisation, max_seq_len=max_seq_len)
+
+
+def sign_changes(values: np.ndarray, tol: float = 1e-4) -> int:
+  """Sign changes along a 1-D array, ignoring values within ``tol`` of zero (rounding noise).
+
+  How finely a basis feature resolves neighbouring ids: a feature that changes sign
+  k times over the id range separates ids about V / k apart.
+  """
+  values = values[np.abs(values) > tol]
+  return int(np.sum(np.diff(np.sign(values)) != 0))

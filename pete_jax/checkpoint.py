@@ -25,7 +25,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
-from pete_jax import configuration
+from pete_jax import configuration, files
 from pete_jax.errors import UserError
 
 CONFIG_FILE = 'config.json'
@@ -39,11 +39,8 @@ class CheckpointError(UserError):
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Writes the resolved config as JSON into the workdir (atomically)."""
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, CONFIG_FILE)
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  os.replace(path + '.tmp', path)
+  files.write_text(os.path.join(workdir, CONFIG_FILE),
+                   config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -89,8 +86,8 @@ def _step_dir(mgr: ocp.CheckpointManager, step: int) -> str:
 def _digests(step_dir: str) -> dict[str, list]:
   """``{relative path: [size, sha256]}`` of every file of a checkpoint but the manifest."""
   out = {}
-  for root, _, files in os.walk(step_dir):
-    for name in files:
+  for root, _, names in os.walk(step_dir):
+    for name in names:
       path = os.path.join(root, name)
       rel = os.path.relpath(path, step_dir)
       if not rel.startswith(MANIFEST):  # the manifest and its temporary file
@@ -108,10 +105,7 @@ def write_manifests(mgr: ocp.CheckpointManager) -> None:
     step_dir = _step_dir(mgr, step)
     path = os.path.join(step_dir, MANIFEST)
     if os.path.isdir(step_dir) and not os.path.exists(path):
-      digests = _digests(step_dir)
-      with open(path + '.tmp', 'w', encoding='utf-8') as f:
-        json.dump(digests, f, indent=1, sort_keys=True)
-      os.replace(path + '.tmp', path)
+      files.write_json(path, _digests(step_dir), indent=1, sort_keys=True)
 
 
 def verify(step_dir: str) -> bool:

@@ -5,6 +5,7 @@ import os
 import ml_collections
 
 from pete_jax import assets
+from pete_jax.config_fields import get_field
 from pete_jax.errors import UserError
 from pete_jax.basis import BASES, NORMALISATIONS
 from pete_jax.embeddings import EMBED_MLPS
@@ -45,14 +46,6 @@ def from_json(record: dict) -> ml_collections.ConfigDict:
   return tuples(ml_collections.ConfigDict(record))
 
 
-def get(config: ml_collections.ConfigDict, dotted: str):
-  """``get(config, 'model.d_model')``."""
-  value = config
-  for key in dotted.split('.'):
-    value = value[key]
-  return value
-
-
 def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The config with the ``official`` switch applied, validated. Raises ValueError."""
   config = ml_collections.ConfigDict(config.to_dict())
@@ -89,8 +82,8 @@ def _check_file(field: str, path: str, hint: str = '') -> list[str]:
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   """Raises one ConfigError listing every problem found, each naming its field."""
-  errors = [f'{field} must be one of {choices}, got {get(config, field)!r}'
-            for field, choices in CHOICES.items() if get(config, field) not in choices]
+  errors = [f'{field} must be one of {choices}, got {get_field(config, field)!r}'
+            for field, choices in CHOICES.items() if get_field(config, field) not in choices]
   model, data, train = config.model, config.data, config.train
   if model.d_model < 2 or model.num_heads < 1 or model.d_model % model.num_heads:
     errors.append(f'model.d_model ({model.d_model}) must be divisible by model.num_heads '

@@ -13,6 +13,7 @@ run. Needs torch: ``pip install -e .[convert]``.
 """
 
 import dataclasses
+import os
 import re
 from typing import Callable, Mapping, Sequence
 
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from configs import default as default_config
+from pete_jax import default_config
 from pete_jax import official
 from pete_jax.encoder import encoder_from_config
 from pete_jax.layers import rope_angles
@@ -187,9 +188,13 @@ def to_flax(state: Mapping[str, np.ndarray]) -> tuple[Sizes, Params]:
   return sizes, params
 
 
+def _model(config: ml_collections.ConfigDict):
+  return encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
+
+
 def _check_tree(params: Params, config: ml_collections.ConfigDict) -> None:
   """The converted tree must have exactly the structure and shapes of the flax model's."""
-  model = encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
+  model = _model(config)
   ids = jnp.zeros((1, 4), jnp.int32)
   want = jax.eval_shape(model.init, jax.random.key(0), ids, jnp.ones_like(ids))['params']
   got_shapes = jax.tree.map(lambda x: tuple(x.shape), params)
@@ -198,13 +203,29 @@ def _check_tree(params: Params, config: ml_collections.ConfigDict) -> None:
     raise AssertionError(f'converted tree {got_shapes} != SentenceEncoder tree {want_shapes}')
 
 
+def write_workdir(workdir: str, config: ml_collections.ConfigDict, encoder_params: Params) -> None:
+  """Writes a normal workdir (config + step-0 checkpoint) around converted encoder parameters.
+
+  Every command that reads a workdir (evaluation, encoding, export, fine-tuning)
+  then accepts the converted weights like a trained model.
+  """
+  from pete_jax import checkpoint, configuration, train  # pylint: disable=import-outside-toplevel
+  config = configuration.resolve(config)
+  checkpoint.write_config(workdir, config)
+  params = train.init_params(_model(config), config, jax.random.key(config.seed))
+  params['encoder'] = jax.tree.map(jnp.asarray, encoder_params)
+  state = train.create_train_state(params, train.make_optimizer(config.train))
+  mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), use_async=False)
+  checkpoint.save(mgr, 0, state, {'step': 0, 'converted': True}, force=True)
+  checkpoint.finish(mgr)
+
+
 def convert(weights: str, workdir: str, eval_source: str = ''
             ) -> tuple[ml_collections.ConfigDict, Params]:
   """Converts ``weights`` and writes the workdir; returns (config, encoder params)."""
-  from pete_jax import train  # pylint: disable=import-outside-toplevel
   sizes, params = to_flax(load_state_dict(weights))
   config = official_config(sizes, eval_source)
-  train.save_pretrained(workdir, config, params)
+  write_workdir(workdir, config, params)
   return config, params
 
 

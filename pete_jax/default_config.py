@@ -1,7 +1,7 @@
 """Default configuration: the paper's Fourier model (Table 1, 1 layer, d=256).
 
-Every experiment config imports this file and overrides only what differs. Every
-field is documented here. Any field can be overridden on the command line, e.g.
+Every experiment config (``configs/*.py``, through ``configs/default.py``) starts
+from this one and overrides only what differs. Every field is documented here. Any field can be overridden on the command line, e.g.
 ``--config.train.batch_size=64``.
 
 This default needs nothing outside the package: TFDS downloads and prepares the

@@ -7,12 +7,10 @@ x 100 (scipy).
 """
 
 import json
-import os
 from typing import Callable, Sequence
 
 from absl import app, flags, logging
 import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
@@ -68,18 +66,6 @@ def sts_eval(encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int =
 def encoder_fn(encoder, encoder_params) -> EncodeFn:
   """A jitted ``(ids, mask) -> vectors`` for a SentenceEncoder and its parameters."""
   return jax.jit(lambda ids, mask: encoder.apply({'params': encoder_params}, ids, mask))
-
-
-def append_json(path: str, record: dict) -> None:
-  """Appends ``record`` to a JSON list file (atomic replace)."""
-  records = []
-  if os.path.exists(path):
-    with open(path, encoding='utf-8') as f:
-      records = json.load(f)
-  records.append(record)
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(records, f, indent=2)
-  os.replace(path + '.tmp', path)
 
 
 def evaluate_workdir(workdir: str, source: str = '', best: bool = False,

@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 import safetensors.numpy
 
-from pete_jax import assets, configuration
+from pete_jax import assets, configuration, files
 from pete_jax.data import id_order, tokenizers
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 from pete_jax.errors import UserError, exit_with
@@ -162,10 +162,8 @@ def export(workdir: str, out: str, step: int | None = None, best: bool = False,
       'scores': _scores(checkpoint.stage_dir(workdir, stage), step),
       'files': {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))},
   }
-  with open(os.path.join(tmp, MODEL_JSON), 'w', encoding='utf-8') as f:
-    json.dump(record, f, indent=2, sort_keys=True)
-  with open(os.path.join(tmp, CARD), 'w', encoding='utf-8') as f:
-    f.write(_card(record))
+  files.write_json(os.path.join(tmp, MODEL_JSON), record, sort_keys=True)
+  files.write_text(os.path.join(tmp, CARD), _card(record))
   if os.path.exists(out):
     old = f'{tmp}.old'
     os.replace(out, old)

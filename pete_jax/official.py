@@ -11,7 +11,7 @@ from typing import Any
 
 import ml_collections
 
-from pete_jax import configuration
+from pete_jax.config_fields import get_field, set_field
 
 # Token-id normaliser of the official code: TAN.__init__ passes main.py's
 # vocab_size default (30552), not the tokenizer's 30522, so x = 2 p / 30551 - 1.
@@ -36,17 +36,6 @@ OFFICIAL_SETTINGS: dict[str, Any] = {
 }
 
 
-def set_field(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
-  """Sets ``config.a.b = value`` for ``dotted = 'a.b'``; the field must already exist."""
-  *parents, leaf = dotted.split('.')
-  node = config
-  for name in parents:
-    node = node[name]
-  if leaf not in node:
-    raise KeyError(f'config has no field {dotted!r} (needed by the official mode)')
-  node[leaf] = value
-
-
 def apply_official(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A copy of ``config`` with :data:`OFFICIAL_SETTINGS` applied if ``config.official``.
 
@@ -62,5 +51,5 @@ def apply_official(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 def differences(config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
   """``{field: (value in config, official value)}`` for every field that differs."""
-  return {k: (configuration.get(config, k), v) for k, v in OFFICIAL_SETTINGS.items()
-          if configuration.get(config, k) != v}
+  return {k: (get_field(config, k), v) for k, v in OFFICIAL_SETTINGS.items()
+          if get_field(config, k) != v}

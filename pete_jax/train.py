@@ -13,7 +13,6 @@ fine-tuning with the official code's Pearson loss (``config.finetune``), in
 
 import contextlib
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Callable
@@ -27,10 +26,10 @@ import numpy as np
 import optax
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from pete_jax import checkpoint, configuration, logs, workdir_lock
+from pete_jax import checkpoint, configuration, files, logs, workdir_lock
 from pete_jax.data import pipeline
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
-from pete_jax.evaluate import append_json, encoder_fn, sts_eval
+from pete_jax.evaluate import encoder_fn, sts_eval
 from pete_jax.losses import ContrastiveLoss, cosine_similarity, pearson_loss
 from pete_jax.progress import TrainingProgress
 
@@ -222,7 +221,8 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
       eval_result = evaluate(state.params)
       writer.write_scalars(done, {f'{prefix}sts_{k}': v for k, v in eval_result.items()})
       if jax.process_index() == 0:
-        append_json(os.path.join(stage.workdir, 'eval_results.json'), {'step': done, **eval_result})
+        files.append_json(os.path.join(stage.workdir, 'eval_results.json'),
+                          {'step': done, **eval_result})
       progress.note(f'[{stage.name}] step {done}  STS spearman {eval_result["spearman"]:.2f}  '
                     f'pearson {eval_result["pearson"]:.2f}  ({eval_result["num_pairs"]} pairs)')
     if is_ckpt:
@@ -234,26 +234,6 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
     eval_result = evaluate(state.params)
   writer.flush()
   return jax.device_get(state.params), eval_result
-
-
-def save_pretrained(workdir: str, config: ml_collections.ConfigDict, encoder_params: dict) -> None:
-  """Writes a normal workdir (config + step-0 checkpoint) around given encoder parameters.
-
-  Used by the converter of the official weights: every command that reads a
-  workdir (evaluation, encoding, fine-tuning) then accepts it.
-  """
-  config = configuration.resolve(config)
-  checkpoint.write_config(workdir, config)
-  encoder = encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
-  params = init_params(encoder, config, jax.random.key(config.seed))
-  expected = jax.tree.map(jnp.shape, params['encoder'])
-  if jax.tree.map(jnp.shape, encoder_params) != expected:
-    raise ValueError(f'encoder parameters do not match the config\'s model: expected {expected}')
-  params['encoder'] = jax.tree.map(jnp.asarray, encoder_params)
-  state = create_train_state(params, make_optimizer(config.train))
-  mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), use_async=False)
-  checkpoint.save(mgr, 0, state, {'step': 0, 'converted': True}, force=True)
-  checkpoint.finish(mgr)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -318,8 +298,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                finetune_batcher, config.finetune.eval_every_steps, config.finetune.eval_every_steps)
     _, results['finetune'] = run_stage(ft, config, encoder, params, evaluate, writer)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'final_metrics.json'), 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=2)
+    files.write_json(os.path.join(workdir, 'final_metrics.json'), results)
   writer.close()
   return results
 

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import filelock
 
+from pete_jax import files
 from pete_jax.errors import UserError
 
 LOCK_FILE = '.run.lock'
@@ -52,9 +53,8 @@ def hold(workdir: str) -> Iterator[None]:
         'overwrite each other\'s checkpoints. Wait for that run to end (or stop it), or pass '
         'another --workdir.') from None
   owner_path = os.path.join(workdir, OWNER_FILE)
-  with open(owner_path, 'w', encoding='utf-8') as f:
-    json.dump({'pid': os.getpid(), 'host': socket.gethostname(),
-               'started': datetime.datetime.now().isoformat(timespec='seconds')}, f)
+  files.write_json(owner_path, {'pid': os.getpid(), 'host': socket.gethostname(),
+                                'started': datetime.datetime.now().isoformat(timespec='seconds')})
   try:
     yield
   finally:

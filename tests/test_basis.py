@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy import special
 
-from experiments.plots import sign_changes
 from pete_jax import basis
 
 V = 30522
@@ -173,7 +172,7 @@ def test_resolution_of_the_highest_feature_on_the_id_range():
   changes = {}
   for name, fn in basis.BASES.items():
     last = np.asarray(fn(x, 256))[:, -2 if name == 'fourier' else -1]  # sin(128 pi x) for Fourier
-    changes[name] = sign_changes(last)  # ignores rounding noise at the zeros
+    changes[name] = basis.sign_changes(last)  # ignores rounding noise at the zeros
   assert changes['fourier'] == changes['chebyshev'] == changes['legendre'] == 255
   assert changes['hermite_stretched'] == changes['laguerre_stretched'] == 255
   assert 10 <= changes['hermite'] <= 20 and 10 <= changes['laguerre'] <= 20, changes

@@ -49,7 +49,7 @@ def test_ablations_figure_needs_a_reference_and_a_variant(tmp_path):
 
 
 def test_sign_changes_ignore_rounding_noise_at_zeros():
-  assert plots.sign_changes(np.array([1.0, -1.0, 1e-6, -1e-6, -0.5, 0.5])) == 2
+  assert basis.sign_changes(np.array([1.0, -1.0, 1e-6, -1e-6, -0.5, 0.5])) == 2
 
 
 def test_bases_figure_draws_every_basis(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import numpy as np
 
 from experiments.bench.measure import med
 from experiments.bench.targets import targets
+from pete_jax import files
 
 
 def gib(b) -> str:
@@ -203,8 +204,8 @@ def write_outputs(results: dict, out_dir: str) -> None:
   os.makedirs(out_dir, exist_ok=True)
   results = dict(results)
   results['targets'] = targets(results)
-  with open(os.path.join(out_dir, 'benchmark.json'), 'w', encoding='utf-8') as f:
-    json.dump({k: v for k, v in results.items() if not k.startswith('_')}, f, indent=1)
+  files.write_json(os.path.join(out_dir, 'benchmark.json'),
+                   {k: v for k, v in results.items() if not k.startswith('_')}, indent=1)
   plot_vocab(results, out_dir)
   results['_out_dir'] = out_dir
   with open(os.path.join(out_dir, 'benchmark.md'), 'w', encoding='utf-8') as f:

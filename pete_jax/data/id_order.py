@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Sequence
 import ml_collections
 import numpy as np
 
+from pete_jax import files
+
 if TYPE_CHECKING:
   from pete_jax.data.tokenizers import Tokenizer
 
@@ -106,13 +108,6 @@ class ReorderedTokenizer:
     return self.base.decode(self.native_id[np.asarray(ids, dtype=np.int64)])
 
 
-def _save(path: str, record: dict) -> None:
-  tmp_path = f'{path}.tmp.{os.getpid()}'
-  with open(tmp_path, 'w') as f:
-    json.dump(record, f)
-  os.replace(tmp_path, path)
-
-
 def apply_id_order(base: Tokenizer, config: ml_collections.ConfigDict,
                    workdir: str | None,
                    training_texts: Sequence[str] | None = None) -> Tokenizer:
@@ -152,6 +147,6 @@ def apply_id_order(base: Tokenizer, config: ml_collections.ConfigDict,
     new_id = frequency_order(token_counts(base, training_texts),
                              base.special_ids)
   os.makedirs(workdir, exist_ok=True)
-  _save(path, {**expect, 'new_id': new_id.tolist()})
+  files.write_json(path, {**expect, 'new_id': new_id.tolist()}, indent=None)
   logging.info('saved token id order (%s) -> %s', order, path)
   return ReorderedTokenizer(base, new_id, order)

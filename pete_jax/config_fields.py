@@ -1,0 +1,24 @@
+"""Dotted config fields (``'model.d_model'``): the one place that reads and writes them by name."""
+
+from typing import Any
+
+import ml_collections
+
+
+def get_field(config: ml_collections.ConfigDict, dotted: str) -> Any:
+  """``config.model.d_model`` for ``dotted = 'model.d_model'``."""
+  value = config
+  for key in dotted.split('.'):
+    value = value[key]
+  return value
+
+
+def set_field(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
+  """Sets ``config.a.b = value`` for ``dotted = 'a.b'``; the field must already exist."""
+  *parents, leaf = dotted.split('.')
+  node = config
+  for name in parents:
+    node = node[name]
+  if leaf not in node:
+    raise KeyError(f'config has no field {dotted!r}')
+  node[leaf] = value

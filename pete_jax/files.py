@@ -1,0 +1,37 @@
+"""Atomic file writes: a reader (or a run killed mid-write) never sees half a file.
+
+Everything is written to a temporary name beside the target and renamed over it
+(``os.replace`` is atomic on POSIX and Windows), so the one place that does this
+is here.
+"""
+
+import json
+import os
+from typing import Any
+
+
+def write_text(path: str, text: str) -> None:
+  """Writes ``text`` to ``path`` atomically (creating the parent folder)."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = f'{path}.tmp.{os.getpid()}'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def write_json(path: str, value: Any, indent: int | None = 2, sort_keys: bool = False) -> None:
+  """Writes ``value`` as JSON to ``path`` atomically."""
+  write_text(path, json.dumps(value, indent=indent, sort_keys=sort_keys))
+
+
+def read_json(path: str, default: Any = None) -> Any:
+  """The JSON value in ``path``, or ``default`` if there is no such file."""
+  if not os.path.exists(path):
+    return default
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
+def append_json(path: str, record: Any) -> None:
+  """Appends ``record`` to the JSON list in ``path`` (created if absent), atomically."""
+  write_json(path, read_json(path, []) + [record])
