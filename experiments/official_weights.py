@@ -22,9 +22,10 @@ from absl import app, flags
 import jax
 
 from configs import default as default_config
-from pete_jax import checkpoint, convert_official, evaluate, files
+from pete_jax import convert_official, evaluate, files
 from pete_jax.config_fields import set_field
-from pete_jax.data import pipeline, tokenizers
+from pete_jax.trained_model import load_workdir
+from pete_jax.data import pipeline
 from pete_jax.encoder import encoder_from_config
 
 _SCRATCH = flags.DEFINE_string('scratch', '/tmp/pete_official_weights',
@@ -75,8 +76,9 @@ def run_weights(name: str) -> dict:
   workdir = os.path.join(_SCRATCH.value, name)
   shutil.rmtree(workdir, ignore_errors=True)
   convert_official.convert(default_config.data_path('official_weights', f'{name}.pt'), workdir)
-  config, params = checkpoint.load_params(workdir)
-  sts = pipeline.prepare_sts(config, tokenizers.build_tokenizer(config, workdir))
+  model = load_workdir(workdir)
+  config, params = model.config, {'encoder': model.params}
+  sts = pipeline.prepare_sts(config, model.tokenizer)
   rows = []
   for setting, changes in ABLATIONS.items():
     modified = config.copy_and_resolve_references()

@@ -160,17 +160,14 @@ def bases(out: str, vocab: int = 30_522, dim: int = 256, columns: int = 2048) ->
 
 def trained_embedding(workdir: str):
   """(config, encoder, params, table [V, d], basis [V, d]) of a trained Fourier workdir."""
-  from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel
-  from pete_jax.data import tokenizers  # pylint: disable=import-outside-toplevel
-  from pete_jax.encoder import encoder_from_config  # pylint: disable=import-outside-toplevel
+  from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  config, params = checkpoint.load_params(workdir)
-  vocab = tokenizers.build_tokenizer(config, workdir).vocab_size
-  encoder = encoder_from_config(config.model, vocab, config.data.max_len)
-  table = encoder.apply({'params': params['encoder']}, method='embedding_table')
-  basis = encoder.apply({'params': params['encoder']}, jnp.arange(vocab),
-                        method=lambda m, ids: m.embed.features_of(ids))
-  return config, encoder, params['encoder'], np.asarray(table), np.asarray(basis)
+  model = load_workdir(workdir)
+  variables = {'params': model.params}
+  table = model.encoder.apply(variables, method='embedding_table')
+  basis = model.encoder.apply(variables, jnp.arange(model.tokenizer.vocab_size),
+                              method=lambda m, ids: m.embed.features_of(ids))
+  return model.config, model.encoder, model.params, np.asarray(table), np.asarray(basis)
 
 
 def initial_table(config, encoder) -> np.ndarray:

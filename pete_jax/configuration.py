@@ -1,4 +1,9 @@
-"""Config resolution and validation: every mistake is reported, naming the field, before any compute."""
+"""Config resolution and validation: every mistake is reported, naming the field, before any compute.
+
+The allowed values of each field are defined next to the code that implements
+them (``basis.BASES``, ``sources.LABEL_FILTERS``, ...) and checked here, once,
+for every config that reaches training, evaluation or export.
+"""
 
 import os
 
@@ -6,6 +11,7 @@ import ml_collections
 
 from pete_jax import assets
 from pete_jax.config_fields import get_field
+from pete_jax.data import id_order, sources, tokenizers
 from pete_jax.errors import UserError
 from pete_jax.basis import BASES, NORMALISATIONS
 from pete_jax.embeddings import EMBED_MLPS
@@ -19,10 +25,10 @@ CHOICES = {
     'model.embed_mlp': EMBED_MLPS,
     'model.rope': ROPE_KINDS,
     'model.pooling': POOLINGS,
-    'tokenizer.kind': ('wordpiece', 'sentencepiece'),
-    'tokenizer.id_order': ('native', 'frequency', 'random'),
-    'data.label_filter': ('entailment', 'all'),
-    'data.on_bad_row': ('skip', 'error'),
+    'tokenizer.kind': tokenizers.KINDS,
+    'tokenizer.id_order': id_order.ID_ORDERS,
+    'data.label_filter': sources.LABEL_FILTERS,
+    'data.on_bad_row': sources.ON_BAD_ROW,
     'train.compute_dtype': tuple(DTYPES),
 }
 
@@ -31,7 +37,7 @@ class ConfigError(UserError, ValueError):
   """An invalid config; the message lists every problem by field."""
 
 
-LOCAL_FORMATS = ('nli_jsonl', 'pairs_csv', 'pairs_tsv', 'stsb_tsv', 'stsb_csv')
+LOCAL_FORMATS = sources.LOCAL_FORMATS
 
 
 def from_json(record: dict) -> ml_collections.ConfigDict:

@@ -15,42 +15,38 @@ from typing import Sequence
 
 from absl import app, flags
 import jax
-import ml_collections
 import numpy as np
 
-from pete_jax.data import pipeline, tokenizers
-from pete_jax.encoder import SentenceEncoder, encoder_from_config
+from pete_jax.data import pipeline
 from pete_jax.errors import UserError, exit_with
 from pete_jax.evaluate import encode_sequences
+from pete_jax.trained_model import TrainedModel, load_workdir
 
 
 class SentenceEmbedder:
   """A trained (or converted) encoder with its tokenizer, ready to encode text."""
 
-  def __init__(self, config: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer,
-               encoder: SentenceEncoder, encoder_params: dict):
-    self.config, self.tokenizer, self.encoder = config, tokenizer, encoder
-    enc_params = {'params': encoder_params}
+  def __init__(self, model: TrainedModel):
+    self.model = model
+    self.config, self.tokenizer, self.encoder = model.config, model.tokenizer, model.encoder
+    encoder = model.encoder
+    enc_params = {'params': model.params}
     self.table = jax.jit(lambda p: encoder.apply(p, method='embedding_table'))(enc_params)
     self._encode = jax.jit(lambda ids, mask: encoder.apply(
         enc_params, ids, mask, embedding_table=self.table))
-    self.lengths = pipeline.padding_lengths(config)
+    self.lengths = pipeline.padding_lengths(model.config)
 
   @classmethod
   def from_pretrained(cls, folder: str) -> 'SentenceEmbedder':
     """Loads a folder written by ``python -m pete_jax.export`` (every file checked)."""
     from pete_jax import export  # pylint: disable=import-outside-toplevel
-    return cls(*export.load_folder(folder))
+    return cls(export.load_folder(folder))
 
   @classmethod
   def from_workdir(cls, workdir: str, best: bool = False, step: int | None = None,
                    stage: str = 'pretrain') -> 'SentenceEmbedder':
     """Loads the latest (best-scoring, or ``step``) checkpoint of a workdir's ``stage``."""
-    from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax)
-    config, params, _ = checkpoint.load_step(workdir, step, best, stage)
-    tokenizer = tokenizers.build_tokenizer(config, workdir)
-    encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
-    return cls(config, tokenizer, encoder, params['encoder'])
+    return cls(load_workdir(workdir, step, best, stage))
 
   def encode(self, sentences: Sequence[str], batch_size: int = 256) -> np.ndarray:
     """``[len(sentences), d]`` float32 sentence vectors (the pooled output)."""

@@ -134,8 +134,6 @@ def encoder_from_config(model: ml_collections.ConfigDict, vocab_size: int, max_l
     max_len: ``config.data.max_len`` (N of the 'max_seq_len' normalisation).
     compute_dtype: 'float32', 'bfloat16' or 'float16'; parameters stay float32.
   """
-  if compute_dtype not in DTYPES:
-    raise ValueError(f'train.compute_dtype must be one of {tuple(DTYPES)}, got {compute_dtype!r}')
   ffn_hidden = model.ffn_hidden or int(round(model.ffn_multiplier * model.d_model))
   return SentenceEncoder(
       vocab_size=model.vocab_size or vocab_size, d_model=model.d_model,

@@ -74,14 +74,12 @@ def evaluate_workdir(workdir: str, source: str = '', best: bool = False,
 
   ``source`` defaults to the config's eval_source.
   """
-  from pete_jax import checkpoint, data  # pylint: disable=import-outside-toplevel
-  from pete_jax.encoder import encoder_from_config  # pylint: disable=import-outside-toplevel
-  config, params = checkpoint.load_params(workdir, step=step, best=best)
-  tokenizer = data.tokenizers.build_tokenizer(config, workdir)
-  sts = data.pipeline.prepare_sts(config, tokenizer, source or None)
-  encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
-  lengths = data.pipeline.padding_lengths(config)
-  return sts_eval(encoder_fn(encoder, params['encoder']), sts, lengths, batch_size)
+  from pete_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+  from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
+  model = load_workdir(workdir, step, best)
+  sts = pipeline.prepare_sts(model.config, model.tokenizer, source or None)
+  return sts_eval(encoder_fn(model.encoder, model.params), sts,
+                  pipeline.padding_lengths(model.config), batch_size)
 
 
 def main(argv):

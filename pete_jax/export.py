@@ -33,7 +33,7 @@ import safetensors.numpy
 
 from pete_jax import assets, configuration, files
 from pete_jax.data import id_order, tokenizers
-from pete_jax.encoder import SentenceEncoder, encoder_from_config
+from pete_jax.trained_model import TrainedModel, assemble
 from pete_jax.errors import UserError, exit_with
 
 FORMAT = 'pete_jax.sentence_encoder'
@@ -138,14 +138,15 @@ def export(workdir: str, out: str, step: int | None = None, best: bool = False,
     overwrite: replace an existing ``out``.
   """
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: export only)
+  from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
   if os.path.exists(out) and os.listdir(out) and not overwrite:
     raise ModelFolderError(f'{out} exists and is not empty; pass --overwrite to replace it.')
   if stage is None:
     stage = 'finetune' if os.path.isdir(os.path.join(workdir, 'finetune', 'checkpoints')) else 'pretrain'
-  config, params, step = checkpoint.load_step(workdir, step, best, stage)
-  tokenizer = tokenizers.build_tokenizer(config, workdir)
-  folder_config = _folder_config(config, config.model.vocab_size or tokenizer.vocab_size)
-  weights = flatten_params(params['encoder'])
+  model = load_workdir(workdir, step, best, stage)
+  config, step = model.config, model.step
+  folder_config = _folder_config(config, model.encoder.vocab_size)
+  weights = flatten_params(model.params)
   tmp = f'{os.path.abspath(out).rstrip(os.sep)}.tmp-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
@@ -202,26 +203,25 @@ def _read_record(folder: str) -> dict:
   return record
 
 
-def load_folder(folder: str) -> tuple[ml_collections.ConfigDict, tokenizers.Tokenizer,
-                                      SentenceEncoder, dict]:
-  """(config, tokenizer, encoder, encoder parameters) of an exported folder, every file checked."""
+def load_folder(folder: str) -> TrainedModel:
+  """The model of an exported folder, every file checked against its SHA-256."""
   record = _read_record(folder)
   config = configuration.from_json(record['config'])
   if config.tokenizer.kind == 'wordpiece':
     config.tokenizer.vocab_path = os.path.join(folder, VOCAB)
   else:
     config.tokenizer.spm_model_path = os.path.join(folder, tokenizers.SPM_FILENAME)
-  tokenizer = tokenizers.build_tokenizer(config, folder)
-  encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
   params = flax.traverse_util.unflatten_dict(
       safetensors.numpy.load_file(os.path.join(folder, WEIGHTS)), sep='/')
+  model = assemble(config, folder, jax.tree.map(jax.numpy.asarray, params),
+                   record['source']['step'])
   ids = np.zeros((1, 4), np.int32)
-  expected = jax.eval_shape(encoder.init, jax.random.key(0), ids, ids)['params']
+  expected = jax.eval_shape(model.encoder.init, jax.random.key(0), ids, ids)['params']
   shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)
   if shapes(params) != shapes(expected):
     raise ModelFolderError(f'{folder}/{WEIGHTS} does not hold the parameters of the model its '
                            f'{MODEL_JSON} describes; export it again.')
-  return config, tokenizer, encoder, jax.tree.map(jax.numpy.asarray, params)
+  return model
 
 
 def main(argv: Sequence[str]) -> None:

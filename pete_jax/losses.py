@@ -1,4 +1,10 @@
-"""Training objectives: the symmetric contrastive loss (pre-training) and the Pearson loss (STS fine-tuning)."""
+"""Training objectives: the symmetric contrastive loss (pre-training) and the Pearson loss (STS fine-tuning).
+
+``OBJECTIVES`` maps a stage's objective name to its loss function, so the train
+step is built from the function it needs instead of branching on a string.
+"""
+
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -50,3 +56,27 @@ def pearson_loss(predictions: jax.Array, targets: jax.Array, eps: float = 1e-8) 
   t = targets - targets.mean()
   r = (p * t).sum() / jnp.maximum(jnp.sqrt((p * p).sum() * (t * t).sum()), eps)
   return 1.0 - r
+
+
+# (loss parameters {'log_temperature'}, pooled a [B, d], pooled b [B, d], batch)
+# -> (loss, temperature). The temperature is reported by both; only the
+# contrastive loss uses (and learns) it.
+Objective = Callable[[dict, jax.Array, jax.Array, dict], tuple[jax.Array, jax.Array]]
+
+
+def contrastive_objective(loss_params: dict, a: jax.Array, b: jax.Array, batch: dict
+                          ) -> tuple[jax.Array, jax.Array]:
+  """Pre-training: the symmetric contrastive loss with the learned temperature."""
+  del batch
+  return ContrastiveLoss().apply({'params': loss_params}, a, b)
+
+
+def pearson_objective(loss_params: dict, a: jax.Array, b: jax.Array, batch: dict
+                      ) -> tuple[jax.Array, jax.Array]:
+  """STS fine-tuning: 1 - Pearson of the pairs' cosines and their gold scores."""
+  return (pearson_loss(cosine_similarity(a, b), batch['score']),
+          jnp.exp(loss_params['log_temperature']))
+
+
+OBJECTIVES: dict[str, Objective] = {'contrastive': contrastive_objective,
+                                     'pearson': pearson_objective}

@@ -30,7 +30,7 @@ from pete_jax import checkpoint, configuration, files, logs, workdir_lock
 from pete_jax.data import pipeline
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 from pete_jax.evaluate import encoder_fn, sts_eval
-from pete_jax.losses import ContrastiveLoss, cosine_similarity, pearson_loss
+from pete_jax import losses
 from pete_jax.progress import TrainingProgress
 
 
@@ -61,7 +61,7 @@ def init_params(encoder: SentenceEncoder, config: ml_collections.ConfigDict, rng
   """Fresh parameters ``{'encoder', 'loss'}`` (jitted: 4x faster than eager init on CPU)."""
   ids = jnp.ones((2, 8), jnp.int32)
   vec = jnp.ones((2, encoder.d_model))
-  loss = ContrastiveLoss(config.model.init_temperature)
+  loss = losses.ContrastiveLoss(config.model.init_temperature)
 
   @jax.jit
   def init(rng):
@@ -77,10 +77,9 @@ def create_train_state(params: dict, optimizer: optax.GradientTransformation) ->
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
 
 
-def make_train_step(encoder: SentenceEncoder, config: ml_collections.ConfigDict,
-                    optimizer: optax.GradientTransformation, objective: str) -> Callable:
-  """``step(state, batch, key) -> (state, metrics)`` for 'contrastive' or 'pearson'."""
-  loss_module = ContrastiveLoss(config.model.init_temperature)
+def make_train_step(encoder: SentenceEncoder, optimizer: optax.GradientTransformation,
+                    objective: losses.Objective) -> Callable:
+  """``step(state, batch, key) -> (state, metrics)``: both sentences encoded, ``objective``, AdamW."""
 
   def step(state: TrainState, batch: dict, key: jax.Array):
     key = jax.random.fold_in(key, state.step)
@@ -89,11 +88,7 @@ def make_train_step(encoder: SentenceEncoder, config: ml_collections.ConfigDict,
       encode = lambda side, k: encoder.apply(
           {'params': params['encoder']}, batch[f'{side}_ids'], batch[f'{side}_mask'],
           deterministic=False, rngs={'dropout': jax.random.fold_in(key, k)})
-      a, b = encode('a', 0), encode('b', 1)
-      if objective == 'contrastive':
-        return loss_module.apply({'params': params['loss']}, a, b)
-      return pearson_loss(cosine_similarity(a, b), batch['score']), jnp.exp(
-          params['loss']['log_temperature'])
+      return objective(params['loss'], encode('a', 0), encode('b', 1), batch)
 
     (loss, temperature), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -143,19 +138,98 @@ def _data_position(batcher, step: int, seed: int) -> dict:
           'num_examples': int(batcher.num_examples), 'global_batch_size': int(batcher.batch_size)}
 
 
-def _check_data_position(saved: dict, expected: dict, workdir: str) -> None:
+def restore_or_create(mgr, stage: Stage, params: dict, optimizer: optax.GradientTransformation,
+                      sharding: NamedSharding, seed: int) -> TrainState:
+  """The newest intact checkpoint of the stage, or step 0 from ``params``; on ``sharding``."""
+  state = jax.device_put(create_train_state(params, optimizer), sharding)
+  restored = checkpoint.restore(mgr, jax.eval_shape(lambda: state))
+  if restored is None:
+    return state
+  state, saved = restored
+  expected = _data_position(stage.batcher, 0, seed)
   for key in ('seed', 'num_examples', 'global_batch_size'):
     if saved.get(key) != expected[key]:
-      raise ValueError(
-          f'Cannot resume {workdir}: its checkpoint was written with {key}={saved.get(key)}, '
-          f'the current data/config gives {expected[key]}. Use a new workdir or the same data.')
+      raise checkpoint.CheckpointError(
+          f'cannot resume {stage.workdir}: its checkpoint was written with {key}='
+          f'{saved.get(key)}, the current data/config gives {expected[key]}. Use a new workdir '
+          'or the same data.')
+  logging.info('[%s] resumed from step %d', stage.name, int(state.step))
+  return jax.device_put(state, sharding)
 
 
-def _first_nonfinite(losses: list[tuple[int, jax.Array]]) -> int | None:
-  for step, loss in losses:
-    if not np.isfinite(float(loss)):
-      return step
-  return None
+class PeriodicActions:
+  """What the loop does every few steps: log (with the non-finite check), evaluate, checkpoint.
+
+  Called after every step with the step count done; the loss values stay on the
+  device until a log step, so the loop never waits for the host in between.
+  """
+
+  def __init__(self, stage: Stage, config: ml_collections.ConfigDict, mgr,
+               evaluate: Callable[[dict], dict], writer, start: int):
+    self.stage, self.mgr, self.evaluate, self.writer = stage, mgr, evaluate, writer
+    self.seed, self.start = config.seed, start
+    self.log_every = max(1, config.train.log_every_steps)
+    self.num_steps = stage.settings.num_steps
+    self.stop = min(self.num_steps, stage.stop_at or self.num_steps)
+    self.schedule = learning_rate_schedule(stage.settings.learning_rate,
+                                           stage.settings.warmup_steps, self.num_steps)
+    self.prefix = '' if stage.name == 'pretrain' else f'{stage.name}/'
+    self.pending: list[tuple[int, jax.Array]] = []
+    self.eval_result: dict = {}
+    self.t0 = time.time()
+    self.progress = TrainingProgress(stage.name, start, self.num_steps)
+
+  def __call__(self, done: int, state: TrainState, metrics: dict) -> None:
+    self.pending.append((done, metrics['loss']))
+    self.progress.step()
+    is_eval = done % self.stage.eval_every == 0 or done == self.num_steps
+    is_ckpt = done % self.stage.checkpoint_every == 0 or done in (self.num_steps, self.stop)
+    if done % self.log_every == 0 or is_eval or is_ckpt:
+      self.log(done, metrics)
+    if is_eval:
+      self.evaluate_now(done, state)
+    if is_ckpt:
+      checkpoint.save(self.mgr, done, state, _data_position(self.stage.batcher, done, self.seed),
+                      {'spearman': self.eval_result['spearman']} if is_eval else None, force=True)
+
+  def log(self, done: int, metrics: dict) -> None:
+    """Stops at a non-finite loss since the last log; writes the scalars and the progress."""
+    bad = next((s for s, loss in self.pending if not np.isfinite(float(loss))), None)
+    if bad is not None:
+      self.progress.close()
+      self.mgr.wait_until_finished()
+      raise FloatingPointError(
+          f'[{self.stage.name}] non-finite loss at step {bad}; the last good checkpoint is step '
+          f'{self.mgr.latest_step()} in {self.stage.workdir}/checkpoints. Lower the learning '
+          'rate or use float32 compute.')
+    self.pending.clear()
+    batch_size = self.stage.settings.batch_size
+    pairs_per_s = (done - self.start) * batch_size / max(time.time() - self.t0, 1e-9)
+    scalars = {f'{self.prefix}{k}': float(v) for k, v in metrics.items()}
+    scalars[f'{self.prefix}learning_rate'] = float(self.schedule(done - 1))
+    scalars[f'{self.prefix}pairs_per_second'] = pairs_per_s
+    scalars[f'{self.prefix}steps_per_second'] = pairs_per_s / batch_size
+    self.writer.write_scalars(done, scalars)
+    eta = (self.num_steps - done) * batch_size / max(pairs_per_s, 1e-9)
+    self.progress.report(done, scalars[f'{self.prefix}loss'], pairs_per_s, eta)
+
+  def evaluate_now(self, done: int, state: TrainState) -> None:
+    result = self.eval_result = self.evaluate(state.params)
+    self.writer.write_scalars(done, {f'{self.prefix}sts_{k}': v for k, v in result.items()})
+    if jax.process_index() == 0:
+      files.append_json(os.path.join(self.stage.workdir, 'eval_results.json'),
+                        {'step': done, **result})
+    self.progress.note(f'[{self.stage.name}] step {done}  STS spearman {result["spearman"]:.2f}  '
+                       f'pearson {result["pearson"]:.2f}  ({result["num_pairs"]} pairs)')
+
+  def finish(self, state: TrainState) -> dict:
+    """Closes the bar and the checkpoints; the stage's final evaluation."""
+    self.progress.close()
+    checkpoint.finish(self.mgr)
+    if not self.eval_result and self.stop == self.num_steps:  # resumed after the last step
+      self.eval_result = self.evaluate(state.params)
+    self.writer.flush()
+    return self.eval_result
 
 
 def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: SentenceEncoder,
@@ -168,72 +242,19 @@ def run_stage(stage: Stage, config: ml_collections.ConfigDict, encoder: Sentence
   mesh = data_mesh()
   replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
   optimizer = make_optimizer(stage.settings, config.train.weight_decay, config.train.grad_clip_norm)
-  state = jax.device_put(create_train_state(params, optimizer), replicated)
   mgr = checkpoint.manager(os.path.join(stage.workdir, 'checkpoints'), config.train.keep_checkpoints)
-  restored = checkpoint.restore(mgr, jax.eval_shape(lambda: state))
-  num_steps = stage.settings.num_steps
-  if restored is not None:
-    state, position = restored
-    _check_data_position(position, _data_position(stage.batcher, 0, config.seed), stage.workdir)
-    state = jax.device_put(state, replicated)
-    logging.info('[%s] resumed from step %d', stage.name, int(state.step))
-  step_fn = jax.jit(make_train_step(encoder, config, optimizer, stage.objective),
+  state = restore_or_create(mgr, stage, params, optimizer, replicated, config.seed)
+  step_fn = jax.jit(make_train_step(encoder, optimizer, losses.OBJECTIVES[stage.objective]),
                     in_shardings=(replicated, batch_sharding, replicated),
                     out_shardings=(replicated, replicated), donate_argnums=0)
   key = jax.random.key(config.seed + 1)
-  start = int(state.step)
-  pending: list[tuple[int, jax.Array]] = []
-  metrics, t0, eval_result = {}, time.time(), {}
-  log_every = max(1, config.train.log_every_steps)
-  prefix = '' if stage.name == 'pretrain' else f'{stage.name}/'
-  stop = min(num_steps, stage.stop_at or num_steps)
-  progress = TrainingProgress(stage.name, start, num_steps)
-  for step in range(start, stop):
-    local = stage.batcher.batch_at(step)
-    batch = {k: jax.make_array_from_process_local_data(batch_sharding, v) for k, v in local.items()}
+  actions = PeriodicActions(stage, config, mgr, evaluate, writer, start=int(state.step))
+  for step in range(int(state.step), actions.stop):
+    batch = {k: jax.make_array_from_process_local_data(batch_sharding, v)
+             for k, v in stage.batcher.batch_at(step).items()}
     state, metrics = step_fn(state, batch, key)
-    pending.append((step, metrics['loss']))
-    progress.step()
-    done = step + 1
-    is_eval = done % stage.eval_every == 0 or done == num_steps
-    is_ckpt = done % stage.checkpoint_every == 0 or done in (num_steps, stop)
-    if done % log_every == 0 or is_eval or is_ckpt:
-      bad = _first_nonfinite(pending)
-      if bad is not None:
-        progress.close()
-        mgr.wait_until_finished()
-        raise FloatingPointError(
-            f'[{stage.name}] non-finite loss at step {bad + 1}; the last good checkpoint is step '
-            f'{mgr.latest_step()} in {stage.workdir}/checkpoints. Lower the learning rate or use '
-            'float32 compute.')
-      pending.clear()
-      scalars = {f'{prefix}{k}': float(v) for k, v in metrics.items()}
-      scalars[f'{prefix}learning_rate'] = float(learning_rate_schedule(
-          stage.settings.learning_rate, stage.settings.warmup_steps, num_steps)(step))
-      elapsed = time.time() - t0
-      pairs_per_s = (done - start) * stage.settings.batch_size / max(elapsed, 1e-9)
-      scalars[f'{prefix}pairs_per_second'] = pairs_per_s
-      scalars[f'{prefix}steps_per_second'] = pairs_per_s / stage.settings.batch_size
-      writer.write_scalars(done, scalars)
-      eta = (num_steps - done) * stage.settings.batch_size / max(pairs_per_s, 1e-9)
-      progress.report(done, scalars[f'{prefix}loss'], pairs_per_s, eta)
-    if is_eval:
-      eval_result = evaluate(state.params)
-      writer.write_scalars(done, {f'{prefix}sts_{k}': v for k, v in eval_result.items()})
-      if jax.process_index() == 0:
-        files.append_json(os.path.join(stage.workdir, 'eval_results.json'),
-                          {'step': done, **eval_result})
-      progress.note(f'[{stage.name}] step {done}  STS spearman {eval_result["spearman"]:.2f}  '
-                    f'pearson {eval_result["pearson"]:.2f}  ({eval_result["num_pairs"]} pairs)')
-    if is_ckpt:
-      checkpoint.save(mgr, done, state, _data_position(stage.batcher, done, config.seed),
-                      {'spearman': eval_result['spearman']} if is_eval else None, force=True)
-  progress.close()
-  checkpoint.finish(mgr)
-  if not eval_result and stop == num_steps:  # Resumed after the last step: score the restored state.
-    eval_result = evaluate(state.params)
-  writer.flush()
-  return jax.device_get(state.params), eval_result
+    actions(step + 1, state, metrics)
+  return jax.device_get(state.params), actions.finish(state)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:

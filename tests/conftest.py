@@ -18,9 +18,14 @@ os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 import pathlib  # noqa: E402
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
 
 import tiny_data as tiny_data_files  # noqa: E402  (tests/ is on sys.path)
+
+# The backend starts now, with the 8 devices above, whatever a test later sets XLA_FLAGS to
+# for the processes it starts.
+jax.devices()
 
 # The real data folder, read once here: ``tiny_data`` points PETE_DATA_DIR elsewhere.
 DATA_DIR = pathlib.Path(os.environ.get('PETE_DATA_DIR', '../shared/data'))

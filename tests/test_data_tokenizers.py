@@ -14,6 +14,7 @@ import tokenizers as hf_tokenizers
 
 from pete_jax import assets
 from pete_jax.data import id_order
+from pete_jax.data import pipeline
 from pete_jax.data import tokenizers
 
 BERT_VOCAB = assets.vocab_file('bert-base-uncased')  # shipped with the package
@@ -83,12 +84,12 @@ def test_packaged_vocab_is_bert_uncased():
   assert len(lines) == 30522 and lines[:1] == ['[PAD]'] and lines[100:104] == [
       '[UNK]', '[CLS]', '[SEP]', '[MASK]']
   assert default.get_config().tokenizer.vocab_path == 'bert-base-uncased'
-  assert tokenizers.build_tokenizer(default.get_config(), None).vocab_size == 30522
+  assert pipeline.build_tokenizer(default.get_config(), None).vocab_size == 30522
 
 
 @needs_golden
 def test_wordpiece_reproduces_official_golden_ids():
-  tok = tokenizers.build_tokenizer(_config(vocab_path=BERT_VOCAB), None)
+  tok = pipeline.build_tokenizer(_config(vocab_path=BERT_VOCAB), None)
   with open(GOLDEN) as f:
     golden = json.load(f)
   sentences = [p[k] for p in golden['pairs'] for k in ('sentence1',
@@ -118,7 +119,7 @@ def test_sentencepiece_trains_saves_reloads_and_round_trips(tmp_path,
   config = _config(kind='sentencepiece', spm_vocab_size=60,
                    spm_max_sentences=1000)
   workdir = str(tmp_path / 'run')
-  tok = tokenizers.build_tokenizer(config, workdir, CORPUS)
+  tok = pipeline.build_tokenizer(config, workdir, CORPUS)
   model_path = os.path.join(workdir, tokenizers.SPM_FILENAME)
   assert os.path.isfile(model_path)
   assert [f for f in os.listdir(workdir) if '.tmp' in f] == []
@@ -128,7 +129,7 @@ def test_sentencepiece_trains_saves_reloads_and_round_trips(tmp_path,
   def no_training(*args, **kwargs):
     raise AssertionError('retrained although spm.model exists')
   monkeypatch.setattr(tokenizers, 'train_sentencepiece', no_training)
-  again = tokenizers.build_tokenizer(config, workdir)  # No text: must reuse.
+  again = pipeline.build_tokenizer(config, workdir)  # No text: must reuse.
   assert os.stat(model_path).st_mtime_ns == mtime
   assert again.encode(CORPUS[:3], 64) == ids
   assert again.fingerprint == tok.fingerprint
@@ -140,14 +141,14 @@ def test_sentencepiece_trains_saves_reloads_and_round_trips(tmp_path,
   short = tok.encode([CORPUS[2]], 5)[0]
   assert len(short) == 5 and short[0] == 2 and short[-1] == 3
   # An explicit model path is used as is.
-  loaded = tokenizers.build_tokenizer(
+  loaded = pipeline.build_tokenizer(
       _config(kind='sentencepiece', spm_model_path=model_path), None)
   assert loaded.encode(CORPUS[:3], 64) == ids
 
 
 def test_sentencepiece_without_model_or_text_fails(tmp_path):
   with pytest.raises(ValueError, match='no SentencePiece model'):
-    tokenizers.build_tokenizer(_config(kind='sentencepiece'), str(tmp_path))
+    pipeline.build_tokenizer(_config(kind='sentencepiece'), str(tmp_path))
 
 
 def _check_bijection(new_id, vocab_size, special_ids):
@@ -176,9 +177,9 @@ def test_id_order_saved_and_identical_in_evaluation(order, tiny_vocab,
   config = _config(vocab_path=tiny_vocab, id_order=order, id_order_seed=7)
   workdir = str(tmp_path)
   texts = ['the dog runs.', 'the dog runs.', 'a dog.', 'a man is dancing.']
-  train_tok = tokenizers.build_tokenizer(config, workdir, texts)
+  train_tok = pipeline.build_tokenizer(config, workdir, texts)
   assert os.path.isfile(os.path.join(workdir, id_order.ID_ORDER_FILENAME))
-  eval_tok = tokenizers.build_tokenizer(config, workdir)  # No texts.
+  eval_tok = pipeline.build_tokenizer(config, workdir)  # No texts.
   native = tokenizers.WordPieceTokenizer(tiny_vocab)
   _check_bijection(train_tok.new_id, native.vocab_size, native.special_ids)
   sentences = ['A man is dancing.', 'The dog runs fast']
@@ -193,13 +194,13 @@ def test_id_order_saved_and_identical_in_evaluation(order, tiny_vocab,
   # A different seed or order must not silently reuse the saved mapping.
   other = _config(vocab_path=tiny_vocab, id_order='random', id_order_seed=8)
   with pytest.raises(ValueError, match='was made for'):
-    tokenizers.build_tokenizer(other, workdir)
+    pipeline.build_tokenizer(other, workdir)
 
 
 def test_native_order_and_missing_frequency_text(tiny_vocab, tmp_path):
   config = _config(vocab_path=tiny_vocab)
-  assert isinstance(tokenizers.build_tokenizer(config, None),
+  assert isinstance(pipeline.build_tokenizer(config, None),
                     tokenizers.WordPieceTokenizer)
   config = _config(vocab_path=tiny_vocab, id_order='frequency')
   with pytest.raises(ValueError, match='no training text'):
-    tokenizers.build_tokenizer(config, str(tmp_path))
+    pipeline.build_tokenizer(config, str(tmp_path))

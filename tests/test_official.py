@@ -105,10 +105,10 @@ def test_model_outputs_match_golden(shared_data, tmp_path_factory, name):
 
 @pytest.mark.parametrize('name', GOLDEN)
 def test_tokenizer_reproduces_golden_ids(shared_data, tmp_path_factory, name):
-  tokenizers = pytest.importorskip('pete_jax.data.tokenizers')
+  from pete_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   golden, workdir, _, config, _ = _converted(shared_data, name, tmp_path_factory)
   sents = _sentences(golden)
-  encoded = tokenizers.build_tokenizer(config, workdir).encode(
+  encoded = pipeline.build_tokenizer(config, workdir).encode(
       [s['text'] for s in sents], config.data.max_len)
   for seq, s in zip(encoded, sents):
     pad = config.data.max_len - len(seq)

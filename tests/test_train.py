@@ -13,7 +13,7 @@ import pytest
 
 import tiny_data as tiny_data_files
 from configs import smoke
-from pete_jax import checkpoint, configuration, train
+from pete_jax import checkpoint, configuration, losses, train
 from pete_jax.data import pipeline
 from pete_jax.encoder import encoder_from_config
 
@@ -74,7 +74,7 @@ def _one_step(config, devices, batch):
   mesh = train.data_mesh(devices)
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  step = jax.jit(train.make_train_step(encoder, config, optimizer, 'contrastive'),
+  step = jax.jit(train.make_train_step(encoder, optimizer, losses.OBJECTIVES['contrastive']),
                  in_shardings=(replicated, sharding, replicated))
   state = jax.device_put(train.create_train_state(params, optimizer), replicated)
   batch = {k: jax.device_put(v, sharding) for k, v in batch.items()}

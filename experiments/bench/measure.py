@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.bench.batches import describe
-from pete_jax import train
+from pete_jax import losses, train
 from pete_jax.encoder import encoder_from_config
 
 
@@ -96,7 +96,7 @@ class Trainer:
     self.num_params = tree_size(params['encoder'])
     self.state = train.create_train_state(params, self.optimizer)
     self.state_bytes = tree_bytes(self.state)
-    self.jitted = jax.jit(train.make_train_step(self.encoder, config, self.optimizer, 'contrastive'),
+    self.jitted = jax.jit(train.make_train_step(self.encoder, self.optimizer, losses.OBJECTIVES['contrastive']),
                           donate_argnums=0)
     self.key = jax.random.key(config.seed + 1, impl=rng_impl) if rng_impl else jax.random.key(
         config.seed + 1)

@@ -28,4 +28,4 @@ from pete_jax.data.sources import parse_spec
 from pete_jax.data.tokenizers import SentencePieceTokenizer
 from pete_jax.data.tokenizers import Tokenizer
 from pete_jax.data.tokenizers import WordPieceTokenizer
-from pete_jax.data.tokenizers import build_tokenizer
+from pete_jax.data.pipeline import build_tokenizer

@@ -14,15 +14,14 @@ import itertools
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import ml_collections
 import numpy as np
 
 from pete_jax import files
 
-if TYPE_CHECKING:
-  from pete_jax.data.tokenizers import Tokenizer
+from pete_jax.data.tokenizers import Tokenizer
 
 ID_ORDERS = ('native', 'frequency', 'random')
 ID_ORDER_FILENAME = 'id_order.json'
@@ -117,10 +116,7 @@ def apply_id_order(base: Tokenizer, config: ml_collections.ConfigDict,
   (for 'random') and vocabulary; otherwise this raises rather than silently
   evaluating with different ids than training used.
   """
-  order = config.tokenizer.id_order
-  if order not in ID_ORDERS:
-    raise ValueError(f'tokenizer.id_order must be one of {ID_ORDERS}, got '
-                     f'{order!r}')
+  order = config.tokenizer.id_order  # one of ID_ORDERS (configuration.validate)
   if order == 'native':
     return base
   if not workdir:

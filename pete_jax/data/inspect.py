@@ -23,7 +23,6 @@ import numpy as np
 from pete_jax.data import batching
 from pete_jax.data import pipeline
 from pete_jax.data import sources
-from pete_jax.data.tokenizers import build_tokenizer
 
 FLAGS = flags.FLAGS
 
@@ -76,7 +75,7 @@ def main(argv: Sequence[str]) -> None:
   if report.parts:
     print(f'TOTAL: {report.summary().partition(": ")[2]}')
 
-  tokenizer = build_tokenizer(config, workdir, pipeline.pair_texts(pairs))
+  tokenizer = pipeline.build_tokenizer(config, workdir, pipeline.pair_texts(pairs))
   max_len = config.data.max_len
   print(f'\n== tokenizer: {config.tokenizer.kind}, vocab_size '
         f'{tokenizer.vocab_size}, id_order {config.tokenizer.id_order}, '

@@ -24,10 +24,28 @@ from pete_jax.data.records import ReadReport
 from pete_jax.data.records import SourceError
 from pete_jax.data.records import SentencePair
 from pete_jax.data.tokenizers import Tokenizer
-from pete_jax.data.tokenizers import build_tokenizer
 
 # Default of config.data.sort_window_batches (see batching.py).
 DEFAULT_SORT_WINDOW_BATCHES = 64
+
+
+def build_tokenizer(config: ml_collections.ConfigDict, workdir: str | None,
+                    training_texts: Sequence[str] | None = None) -> Tokenizer:
+  """The run's tokenizer, with `tokenizer.id_order` applied.
+
+  Training calls it with the training sentences; evaluation of the same
+  workdir calls it without, and gets the saved SentencePiece model and id
+  mapping, hence the same ids. In a multi-host run, let process 0 call it
+  first (it writes spm.model / id_order.json), then the others.
+
+  Args:
+    config: Experiment config (section `tokenizer`, and `seed`).
+    workdir: Run directory holding spm.model and id_order.json.
+    training_texts: Training sentences (both sides of every pair); needed
+      only to train SentencePiece or to rank ids by frequency.
+  """
+  base = tokenizers.build_base_tokenizer(config, workdir, training_texts)
+  return id_order.apply_id_order(base, config, workdir, training_texts)
 
 
 def pair_texts(pairs: Sequence[SentencePair]) -> list[str]:

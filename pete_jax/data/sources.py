@@ -42,7 +42,8 @@ _LOCAL_KINDS = {
     'stsb_tsv': ('sts',),
     'stsb_csv': ('sts',),
 }
-FORMATS = ('tfds',) + tuple(_LOCAL_KINDS)
+LOCAL_FORMATS = tuple(_LOCAL_KINDS)
+FORMATS = ('tfds',) + LOCAL_FORMATS
 LABEL_FILTERS = ('entailment', 'all')
 ON_BAD_ROW = ('skip', 'error')
 
@@ -150,13 +151,7 @@ def read_source(spec: str, kind: str, config: ml_collections.ConfigDict,
   Returns:
     The pairs in file order and a report of what was read and dropped.
   """
-  data = config.data
-  if data.label_filter not in LABEL_FILTERS:
-    raise SourceError(f'data.label_filter must be one of {LABEL_FILTERS}, '
-                      f'got {data.label_filter!r}')
-  if data.on_bad_row not in ON_BAD_ROW:
-    raise SourceError(f'data.on_bad_row must be one of {ON_BAD_ROW}, got '
-                      f'{data.on_bad_row!r}')
+  data = config.data  # data.label_filter and data.on_bad_row: checked by configuration.validate
   parsed = parse_spec(spec)
   source_kind(parsed, kind)
   report = ReadReport(source=spec)

@@ -3,7 +3,7 @@
 Both add sentence markers ([CLS] ... [SEP], or <s> ... </s>) and truncate to
 `max_len` tokens including them, so the model always sees the same framing.
 Padding id is 0 for both (the learned-embedding baseline reserves row 0).
-`build_tokenizer` also applies the configured token-id order (id_order.py).
+`pipeline.build_tokenizer` adds the configured token-id order (id_order.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from tokenizers import pre_tokenizers
 from tokenizers import processors
 
 from pete_jax import assets
-from pete_jax.data import id_order
 
+KINDS = ('wordpiece', 'sentencepiece')  # tokenizer.kind
 SPM_FILENAME = 'spm.model'
 _BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 # SentencePiece ids chosen at training time; pad 0 like BERT's [PAD].
@@ -196,13 +196,10 @@ def build_base_tokenizer(config: ml_collections.ConfigDict,
                          workdir: str | None,
                          training_texts: Sequence[str] | None = None
                          ) -> Tokenizer:
-  """The tokenizer in its native id order (see `build_tokenizer`)."""
+  """The tokenizer in its native id order (``pipeline.build_tokenizer`` adds the id order)."""
   tok = config.tokenizer
-  if tok.kind == 'wordpiece':
+  if tok.kind == 'wordpiece':  # else 'sentencepiece': KINDS, checked by configuration.validate
     return WordPieceTokenizer(tok.vocab_path, bool(tok.lowercase))
-  if tok.kind != 'sentencepiece':
-    raise ValueError(f"tokenizer.kind must be 'wordpiece' or 'sentencepiece', "
-                     f'got {tok.kind!r}')
   if tok.spm_model_path:
     return SentencePieceTokenizer(tok.spm_model_path)
   if not workdir:
@@ -219,22 +216,3 @@ def build_base_tokenizer(config: ml_collections.ConfigDict,
                         tok.spm_max_sentences, bool(tok.lowercase),
                         config.get('seed', 0))
   return SentencePieceTokenizer(path)
-
-
-def build_tokenizer(config: ml_collections.ConfigDict, workdir: str | None,
-                    training_texts: Sequence[str] | None = None) -> Tokenizer:
-  """The run's tokenizer, with `tokenizer.id_order` applied.
-
-  Training calls it with the training sentences; evaluation of the same
-  workdir calls it without, and gets the saved SentencePiece model and id
-  mapping, hence the same ids. In a multi-host run, let process 0 call it
-  first (it writes spm.model / id_order.json), then the others.
-
-  Args:
-    config: Experiment config (section `tokenizer`, and `seed`).
-    workdir: Run directory holding spm.model and id_order.json.
-    training_texts: Training sentences (both sides of every pair); needed
-      only to train SentencePiece or to rank ids by frequency.
-  """
-  base = build_base_tokenizer(config, workdir, training_texts)
-  return id_order.apply_id_order(base, config, workdir, training_texts)

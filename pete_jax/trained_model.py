@@ -1,0 +1,55 @@
+"""One loader of a trained model: config, tokenizer, encoder and parameters, from a workdir.
+
+Evaluation, inference, export, the plots and the weights check all need the same
+four things from a training (or converted) workdir; ``load_workdir`` is the one
+place that builds them, so they cannot drift apart (an exported folder is read
+into the same ``TrainedModel`` by ``pete_jax.export.load_folder``).
+"""
+
+import dataclasses
+
+import ml_collections
+
+from pete_jax.data import pipeline, tokenizers
+from pete_jax.encoder import SentenceEncoder, encoder_from_config
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+  """What it takes to encode text with a trained encoder.
+
+  Attributes:
+    config: the resolved config the model was trained (or converted) with.
+    tokenizer: its tokenizer, with its id order.
+    encoder: the SentenceEncoder (float32 compute).
+    params: the encoder's parameter tree.
+    step: the checkpoint step the parameters come from.
+  """
+  config: ml_collections.ConfigDict
+  tokenizer: tokenizers.Tokenizer
+  encoder: SentenceEncoder
+  params: dict
+  step: int
+
+
+def assemble(config: ml_collections.ConfigDict, tokenizer_dir: str, params: dict,
+             step: int) -> TrainedModel:
+  """The TrainedModel of ``config`` and encoder ``params``; tokenizer files are in ``tokenizer_dir``."""
+  tokenizer = pipeline.build_tokenizer(config, tokenizer_dir)
+  encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
+  return TrainedModel(config, tokenizer, encoder, params, step)
+
+
+def load_workdir(workdir: str, step: int | None = None, best: bool = False,
+                 stage: str = 'pretrain') -> TrainedModel:
+  """The model of one checkpoint of a workdir (default: the latest of the pre-training stage).
+
+  Args:
+    workdir: a training or converted workdir.
+    step: a specific checkpoint step.
+    best: the checkpoint with the best recorded STS Spearman.
+    stage: 'pretrain' or 'finetune' (``<workdir>/finetune``).
+  """
+  from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: workdirs only)
+  config, params, step = checkpoint.load_step(workdir, step, best, stage)
+  return assemble(config, workdir, params['encoder'], step)
