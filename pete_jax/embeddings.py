@@ -78,8 +78,9 @@ class FourierEmbed(nn.Module):
       t = t + nn.Dense(self.features, use_bias=self.use_bias, dtype=self.dtype,
                        param_dtype=self.param_dtype, name='mlp')(t)
     elif self.mlp == 'geglu':
-      t = t + GeGLU(self.mlp_expansion * self.features, self.features, self.use_bias,
-                    self.dtype, self.param_dtype, name='mlp')(t)
+      t = t + GeGLU(hidden=self.mlp_expansion * self.features, features=self.features,
+                    use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
+                    name='mlp')(t)
     return rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(t)
 
   def embedding_table(self) -> jax.Array:

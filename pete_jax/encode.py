@@ -53,7 +53,7 @@ class SentenceEmbedder:
     if isinstance(sentences, str):
       raise TypeError('encode() takes a list of sentences, not one string.')
     if not sentences:
-      return np.zeros((0, self.encoder.d_model), np.float32)
+      return np.zeros((0, self.encoder.config.d_model), np.float32)
     ids = self.tokenizer.encode(list(sentences), self.config.data.max_len)
     return encode_sequences(self._encode, ids, self.lengths, min(batch_size, len(ids)))
 

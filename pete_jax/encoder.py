@@ -1,5 +1,6 @@
 """The sentence encoder: token embedding -> post-norm blocks -> mean pooling -> tanh pooler."""
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -13,6 +14,7 @@ from pete_jax.layers import ROPE_KINDS, EncoderBlock
 Dtype = Any
 EMBEDDINGS = ('fourier', 'learned')
 POOLINGS = ('masked_mean', 'mean_all')
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 
 
 def mean_pool(hidden: jax.Array, mask: jax.Array, pooling: str = 'masked_mean') -> jax.Array:
@@ -30,12 +32,14 @@ def mean_pool(hidden: jax.Array, mask: jax.Array, pooling: str = 'masked_mean') 
   raise ValueError(f'Unknown pooling {pooling!r}; expected one of {POOLINGS}.')
 
 
-class SentenceEncoder(nn.Module):
-  """``(token_ids [B, L], mask [B, L]) -> sentence vector [B, d]``.
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+  """Everything that defines a SentenceEncoder, fixed once (as the Flax lm1b example's config).
 
-  The paper's two models differ only in ``embedding``: 'fourier' (PETE) or
-  'learned' (the baseline table). Attribute meanings are documented in
-  ``configs/default.py`` (section ``model``).
+  Built from a run's ``config.model`` by :meth:`from_config` and handed whole to
+  the encoder and its blocks, so no module copies fields one by one. Field
+  meanings are documented in ``pete_jax/default_config.py`` (section ``model``);
+  invalid combinations raise ValueError here, before any module is built.
   """
   vocab_size: int
   d_model: int = 256
@@ -74,24 +78,53 @@ class SentenceEncoder(nn.Module):
     for ok, message in checks:
       if not ok:
         raise ValueError(message)
-    super().__post_init__()
+
+  @classmethod
+  def from_config(cls, model: ml_collections.ConfigDict, vocab_size: int, max_len: int,
+                  compute_dtype: str = 'float32') -> 'EncoderConfig':
+    """The encoder of a config's ``model`` section.
+
+    Args:
+      model: the ``config.model`` section.
+      vocab_size: the vocabulary size (``model.vocab_size`` wins when non-zero).
+      max_len: ``config.data.max_len`` (N of the 'max_seq_len' normalisation).
+      compute_dtype: 'float32', 'bfloat16' or 'float16'; parameters stay float32.
+    """
+    return cls(
+        vocab_size=model.vocab_size or vocab_size, d_model=model.d_model,
+        num_layers=model.num_layers, num_heads=model.num_heads,
+        ffn_hidden=model.ffn_hidden or int(round(model.ffn_multiplier * model.d_model)),
+        embedding=model.embedding, basis=model.basis, normalisation=model.normalisation,
+        basis_vocab_size=model.basis_vocab_size or None, max_seq_len=max_len,
+        embed_mlp=model.embed_mlp, embed_mlp_expansion=model.embed_mlp_expansion,
+        dropout_rate=model.dropout_rate, rope=model.rope, pooling=model.pooling,
+        drop_ffn_output=model.drop_ffn_output, use_bias=model.use_bias, rms_eps=model.rms_eps,
+        dtype=DTYPES[compute_dtype])
+
+
+class SentenceEncoder(nn.Module):
+  """``(token_ids [B, L], mask [B, L]) -> sentence vector [B, d]``.
+
+  The paper's two models differ only in ``config.embedding``: 'fourier' (PETE)
+  or 'learned' (the baseline table).
+  """
+  config: EncoderConfig
 
   def setup(self):
-    if self.embedding == 'fourier':
+    c = self.config
+    if c.embedding == 'fourier':
       self.embed = FourierEmbed(
-          self.vocab_size, self.d_model, basis=self.basis, normalisation=self.normalisation,
-          basis_vocab_size=self.basis_vocab_size, max_seq_len=self.max_seq_len,
-          mlp=self.embed_mlp, mlp_expansion=self.embed_mlp_expansion, use_bias=self.use_bias,
-          rms_eps=self.rms_eps, dtype=self.dtype, param_dtype=self.param_dtype)
+          num_embeddings=c.vocab_size, features=c.d_model, basis=c.basis,
+          normalisation=c.normalisation, basis_vocab_size=c.basis_vocab_size,
+          max_seq_len=c.max_seq_len, mlp=c.embed_mlp, mlp_expansion=c.embed_mlp_expansion,
+          use_bias=c.use_bias, rms_eps=c.rms_eps, dtype=c.dtype, param_dtype=c.param_dtype)
     else:
-      self.embed = LearnedEmbed(self.vocab_size, self.d_model, self.dropout_rate, self.rms_eps,
-                                self.dtype, self.param_dtype)
-    self.blocks = [
-        EncoderBlock(self.num_heads, self.ffn_hidden, self.dropout_rate, self.rope,
-                     self.drop_ffn_output, self.use_bias, self.rms_eps, self.dtype,
-                     self.param_dtype) for _ in range(self.num_layers)]
-    self.pooler = nn.Dense(self.d_model, use_bias=self.use_bias, dtype=self.dtype,
-                           param_dtype=self.param_dtype)
+      self.embed = LearnedEmbed(num_embeddings=c.vocab_size, features=c.d_model,
+                                dropout_rate=c.dropout_rate, rms_eps=c.rms_eps, dtype=c.dtype,
+                                param_dtype=c.param_dtype)
+    self.blocks = [EncoderBlock(config=c) for _ in range(c.num_layers)]
+    self.pooler = nn.Dense(c.d_model, use_bias=c.use_bias, dtype=c.dtype,
+                           param_dtype=c.param_dtype)
 
   def __call__(self, ids: jax.Array, mask: jax.Array, deterministic: bool = True,
                embedding_table: jax.Array | None = None) -> jax.Array:
@@ -107,12 +140,12 @@ class SentenceEncoder(nn.Module):
     if embedding_table is None:
       h = self.embed(ids, deterministic=deterministic)
     else:
-      h = jnp.take(embedding_table, ids, axis=0).astype(self.dtype)
+      h = jnp.take(embedding_table, ids, axis=0).astype(self.config.dtype)
     self.sow('intermediates', 'embedding', h)
     for block in self.blocks:
       h = block(h, mask, deterministic)
       self.sow('intermediates', 'layers', h)
-    pooled = mean_pool(h, mask, self.pooling)
+    pooled = mean_pool(h, mask, self.config.pooling)
     self.sow('intermediates', 'mean', pooled)
     return jnp.tanh(self.pooler(pooled)).astype(jnp.float32)
 
@@ -121,26 +154,7 @@ class SentenceEncoder(nn.Module):
     return self.embed.embedding_table()
 
 
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
-
-
 def encoder_from_config(model: ml_collections.ConfigDict, vocab_size: int, max_len: int,
                         compute_dtype: str = 'float32') -> SentenceEncoder:
-  """Builds the encoder described by a config's ``model`` section.
-
-  Args:
-    model: the ``config.model`` section.
-    vocab_size: the vocabulary size (``model.vocab_size`` wins when non-zero).
-    max_len: ``config.data.max_len`` (N of the 'max_seq_len' normalisation).
-    compute_dtype: 'float32', 'bfloat16' or 'float16'; parameters stay float32.
-  """
-  ffn_hidden = model.ffn_hidden or int(round(model.ffn_multiplier * model.d_model))
-  return SentenceEncoder(
-      vocab_size=model.vocab_size or vocab_size, d_model=model.d_model,
-      num_layers=model.num_layers, num_heads=model.num_heads, ffn_hidden=ffn_hidden,
-      embedding=model.embedding, basis=model.basis, normalisation=model.normalisation,
-      basis_vocab_size=model.basis_vocab_size or None, max_seq_len=max_len,
-      embed_mlp=model.embed_mlp, embed_mlp_expansion=model.embed_mlp_expansion,
-      dropout_rate=model.dropout_rate, rope=model.rope, pooling=model.pooling,
-      drop_ffn_output=model.drop_ffn_output, use_bias=model.use_bias, rms_eps=model.rms_eps,
-      dtype=DTYPES[compute_dtype])
+  """The SentenceEncoder of a config's ``model`` section (see ``EncoderConfig.from_config``)."""
+  return SentenceEncoder(EncoderConfig.from_config(model, vocab_size, max_len, compute_dtype))

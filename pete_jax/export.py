@@ -145,7 +145,7 @@ def export(workdir: str, out: str, step: int | None = None, best: bool = False,
     stage = 'finetune' if os.path.isdir(os.path.join(workdir, 'finetune', 'checkpoints')) else 'pretrain'
   model = load_workdir(workdir, step, best, stage)
   config, step = model.config, model.step
-  folder_config = _folder_config(config, model.encoder.vocab_size)
+  folder_config = _folder_config(config, model.encoder.config.vocab_size)
   weights = flatten_params(model.params)
   tmp = f'{os.path.abspath(out).rstrip(os.sep)}.tmp-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)

@@ -103,29 +103,27 @@ def rms_norm(eps: float, dtype: Dtype, param_dtype: Dtype, name: str | None = No
 class EncoderBlock(nn.Module):
   """Post-norm block: ``h1 = norm1(x + attn(x))``, ``out = norm2(h1 + ffn(h1))``.
 
-  With ``drop_ffn_output`` (the official code's Fourier model) the FFN is applied
-  but its output is discarded and ``out = norm2(h1 + attn(x))``: the attention
-  output is added a second time. XLA removes the dead FFN from the compiled step;
-  its parameters still exist so that official checkpoints load.
+  With ``config.drop_ffn_output`` (the official code's Fourier model) the FFN is
+  applied but its output is discarded and ``out = norm2(h1 + attn(x))``: the
+  attention output is added a second time. XLA removes the dead FFN from the
+  compiled step; its parameters still exist so that official checkpoints load.
+
+  Attributes:
+    config: the encoder's ``EncoderConfig`` (num_heads, ffn_hidden, rope,
+      dropout_rate, drop_ffn_output, use_bias, rms_eps, dtypes).
   """
-  num_heads: int
-  ffn_hidden: int
-  dropout_rate: float = 0.0
-  rope: str = 'standard'
-  drop_ffn_output: bool = False
-  use_bias: bool = True
-  rms_eps: float = 1e-6
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
+  config: Any
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool = True) -> jax.Array:
-    dropout = nn.Dropout(self.dropout_rate)
-    attn = MultiHeadAttention(self.num_heads, self.rope, self.dropout_rate, self.use_bias,
-                              self.dtype, self.param_dtype, name='attention')(x, mask, deterministic)
+    c = self.config
+    dropout = nn.Dropout(c.dropout_rate)
+    attn = MultiHeadAttention(num_heads=c.num_heads, rope=c.rope, dropout_rate=c.dropout_rate,
+                              use_bias=c.use_bias, dtype=c.dtype, param_dtype=c.param_dtype,
+                              name='attention')(x, mask, deterministic)
     attn = dropout(attn, deterministic=deterministic)
-    h1 = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm1')(x + attn)
-    ffn = GeGLU(self.ffn_hidden, x.shape[-1], self.use_bias, self.dtype, self.param_dtype,
-                name='ffn')(h1)
-    update = attn if self.drop_ffn_output else dropout(ffn, deterministic=deterministic)
-    return rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm2')(h1 + update)
+    h1 = rms_norm(c.rms_eps, c.dtype, c.param_dtype, 'norm1')(x + attn)
+    ffn = GeGLU(hidden=c.ffn_hidden, features=x.shape[-1], use_bias=c.use_bias, dtype=c.dtype,
+                param_dtype=c.param_dtype, name='ffn')(h1)
+    update = attn if c.drop_ffn_output else dropout(ffn, deterministic=deterministic)
+    return rms_norm(c.rms_eps, c.dtype, c.param_dtype, 'norm2')(h1 + update)

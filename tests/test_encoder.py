@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from pete_jax import SentenceEncoder
+from pete_jax import EncoderConfig, SentenceEncoder
 from pete_jax.layers import apply_rope
 from pete_jax.params import count_by_component
 
@@ -16,7 +16,7 @@ MASK = (IDS > 0).astype(jnp.int32)
 
 def small(**kw):
   kw = dict(vocab_size=30522, d_model=32, num_layers=2, num_heads=2, ffn_hidden=16) | kw
-  return SentenceEncoder(**kw)
+  return SentenceEncoder(EncoderConfig(**kw))
 
 
 @pytest.mark.parametrize('embedding', ['fourier', 'learned'])
@@ -91,8 +91,8 @@ TABLE1_COUNTS = {
 @pytest.mark.parametrize('key', list(TABLE1_COUNTS))
 def test_table1_parameter_counts(key):
   embedding, layers, d = key
-  model = SentenceEncoder(vocab_size=30552, d_model=d, num_layers=layers, num_heads=layers,
-                          ffn_hidden=4 * d, embedding=embedding)
+  model = SentenceEncoder(EncoderConfig(vocab_size=30552, d_model=d, num_layers=layers,
+                                        num_heads=layers, ffn_hidden=4 * d, embedding=embedding))
   assert sum(count_by_component(model).values()) == TABLE1_COUNTS[key]
 
 

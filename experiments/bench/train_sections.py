@@ -186,7 +186,7 @@ def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
 
 def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callable[[int], float]]:
   """Jitted pieces of a step, each returning its seconds."""
-  m = f_t.encoder
+  m = f_t.encoder.config
   ids = jnp.concatenate([batch['a_ids'], batch['b_ids'][:, :batch['a_ids'].shape[1]]]) if (
       batch['a_ids'].shape[1] == batch['b_ids'].shape[1]) else batch['a_ids']
   mask = (ids > 0).astype(jnp.int32)
@@ -204,11 +204,11 @@ def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callabl
 
   fe = FourierEmbed(m.vocab_size, d, mlp=m.embed_mlp)
   fe_params = fe.init(jax.random.key(0), ids[:1, :2])
-  le = LearnedEmbed(m.vocab_size, d, dropout_rate=l_t.encoder.dropout_rate)
+  le = LearnedEmbed(m.vocab_size, d, dropout_rate=l_t.encoder.config.dropout_rate)
   le_params = le.init(jax.random.key(0), ids[:1, :2])
-  attn = MultiHeadAttention(m.num_heads)
+  attn = MultiHeadAttention(num_heads=m.num_heads)
   attn_params = attn.init(jax.random.key(0), x[:1], mask[:1])
-  ffn = GeGLU(m.ffn_hidden, d)
+  ffn = GeGLU(hidden=m.ffn_hidden, features=d)
   ffn_params = ffn.init(jax.random.key(0), x[:1])
   layers = m.num_layers
 
