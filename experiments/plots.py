@@ -118,7 +118,7 @@ def ablations(results_dir: str, out: str) -> str | None:
   ax.axvspan(min(ref), max(ref), color='gray', alpha=0.25,
              label=f'reference seeds (Fourier 1x256, n={len(ref)})')
   ax.axvline(np.mean(ref), color='gray', lw=1)
-  for y, (sweep, r) in enumerate(variants):
+  for y, (_, r) in enumerate(variants):
     seeds = list(r['per_seed_spearman'].values())
     ax.scatter(seeds, [y] * len(seeds), s=12, color='tab:blue', alpha=0.6,
                label='one seed' if y == 0 else None)

@@ -14,7 +14,7 @@ import os
 
 from absl import app, flags
 
-from experiments import report, runner, sweeps
+from experiments import jobs, sweeps, tables
 from configs import reduced
 
 _SEEDS = flags.DEFINE_string('seeds', '', 'Comma-separated seeds (default: each run\'s own).')
@@ -30,7 +30,7 @@ _RESULTS_DIR = flags.DEFINE_string('results_dir', 'experiments/results', 'Where 
 def jobs_of(sweep: str, run: sweeps.Run, seeds: tuple, steps: int, runs_dir: str,
             budget: str = '', results_dir: str = 'experiments/results') -> list:
   records = os.path.join(results_dir, 'runs')
-  return [runner.Job(sweep, run, s, steps, runs_dir, budget, records)
+  return [jobs.Job(sweep, run, s, steps, runs_dir, budget, records)
           for s in (seeds or run.seeds)]
 
 
@@ -41,9 +41,9 @@ def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: s
   runs = sweeps.sweep_runs(sweep)
 
   def write_table() -> str:
-    rows = [report.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget,
+    rows = [tables.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget,
                                                  results_dir)) for r in runs]
-    return report.write(sweep, rows, results_dir)
+    return tables.write(sweep, rows, results_dir)
 
   path = write_table()
   if not results_only:
@@ -51,7 +51,7 @@ def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: s
       if only and only not in run.name:
         continue
       for job in jobs_of(sweep, run, seeds, steps, runs_dir, budget, results_dir):
-        if runner.execute(job) == 'done':
+        if jobs.execute(job) == 'done':
           path = write_table()
   return path
 
@@ -66,8 +66,8 @@ def main(argv):
                      _RUNS_DIR.value, _RESULTS_DIR.value, _BUDGET.value)
     print(f'wrote {path}')
   if argv[1] in sweeps.GROUPS:
-    print(f'wrote {report.write_group(argv[1], names, _RESULTS_DIR.value)}')
-  if set(names) & {'table1', 'table2'} and report.update_readme(_RESULTS_DIR.value):
+    print(f'wrote {tables.write_group(argv[1], names, _RESULTS_DIR.value)}')
+  if set(names) & {'table1', 'table2'} and tables.update_readme(_RESULTS_DIR.value):
     print('updated the results block of README.md')
 
 

@@ -9,7 +9,7 @@ import os
 
 import ml_collections
 
-from pete_jax import assets
+from pete_jax import assets, published_weights
 from pete_jax.config_fields import get_field
 from pete_jax.data import id_order, sources, tokenizers
 from pete_jax.errors import UserError
@@ -56,8 +56,7 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The config with the ``official`` switch applied, validated. Raises ValueError."""
   config = ml_collections.ConfigDict(config.to_dict())
   if config.get('official', False):
-    from pete_jax import official  # pylint: disable=import-outside-toplevel
-    config = official.apply_official(config)
+    config = published_weights.apply_official(config)
   validate(config)
   return config
 

@@ -7,7 +7,7 @@ count comes from the RoPE buffer ``layers.N.rope.inv_freq`` (head_dim/2 entries)
 because the file names do not say it reliably (tan_1_64 has 2 heads). The
 state_dict must match the expected keys and shapes exactly: a partial or
 renamed file would otherwise convert into a silently wrong model. The workdir
-gets the official-mode config (pete_jax/official.py) and an Orbax checkpoint at
+gets the official-mode config (pete_jax/published_weights.py) and an Orbax checkpoint at
 step 0, so every pete_jax tool (evaluation, fine-tuning) reads it like a trained
 run. Needs torch: ``pip install -e .[convert]``.
 """
@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from pete_jax import default_config
-from pete_jax import official
+from pete_jax import published_weights
 from pete_jax.encoder import encoder_from_config
 from pete_jax.layers import rope_angles
 
@@ -165,7 +165,7 @@ def official_config(sizes: Sizes, eval_source: str = '') -> ml_collections.Confi
   """The default config in official mode, with the sizes of the converted weights."""
   config = default_config.get_config()
   config.official = True
-  config = official.apply_official(config)
+  config = published_weights.apply_official(config)
   config.model.d_model = sizes.d_model
   config.model.num_layers = sizes.num_layers
   config.model.num_heads = sizes.num_heads

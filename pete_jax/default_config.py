@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   # Compatibility with the official pretrained weights: True switches on every
-  # behaviour they need (pete_jax/official.py lists them); each is also a field
+  # behaviour they need (pete_jax/published_weights.py lists them); each is also a field
   # of its own below. The paper's behaviour is the default.
   config.official = False
 

@@ -1,7 +1,7 @@
 r"""Self-contained model folders: export a trained workdir, load it anywhere.
 
     python -m pete_jax.export --workdir=runs/snli_pete --out=models/pete_1x256
-    embedder = SentenceEmbedder.from_pretrained('models/pete_1x256')   # pete_jax.encode
+    embedder = SentenceEmbedder.from_pretrained('models/pete_1x256')   # pete_jax.inference
 
 A training workdir needs Orbax, its checkpoint layout and the paths it was
 trained with. An exported folder needs none of them:
@@ -108,7 +108,7 @@ def _card(record: dict) -> str:
       f"Exported by pete_jax from `{source['workdir']}` ({source['stage']} stage, step "
       f"{source['step']}) on {source['exported']}."
       + (' The weights are the official PETE weights, converted.' if config.get('official') else ''),
-      '', '## Use', '', '```python', 'from pete_jax.encode import SentenceEmbedder', '',
+      '', '## Use', '', '```python', 'from pete_jax.inference import SentenceEmbedder', '',
       "embedder = SentenceEmbedder.from_pretrained('path/to/this/folder')",
       "vectors = embedder.encode(['A man is playing a guitar.', 'Someone plays music.'])",
       '```', '', '## Scores', '']

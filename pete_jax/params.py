@@ -5,6 +5,7 @@ The contrastive temperature is not part of the encoder and is not counted.
 """
 
 import collections
+import os
 
 from absl import app, flags
 import jax
@@ -12,8 +13,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from ml_collections import config_flags
+import sentencepiece
 
 from pete_jax import assets, logs
+from pete_jax.data.tokenizers import SPM_FILENAME
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
 
@@ -34,11 +37,22 @@ def count_by_component(model: SentenceEncoder) -> dict[str, int]:
   return dict(counts)
 
 
-def vocab_size_of(config: ml_collections.ConfigDict) -> int:
-  """The model's vocabulary size: ``model.vocab_size`` or the WordPiece vocab file's line count."""
+def vocab_size_of(config: ml_collections.ConfigDict, workdir: str | None = None) -> int:
+  """The model's V without building the tokenizer.
+
+  ``model.vocab_size`` if set; else the SentencePiece model's size (the run's
+  trained ``<workdir>/spm.model``, or ``tokenizer.spm_vocab_size`` before it is
+  trained); else the WordPiece vocab file's line count.
+  """
   if config.model.vocab_size:
     return config.model.vocab_size
-  with open(assets.vocab_file(config.tokenizer.vocab_path), encoding='utf-8') as f:
+  tok = config.tokenizer
+  if tok.kind == 'sentencepiece':
+    path = tok.spm_model_path or (os.path.join(workdir, SPM_FILENAME) if workdir else '')
+    if path and os.path.exists(path):
+      return sentencepiece.SentencePieceProcessor(model_file=path).get_piece_size()
+    return tok.spm_vocab_size
+  with open(assets.vocab_file(tok.vocab_path), encoding='utf-8') as f:
     return sum(1 for _ in f)
 
 

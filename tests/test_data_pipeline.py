@@ -76,7 +76,7 @@ def test_inspect_command(tmp_path):
       '--config.data.max_len=16', '--config.train.batch_size=8',
       f'--workdir={tmp_path / "run"}', '--num_examples=1']
   out = subprocess.run(
-      [sys.executable, '-m', 'pete_jax.data.inspect',
+      [sys.executable, '-m', 'pete_jax.data.summary',
        '--config=configs/default.py'] + overrides,
       capture_output=True, text=True, check=True,
       env={**os.environ, 'JAX_PLATFORMS': 'cpu'}).stdout

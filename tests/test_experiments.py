@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from experiments import report, run, runner, sweeps
+from experiments import tables, run, jobs, sweeps
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY_BUDGET = 'batch=8,max_len=16,warmup=1'
@@ -26,7 +26,7 @@ def tiny_sweep(monkeypatch, tmp_path, tiny_data):
 
 
 def test_finished_run_is_skipped(tiny_sweep, monkeypatch):
-  job = runner.Job('tiny', TINY_SWEEP['tiny']()[0], 0, 2, tiny_sweep['runs_dir'], TINY_BUDGET)
+  job = jobs.Job('tiny', TINY_SWEEP['tiny']()[0], 0, 2, tiny_sweep['runs_dir'], TINY_BUDGET)
   os.makedirs(job.workdir)
   with open(os.path.join(job.workdir, 'final_metrics.json'), 'w', encoding='utf-8') as f:
     json.dump({'pretrain': {'spearman': 12.5, 'pearson': 11.0, 'num_pairs': 1500}}, f)
@@ -34,8 +34,8 @@ def test_finished_run_is_skipped(tiny_sweep, monkeypatch):
   def no_training(*args, **kwargs):
     raise AssertionError(f'a finished run was trained again: {args}')
 
-  monkeypatch.setattr(runner.subprocess, 'call', no_training)
-  assert runner.execute(job, log=lambda _: None) == 'skipped'
+  monkeypatch.setattr(jobs.subprocess, 'call', no_training)
+  assert jobs.execute(job, log=lambda _: None) == 'skipped'
   path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
   text = pathlib.Path(path).read_text(encoding='utf-8')
   assert '| tiny smoke | 74.93 | 12.50 (n=1) | s0: 12.50 | -62.43 |' in text
@@ -57,15 +57,15 @@ def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
   def no_training(*args, **kwargs):
     raise AssertionError(f'a recorded run was trained again: {args}')
 
-  monkeypatch.setattr(runner.subprocess, 'call', no_training)
+  monkeypatch.setattr(jobs.subprocess, 'call', no_training)
   path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
   after = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))
   assert after['rows'][0]['spearman'] == before['rows'][0]['spearman']
 
 
 def test_command_matches_in_process_config():
-  job = runner.Job('ablation', sweeps.Run('x', overrides=(('model.basis', 'legendre'),)), 3, 50)
-  config = runner.job_config(job)
+  job = jobs.Job('ablation', sweeps.Run('x', overrides=(('model.basis', 'legendre'),)), 3, 50)
+  config = jobs.job_config(job)
   assert (config.seed, config.train.num_steps, config.model.basis) == (3, 50, 'legendre')
   assert (config.train.batch_size, config.data.max_len, config.train.warmup_steps) == (128, 48, 49)
   assert job.command[-2:] == ['--config.seed=3', '--config.model.basis=legendre']
@@ -82,11 +82,11 @@ def test_tiny_sweep_trains_and_writes_table(tiny_sweep):
   # A second call finds the run finished and trains nothing.
   logs = []
   job = run.jobs_of('tiny', TINY_SWEEP['tiny']()[0], (), 2, tiny_sweep['runs_dir'], TINY_BUDGET)[0]
-  assert runner.execute(job, log=logs.append) == 'skipped'
+  assert jobs.execute(job, log=logs.append) == 'skipped'
 
 
 def test_stage_of_table2_is_finetune():
-  assert report.stage_of('table2') == 'finetune' and report.stage_of('basis') == 'pretrain'
+  assert tables.stage_of('table2') == 'finetune' and tables.stage_of('basis') == 'pretrain'
   assert len(sweeps.sweep_runs('table1')) == 8
   with pytest.raises(KeyError):
     sweeps.sweep_runs('nope')
@@ -119,7 +119,7 @@ def test_readme_block_is_rewritten_between_its_markers(tmp_path):
          'difference': 66.5 - 74.93, 'per_seed_spearman': {0: 66.2, 1: 66.6, 2: 66.7},
          'seeds': [{'wall_s': 120.0, 'metrics': {'pretrain': {}}}]}
   (results / 'table1.json').write_text(json.dumps({'rows': [row]}))
-  assert report.update_readme(str(results), str(readme))
+  assert tables.update_readme(str(results), str(readme))
   text = readme.read_text()
   assert text.startswith('intro\n<!-- generated:results -->\n') and text.endswith(
       '<!-- /generated:results -->\nend\n')
@@ -127,13 +127,13 @@ def test_readme_block_is_rewritten_between_its_markers(tmp_path):
   assert ('| fourier_1x256 | 74.93 | 66.50 ± 0.25 (n=3) | s0: 66.20, s1: 66.60, s2: 66.70 | -8.43 '
           '| 1,184,256 | 2.0 min |') in text
   assert 'Table 2' not in text  # No table2.json yet.
-  assert not report.update_readme(str(results), str(tmp_path / 'missing.md'))
+  assert not tables.update_readme(str(results), str(tmp_path / 'missing.md'))
 
 
 def test_ablation_rows_are_compared_with_the_reference_row():
   row = lambda name, seeds, ref=False: {'name': name, 'per_seed_spearman': dict(enumerate(seeds)),
                                         'reference': ref}
-  rows = report.compare_to_reference([
+  rows = tables.compare_to_reference([
       row('ref', [66.4, 66.8, 66.7], ref=True), row('close', [66.5, 66.9, 66.6]),
       row('far', [63.0, 63.4, 63.2]), row('one seed', [68.5]), row('not run', [])])
   ref, close, far, single, missing = [r['vs_reference'] for r in rows]
@@ -141,4 +141,4 @@ def test_ablation_rows_are_compared_with_the_reference_row():
   assert close['difference'] == pytest.approx(66.6667 - 66.6333, abs=1e-3)
   assert close['welch_p'] > 0.5 and far['welch_p'] < 0.001
   assert single['difference'] == pytest.approx(68.5 - 66.6333, abs=1e-3) and single['welch_p'] is None
-  assert all(r['vs_reference'] is None for r in report.compare_to_reference([row('a', [1.0, 2.0])]))
+  assert all(r['vs_reference'] is None for r in tables.compare_to_reference([row('a', [1.0, 2.0])]))

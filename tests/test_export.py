@@ -12,7 +12,7 @@ import pytest
 
 from configs import smoke
 from pete_jax import export, train
-from pete_jax.encode import SentenceEmbedder
+from pete_jax.inference import SentenceEmbedder
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SENTENCES = ['A man is playing a guitar.', 'Someone plays music.', 'A dog runs along the beach.']
@@ -50,7 +50,7 @@ def test_round_trip_gives_the_same_vectors_without_orbax_or_workdir(trained, tmp
   np.save(tmp_path / 'expected.npy', expected)
   script = (
       'import sys, numpy as np\n'
-      'from pete_jax.encode import SentenceEmbedder\n'
+      'from pete_jax.inference import SentenceEmbedder\n'
       f'embedder = SentenceEmbedder.from_pretrained({str(moved)!r})\n'
       f'vectors = embedder.encode({SENTENCES!r})\n'
       f'np.testing.assert_allclose(vectors, np.load({str(tmp_path / "expected.npy")!r}), atol=1e-6)\n'
@@ -69,7 +69,7 @@ def test_encode_command_writes_vectors(trained, tmp_path):
   folder = export.export(str(trained), str(tmp_path / 'model'))
   (tmp_path / 'in.txt').write_text('\n'.join(SENTENCES) + '\n')
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
-  result = subprocess.run([sys.executable, '-m', 'pete_jax.encode', f'--model={folder}',
+  result = subprocess.run([sys.executable, '-m', 'pete_jax.inference', f'--model={folder}',
                            f'--input={tmp_path / "in.txt"}', f'--output={tmp_path / "v.npy"}'],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from pete_jax import checkpoint, official
+from pete_jax import checkpoint, published_weights
 from pete_jax import convert_official as co
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
@@ -49,16 +49,16 @@ def _sentences(golden: dict) -> list[dict]:
 def test_official_mode_is_off_by_default_and_switchable():
   config = default.get_config()
   assert not config.official
-  assert set(official.differences(config)) >= {
+  assert set(published_weights.differences(config)) >= {
       'model.basis_vocab_size', 'model.rope', 'model.pooling', 'model.drop_ffn_output',
       'data.pad_to_max_len'}
-  assert official.apply_official(config).to_dict() == config.to_dict()
+  assert published_weights.apply_official(config).to_dict() == config.to_dict()
   config.official = True
-  resolved = official.apply_official(config)
-  assert official.differences(resolved) == {}
+  resolved = published_weights.apply_official(config)
+  assert published_weights.differences(resolved) == {}
   assert config.model.rope == 'standard'  # the input is not modified
   resolved.model.pooling = 'masked_mean'  # each behaviour stays a field of its own
-  assert official.differences(resolved) == {'model.pooling': ('masked_mean', 'mean_all')}
+  assert published_weights.differences(resolved) == {'model.pooling': ('masked_mean', 'mean_all')}
 
 
 @pytest.mark.parametrize('name', GOLDEN)
@@ -67,7 +67,7 @@ def test_round_trip_and_sizes(shared_data, tmp_path_factory, name):
   want = golden['config']
   assert (config.model.num_layers, config.model.d_model, config.model.num_heads) == (
       want['num_hidden_layers'], want['d_model'], want['num_attention_heads'])
-  assert config.official and official.differences(config) == {}
+  assert config.official and published_weights.differences(config) == {}
   assert config.data.eval_source.startswith('stsb_tsv:')
   jax.tree.map(np.testing.assert_array_equal, params, jax.tree.map(np.asarray, loaded['encoder']))
 
@@ -159,7 +159,7 @@ def test_rejects_misshaped_tensor_and_wrong_rope(shared_data, tmp_path):
 def test_exported_official_weights_match_golden(shared_data, tmp_path_factory, name):
   """Converted official weights export like any workdir; the folder reproduces the golden vectors."""
   from pete_jax import export  # pylint: disable=import-outside-toplevel
-  from pete_jax.encode import SentenceEmbedder  # pylint: disable=import-outside-toplevel
+  from pete_jax.inference import SentenceEmbedder  # pylint: disable=import-outside-toplevel
   golden, workdir, _, _, _ = _converted(shared_data, name, tmp_path_factory)
   folder = export.export(workdir, str(tmp_path_factory.mktemp(f'{name}_export') / 'model'))
   embedder = SentenceEmbedder.from_pretrained(folder)

@@ -140,7 +140,7 @@ def test_invalid_config_names_the_field(field, value, match, tiny_data):
 
 
 def test_encode_api_serves_from_table(tmp_path, tiny_data):
-  from pete_jax.encode import SentenceEmbedder  # pylint: disable=import-outside-toplevel
+  from pete_jax.inference import SentenceEmbedder  # pylint: disable=import-outside-toplevel
   config = smoke.get_config()
   config.train.num_steps = 2
   config.train.eval_every_steps = config.train.checkpoint_every_steps = 2

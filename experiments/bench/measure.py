@@ -68,9 +68,9 @@ def count_ops(hlo_text: str, names: Sequence[str] = ('sine', 'cosine'),
   """
   out = {}
   for n in names:
-    lines = [l for l in hlo_text.splitlines() if re.search(rf'=\s*\S+\s+{n}\(', l)]
+    lines = [line for line in hlo_text.splitlines() if re.search(rf'=\s*\S+\s+{n}\(', line)]
     if source is not None:
-      lines = [l for l in lines if source in l]
+      lines = [line for line in lines if source in line]
     out[n] = len(lines)
   return out
 

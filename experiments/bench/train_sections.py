@@ -81,10 +81,10 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
         log(f'  {n:15s} {padding:8s} median {row["step_time_s_median"]:.3f} s  '
             f'{row["pairs_per_s"]:.1f} pairs/s  MFU {row["mfu_computed"]:.2f}')
       if 'fourier_' + size in times and 'learned_' + size in times:
-        f, l = np.asarray(times['fourier_' + size]), np.asarray(times['learned_' + size])
+        f, lt = np.asarray(times['fourier_' + size]), np.asarray(times['learned_' + size])
         rows.append({'config': 'ratio_' + size, 'padding': padding, 'size': size,
-                     'fourier_over_learned_median_of_ratios': med(f / l),
-                     'fourier_over_learned_total': float(f.sum() / l.sum())})
+                     'fourier_over_learned_median_of_ratios': med(f / lt),
+                     'fourier_over_learned_total': float(f.sum() / lt.sum())})
       del trainers
   return rows
 
@@ -159,7 +159,7 @@ def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
       'hlo_ops_train_step_learned': count_ops(hlo_learned),
       'hlo_threefry_calls_learned': len(re.findall(r'threefry', hlo_learned)),
   }
-  f, l = step_med['fourier'], step_med['learned']
+  f, lt = step_med['fourier'], step_med['learned']
   nan = float('nan')
   sm = lambda k: step_med.get(k, nan)
   res['shares_of_fourier_step'] = {
@@ -171,13 +171,13 @@ def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
       'optimizer update (AdamW alone)': sub_med['adamw_fourier'] / f,
   }
   res['shares_of_learned_step'] = {
-      'dropout incl. RNG (step - step without dropout)': (l - sm('learned_no_dropout')) / l,
-      'rbg key instead of threefry (saving)': (l - sm('learned_rbg')) / l,
-      'unsafe_rbg key instead of threefry (saving)': (l - sm('learned_unsafe_rbg')) / l,
-      'embedding lookup fwd+bwd (gather + dense [V,d] scatter)': sub_med['learned_embed_fwd_bwd'] / l,
-      'optimizer update (AdamW alone)': sub_med['adamw_learned'] / l,
+      'dropout incl. RNG (step - step without dropout)': (lt - sm('learned_no_dropout')) / lt,
+      'rbg key instead of threefry (saving)': (lt - sm('learned_rbg')) / lt,
+      'unsafe_rbg key instead of threefry (saving)': (lt - sm('learned_unsafe_rbg')) / lt,
+      'embedding lookup fwd+bwd (gather + dense [V,d] scatter)': sub_med['learned_embed_fwd_bwd'] / lt,
+      'optimizer update (AdamW alone)': sub_med['adamw_learned'] / lt,
   }
-  res['fourier_over_learned'] = f / l
+  res['fourier_over_learned'] = f / lt
   res['fourier_over_learned_no_dropout'] = f / sm('learned_no_dropout')
   res['fourier_over_learned_unsafe_rbg'] = f / sm('learned_unsafe_rbg')
   log(f'  breakdown {size}: {json.dumps(step_med)}  {json.dumps(sub_med)}')

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 from typing import Sequence
 
+from absl import logging
 import ml_collections
 import numpy as np
 

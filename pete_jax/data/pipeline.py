@@ -7,11 +7,11 @@ train.py and evaluation code need only a few calls.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import time
 from typing import Sequence
 
+from absl import logging
 import ml_collections
 import numpy as np
 

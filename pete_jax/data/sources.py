@@ -17,10 +17,10 @@ Spec formats:
 from __future__ import annotations
 
 import dataclasses
-import logging
 import re
 from typing import Iterable, Iterator
 
+from absl import logging
 import ml_collections
 
 from pete_jax import progress

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import os
 import re
 import socket
@@ -19,6 +18,7 @@ import types
 from typing import Iterator
 import urllib.parse
 
+from absl import logging
 from pete_jax.data.records import RawRow, SourceError
 
 # Dataset name (without config/version) -> (text_a, text_b, target, kind).

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import os
 import random
 from typing import Protocol, Sequence
 
+from absl import logging
 import ml_collections
 import sentencepiece as spm
 import tokenizers as hf_tokenizers

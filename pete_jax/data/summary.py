@@ -1,7 +1,7 @@
 r"""Prints what the data pipeline makes of a config's data.
 
 Usage:
-  python -m pete_jax.data.inspect --config=configs/default.py \
+  python -m pete_jax.data.summary --config=configs/default.py \
     --config.data.train_sources="('pairs_csv:../shared/data/nli/snli_dev.csv',)"
 
 Shows rows read/kept/dropped by reason, label counts, sentence lengths in

@@ -12,7 +12,7 @@ import time
 
 from scipy import stats
 
-from experiments import readme_blocks, runner
+from experiments import jobs, readme_blocks
 from pete_jax import files
 from experiments.sweeps import Run
 
@@ -35,9 +35,9 @@ def summarise(values: list[float]) -> dict:
           'std': statistics.stdev(values) if len(values) > 1 else None, 'n': len(values)}
 
 
-def row_result(sweep: str, run: Run, jobs: list[runner.Job]) -> dict:
+def row_result(sweep: str, run: Run, seed_jobs: list[jobs.Job]) -> dict:
   """One table row: a run over its seeds."""
-  seeds = [runner.job_result(j) for j in jobs]
+  seeds = [jobs.job_result(j) for j in seed_jobs]
   stage = stage_of(sweep)
   done = [s for s in seeds if s['metrics'] and stage in s['metrics']]
   spearman = [s['metrics'][stage]['spearman'] for s in done]

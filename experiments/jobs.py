@@ -151,26 +151,12 @@ def job_config(job: Job):
   return config
 
 
-def vocab_size(config, workdir: str) -> int:
-  """The model's V: the config's, the trained SentencePiece model's, or the WordPiece file's."""
-  from pete_jax.params import vocab_size_of  # pylint: disable=import-outside-toplevel
-  if config.model.vocab_size:
-    return config.model.vocab_size
-  if config.tokenizer.kind == 'sentencepiece':
-    path = config.tokenizer.spm_model_path or os.path.join(workdir, 'spm.model')
-    if os.path.exists(path):
-      import sentencepiece  # pylint: disable=import-outside-toplevel
-      return sentencepiece.SentencePieceProcessor(model_file=path).get_piece_size()
-    return config.tokenizer.spm_vocab_size
-  return vocab_size_of(config)
-
-
 def parameter_count(job: Job) -> dict:
   """``{'total': n, 'by_component': {...}, 'vocab_size': V}`` for the job's model."""
   from pete_jax.encoder import encoder_from_config  # pylint: disable=import-outside-toplevel
-  from pete_jax.params import count_by_component  # pylint: disable=import-outside-toplevel
+  from pete_jax.params import count_by_component, vocab_size_of  # pylint: disable=import-outside-toplevel
   config = job_config(job)
-  vocab = vocab_size(config, job.workdir)
+  vocab = vocab_size_of(config, job.workdir)
   counts = count_by_component(encoder_from_config(config.model, vocab, config.data.max_len))
   return {'total': sum(counts.values()), 'by_component': counts, 'vocab_size': vocab}
 

@@ -4,7 +4,7 @@ r"""Inference: sentences -> vectors, from an exported model folder or a training
     embedder = SentenceEmbedder.from_workdir('runs/snli_pete')         # a checkpoint (Orbax)
     vectors = embedder.encode(['A man is playing a guitar.', 'Someone plays music.'])
 
-    python -m pete_jax.encode --model=models/pete_1x256 --input=sentences.txt --output=vectors.npy
+    python -m pete_jax.inference --model=models/pete_1x256 --input=sentences.txt --output=vectors.npy
 
 The embedding table is materialised once ([V, d], the Fourier basis and MLP
 evaluated for every id), so serving a Fourier model is a plain lookup, like the
