@@ -23,4 +23,5 @@ def use_local_data(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 def get_config() -> ml_collections.ConfigDict:
   """The default (Fourier 1x256) on local data."""
   from configs import default  # pylint: disable=import-outside-toplevel
+
   return use_local_data(default.get_config())

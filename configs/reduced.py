@@ -26,9 +26,14 @@ BATCH = 128
 FINETUNE_STEPS = 180  # one epoch of STS-B train (5,749 pairs) at batch 32
 
 
-def reduce(config: ml_collections.ConfigDict, steps: int = STEPS, warmup: int = WARMUP,
-           max_len: int = MAX_LEN, batch: int = BATCH,
-           finetune_steps: int = FINETUNE_STEPS) -> ml_collections.ConfigDict:
+def reduce(
+  config: ml_collections.ConfigDict,
+  steps: int = STEPS,
+  warmup: int = WARMUP,
+  max_len: int = MAX_LEN,
+  batch: int = BATCH,
+  finetune_steps: int = FINETUNE_STEPS,
+) -> ml_collections.ConfigDict:
   """Returns ``config`` (modified in place) at the reduced-scale budget."""
   config = use_local_data(config)
   config.data.max_len = max_len

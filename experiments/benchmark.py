@@ -69,18 +69,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--sections', type=csv, default=list(SECTIONS))
   p.add_argument('--steps', type=int, default=10, help='timed steps, real bucketed batches')
   p.add_argument('--padded_steps', type=int, default=3, help='timed steps, padded to max_len')
-  p.add_argument('--padded_all', action='store_true',
-                 help='pad every config (default: those with an official reference)')
+  p.add_argument(
+    '--padded_all',
+    action='store_true',
+    help='pad every config (default: those with an official reference)',
+  )
   p.add_argument('--paddings', type=csv, default=['bucketed', 'padded'])
   p.add_argument('--start_step', type=int, default=0)
   p.add_argument('--max_len', type=int, default=128)
   p.add_argument('--batch_size', type=int, default=128)
   p.add_argument('--compute_dtype', default='float32')
-  p.add_argument('--rng_impl', default=None, help="dropout key impl: threefry2x32, rbg, unsafe_rbg")
+  p.add_argument('--rng_impl', default=None, help='dropout key impl: threefry2x32, rbg, unsafe_rbg')
   p.add_argument('--peak_n', type=int, default=2048)
   p.add_argument('--breakdown_sizes', type=csv, default=['1x256', '2x512'])
-  p.add_argument('--breakdown_shapes', type=shapes, default=[[32, 16], [128, 128]],
-                 help='lengths a x b of the breakdown batch: typical bucketed, and padded to 128')
+  p.add_argument(
+    '--breakdown_shapes',
+    type=shapes,
+    default=[[32, 16], [128, 128]],
+    help='lengths a x b of the breakdown batch: typical bucketed, and padded to 128',
+  )
   p.add_argument('--breakdown_reps', type=int, default=5)
   p.add_argument('--inference_sizes', type=csv, default=['1x256', '2x256'])
   p.add_argument('--encode_batch', type=int, default=256)
@@ -93,15 +100,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--scaling_lens', type=ints, default=[32, 64, 128])
   p.add_argument('--shape_models', type=csv, default=['fourier', 'learned'])
   p.add_argument('--out_dir', default=DEFAULT_OUT_DIR)
-  p.add_argument('--readme', default=None,
-                 help='README whose "benchmark" block gets the targets table (default: README.md '
-                      'when writing to the default out_dir, else none)')
+  p.add_argument(
+    '--readme',
+    default=None,
+    help='README whose "benchmark" block gets the targets table (default: README.md '
+    'when writing to the default out_dir, else none)',
+  )
   p.add_argument('--fresh', action='store_true', help='discard the existing JSON')
-  p.add_argument('--report_only', action='store_true',
-                 help='measure nothing: rewrite benchmark.md (and the README block) from the JSON')
+  p.add_argument(
+    '--report_only',
+    action='store_true',
+    help='measure nothing: rewrite benchmark.md (and the README block) from the JSON',
+  )
   p.add_argument('--quick', action='store_true', help='tiny model, 2 steps, small batches (tests)')
   args = p.parse_args(argv)
-  bad = [c for c in args.configs if c not in TABLE1] + [s for s in args.sections if s not in SECTIONS]
+  bad = [c for c in args.configs if c not in TABLE1] + [
+    s for s in args.sections if s not in SECTIONS
+  ]
   if bad:
     p.error(f'unknown configs/sections {bad}; configs: {TABLE1}; sections: {SECTIONS}')
   if args.quick:
@@ -125,8 +140,10 @@ def section_runs(results: dict, sections: Sequence[str], this_run: dict) -> dict
   A results file from before this was recorded credits its sections to its last command.
   """
   meta = results.get('meta', {})
-  runs = dict(meta.get('section_runs') or {
-      s: {k: meta.get(k) for k in this_run} for s in SECTIONS if s in results and meta})
+  runs = dict(
+    meta.get('section_runs')
+    or {s: {k: meta.get(k) for k in this_run} for s in SECTIONS if s in results and meta}
+  )
   runs.update({s: this_run for s in sections})
   return runs
 
@@ -163,15 +180,21 @@ def main(argv: Sequence[str]) -> dict:
     new = section_train(args, batches, peak)
     for r in new:
       r['run_id'] = run_id
-    keep = [r for r in results.get('train', [])
-            if (r['config'], r['padding']) not in {(x['config'], x['padding']) for x in new}]
+    keep = [
+      r
+      for r in results.get('train', [])
+      if (r['config'], r['padding']) not in {(x['config'], x['padding']) for x in new}
+    ]
     results['train'] = keep + new
   if 'breakdown' in args.sections:
     results['breakdown'] = section_breakdown(args, batches)
   if 'inference' in args.sections:
     new = section_inference(args, extra['sentences'])
-    keep = [r for r in results.get('inference', [])
-            if (r['size'], r['padding']) not in {(x['size'], x['padding']) for x in new}]
+    keep = [
+      r
+      for r in results.get('inference', [])
+      if (r['size'], r['padding']) not in {(x['size'], x['padding']) for x in new}
+    ]
     results['inference'] = keep + new
   if 'vocab' in args.sections:
     results['vocab'] = section_vocab(args)
@@ -190,22 +213,38 @@ def main(argv: Sequence[str]) -> dict:
   samples = results.get('meta', {}).get('matmul_peak', {}).get('samples', []) + peaks
   peak_all = med(samples)
   date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-  this_run = {'argv': ' '.join(argv), 'date': date, 'load_average_start': load_start,
-              'load_average_end': list(os.getloadavg())}
+  this_run = {
+    'argv': ' '.join(argv),
+    'date': date,
+    'load_average_start': load_start,
+    'load_average_end': list(os.getloadavg()),
+  }
   results['meta'] = {
-      'date': date, 'section_runs': section_runs(results, args.sections, this_run),
-      'argv': ' '.join(argv), 'jax': jax.__version__, 'backend': jax.default_backend(),
-      'devices': str(jax.devices()[0].device_kind), 'cpu_count': os.cpu_count(),
-      'load_average_start': load_start, 'load_average_end': list(os.getloadavg()),
-      'platform': platform.platform(), 'compute_dtype': args.compute_dtype,
-      'rng_impl': args.rng_impl or 'default (threefry2x32)', 'quick': args.quick,
-      'scaling_len': args.scaling_len,
-      'matmul_peak': {'n': args.peak_n, 'dtype': args.compute_dtype, 'flops': peak_all,
-                      'samples': samples, 'note': 'MFU of each training row uses the peak '
-                      'measured at the start and end of the run that timed it (matmul_peak_flops)'},
-      'max_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-      'official_pairs_per_s': OFFICIAL_PAIRS_PER_S,
-      'official_encode_sentences_per_s': OFFICIAL_ENCODE_SENTENCES_PER_S,
+    'date': date,
+    'section_runs': section_runs(results, args.sections, this_run),
+    'argv': ' '.join(argv),
+    'jax': jax.__version__,
+    'backend': jax.default_backend(),
+    'devices': str(jax.devices()[0].device_kind),
+    'cpu_count': os.cpu_count(),
+    'load_average_start': load_start,
+    'load_average_end': list(os.getloadavg()),
+    'platform': platform.platform(),
+    'compute_dtype': args.compute_dtype,
+    'rng_impl': args.rng_impl or 'default (threefry2x32)',
+    'quick': args.quick,
+    'scaling_len': args.scaling_len,
+    'matmul_peak': {
+      'n': args.peak_n,
+      'dtype': args.compute_dtype,
+      'flops': peak_all,
+      'samples': samples,
+      'note': 'MFU of each training row uses the peak '
+      'measured at the start and end of the run that timed it (matmul_peak_flops)',
+    },
+    'max_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    'official_pairs_per_s': OFFICIAL_PAIRS_PER_S,
+    'official_encode_sentences_per_s': OFFICIAL_ENCODE_SENTENCES_PER_S,
   }
   publish(results, args)
   return results
@@ -216,8 +255,11 @@ def publish(results: dict, args) -> None:
   write_outputs(results, args.out_dir)
   log(f'wrote {args.out_dir}/benchmark.json and benchmark.md')
   readme = args.readme
-  if readme is None and not args.quick and os.path.abspath(args.out_dir) == os.path.abspath(
-      DEFAULT_OUT_DIR):
+  if (
+    readme is None
+    and not args.quick
+    and os.path.abspath(args.out_dir) == os.path.abspath(DEFAULT_OUT_DIR)
+  ):
     readme = readme_blocks.README
   if readme and readme_blocks.replace_block(readme, 'benchmark', readme_summary(results)):
     log(f'updated the benchmark block of {readme}')

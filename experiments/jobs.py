@@ -32,6 +32,7 @@ LOSS_LINE = re.compile(r'\[pretrain\] step (\d+)/\d+\s+loss ([0-9.eE+-]+|nan|inf
 @dataclasses.dataclass(frozen=True)
 class Job:
   """One (run, seed) at a step budget."""
+
   sweep: str
   run: Run
   seed: int
@@ -56,9 +57,14 @@ class Job:
 
   @property
   def command(self) -> list[str]:
-    return ['python', '-m', 'pete_jax.main', f'--config={self.config_arg}',
-            f'--workdir={self.workdir}', f'--config.seed={self.seed}'] + [
-                f'--config.{field}={value}' for field, value in self.run.overrides]
+    return [
+      'python',
+      '-m',
+      'pete_jax.main',
+      f'--config={self.config_arg}',
+      f'--workdir={self.workdir}',
+      f'--config.seed={self.seed}',
+    ] + [f'--config.{field}={value}' for field, value in self.run.overrides]
 
   @property
   def record_path(self) -> str:
@@ -80,9 +86,15 @@ def slug(name: str) -> str:
 def machine() -> dict:
   """Where the runs ran: platform, CPU count, JAX version and devices."""
   import jax  # pylint: disable=import-outside-toplevel
-  return {'platform': platform.platform(), 'processor': platform.processor() or platform.machine(),
-          'cpu_count': os.cpu_count(), 'python': platform.python_version(),
-          'jax': jax.__version__, 'devices': [str(d) for d in jax.devices()]}
+
+  return {
+    'platform': platform.platform(),
+    'processor': platform.processor() or platform.machine(),
+    'cpu_count': os.cpu_count(),
+    'python': platform.python_version(),
+    'jax': jax.__version__,
+    'devices': [str(d) for d in jax.devices()],
+  }
 
 
 def execute(job: Job, python: str = sys.executable, log=print) -> str:
@@ -103,10 +115,18 @@ def execute(job: Job, python: str = sys.executable, log=print) -> str:
   start = time.time()
   with open(os.path.join(job.workdir, 'train.log'), 'a', encoding='utf-8') as out:
     rc = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
-  record['attempts'].append({'wall_s': round(time.time() - start, 1), 'rc': rc,
-                             'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start))})
-  record.update(command=' '.join(job.command), machine=machine(),
-                wall_s=round(sum(a['wall_s'] for a in record['attempts']), 1))
+  record['attempts'].append(
+    {
+      'wall_s': round(time.time() - start, 1),
+      'rc': rc,
+      'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start)),
+    }
+  )
+  record.update(
+    command=' '.join(job.command),
+    machine=machine(),
+    wall_s=round(sum(a['wall_s'] for a in record['attempts']), 1),
+  )
   write_json(record_path, record)
   status = 'done' if rc == 0 and job.trained_here() else 'failed'
   if status == 'done':
@@ -133,10 +153,14 @@ def run_record(job: Job) -> dict | None:
   record = read_json(job.record_path)
   if record is None and job.trained_here():
     runner = read_json(os.path.join(job.workdir, RUNNER_FILE), {})
-    record = {'command': ' '.join(job.command), 'machine': runner.get('machine'),
-              'wall_s': runner.get('wall_s'), 'attempts': runner.get('attempts', []),
-              'metrics': read_json(os.path.join(job.workdir, 'final_metrics.json')),
-              'losses': read_losses(os.path.join(job.workdir, 'train.log'))}
+    record = {
+      'command': ' '.join(job.command),
+      'machine': runner.get('machine'),
+      'wall_s': runner.get('wall_s'),
+      'attempts': runner.get('attempts', []),
+      'metrics': read_json(os.path.join(job.workdir, 'final_metrics.json')),
+      'losses': read_losses(os.path.join(job.workdir, 'train.log')),
+    }
     write_json(job.record_path, record)
   return record
 
@@ -144,6 +168,7 @@ def run_record(job: Job) -> dict | None:
 def job_config(job: Job):
   """The resolved config of a job (the same one its command builds)."""
   from configs import reduced  # pylint: disable=import-outside-toplevel
+
   config = reduced.get_config(job.config_arg.split(':', 1)[1])
   config.seed = job.seed
   for field, value in job.run.overrides:
@@ -155,6 +180,7 @@ def parameter_count(job: Job) -> dict:
   """``{'total': n, 'by_component': {...}, 'vocab_size': V}`` for the job's model."""
   from pete_jax.encoder import encoder_from_config  # pylint: disable=import-outside-toplevel
   from pete_jax.params import count_by_component, vocab_size_of  # pylint: disable=import-outside-toplevel
+
   config = job_config(job)
   vocab = vocab_size_of(config, job.workdir)
   counts = count_by_component(encoder_from_config(config.model, vocab, config.data.max_len))
@@ -166,11 +192,16 @@ def job_result(job: Job) -> dict:
   config = job_config(job)
   record = run_record(job) or {}
   return {
-      'seed': job.seed, 'workdir': job.workdir, 'record': job.record_path,
-      'command': ' '.join(job.command), 'overrides': {k: v for k, v in job.run.overrides},
-      'metrics': record.get('metrics'),
-      'steps': config.train.num_steps, 'batch_size': config.train.batch_size,
-      'finetune_steps': config.finetune.num_steps if config.finetune.enabled else 0,
-      'wall_s': record.get('wall_s'), 'machine': record.get('machine'),
-      'params': parameter_count(job),
+    'seed': job.seed,
+    'workdir': job.workdir,
+    'record': job.record_path,
+    'command': ' '.join(job.command),
+    'overrides': {k: v for k, v in job.run.overrides},
+    'metrics': record.get('metrics'),
+    'steps': config.train.num_steps,
+    'batch_size': config.train.batch_size,
+    'finetune_steps': config.finetune.num_steps if config.finetune.enabled else 0,
+    'wall_s': record.get('wall_s'),
+    'machine': record.get('machine'),
+    'params': parameter_count(job),
   }

@@ -60,9 +60,16 @@ def spearman_vs_params(results_dir: str, out: str) -> str | None:
     ax.scatter(*zip(*paper), marker='s', color=color, label=f'{kind} (paper, 122,700 steps)')
     ours = [r for r in rows if r['name'].startswith(kind) and r['spearman']['mean'] is not None]
     if ours:
-      ax.errorbar([r['params']['total'] for r in ours], [r['spearman']['mean'] for r in ours],
-                  yerr=[r['spearman']['std'] or 0 for r in ours], fmt='o', color=color,
-                  mfc='white', capsize=3, label=f'{kind} (ours, reduced budget)')
+      ax.errorbar(
+        [r['params']['total'] for r in ours],
+        [r['spearman']['mean'] for r in ours],
+        yerr=[r['spearman']['std'] or 0 for r in ours],
+        fmt='o',
+        color=color,
+        mfc='white',
+        capsize=3,
+        label=f'{kind} (ours, reduced budget)',
+      )
   ax.set_xscale('log')
   ax.set_xlabel('encoder parameters')
   ax.set_ylabel('STS-B validation Spearman x100 (zero-shot)')
@@ -90,8 +97,9 @@ def training_curves(records_dir: str, out: str) -> str | None:
     same = [r['losses']['loss'] for r in records if r['losses']['steps'] == steps]
     spearman = np.mean([r['metrics']['pretrain']['spearman'] for r in records])
     label = name.split('/', 1)[1] if panel != 1 else name
-    axes[panel].plot(steps, np.mean(same, axis=0), lw=1,
-                     label=f'{label} (n={len(same)}, STS-B {spearman:.1f})')
+    axes[panel].plot(
+      steps, np.mean(same, axis=0), lw=1, label=f'{label} (n={len(same)}, STS-B {spearman:.1f})'
+    )
   for ax, title in zip(axes, panels):
     ax.set_xlabel('pre-training step')
     ax.set_title(f'{title} (reduced budget; mean over seeds)')
@@ -115,15 +123,27 @@ def ablations(results_dir: str, out: str) -> str | None:
     return None
   ref = list(reference['per_seed_spearman'].values())
   fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(variants) + 1.6))
-  ax.axvspan(min(ref), max(ref), color='gray', alpha=0.25,
-             label=f'reference seeds (Fourier 1x256, n={len(ref)})')
+  ax.axvspan(
+    min(ref),
+    max(ref),
+    color='gray',
+    alpha=0.25,
+    label=f'reference seeds (Fourier 1x256, n={len(ref)})',
+  )
   ax.axvline(np.mean(ref), color='gray', lw=1)
   for y, (_, r) in enumerate(variants):
     seeds = list(r['per_seed_spearman'].values())
-    ax.scatter(seeds, [y] * len(seeds), s=12, color='tab:blue', alpha=0.6,
-               label='one seed' if y == 0 else None)
-    ax.scatter([np.mean(seeds)], [y], marker='|', s=200, color='tab:red',
-               label='mean' if y == 0 else None)
+    ax.scatter(
+      seeds,
+      [y] * len(seeds),
+      s=12,
+      color='tab:blue',
+      alpha=0.6,
+      label='one seed' if y == 0 else None,
+    )
+    ax.scatter(
+      [np.mean(seeds)], [y], marker='|', s=200, color='tab:red', label='mean' if y == 0 else None
+    )
   ax.set_yticks(range(len(variants)), [f'{s}: {r["name"]}' for s, r in variants], fontsize=7)
   ax.invert_yaxis()
   ax.set_xlabel('STS-B validation Spearman x100 (zero-shot, reduced budget)')
@@ -142,16 +162,23 @@ def bases(out: str, vocab: int = 30_522, dim: int = 256, columns: int = 2048) ->
   """
   from pete_jax import basis  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
   shown = np.linspace(0, vocab - 1, columns).round().astype(np.int32)
-  fig, axes = plt.subplots(len(basis.BASES), 1, figsize=(8, 1.45 * len(basis.BASES)),
-                           sharex=True)
+  fig, axes = plt.subplots(len(basis.BASES), 1, figsize=(8, 1.45 * len(basis.BASES)), sharex=True)
   for ax, name in zip(axes, basis.BASES):
     every = np.asarray(basis.basis_features(jnp.arange(vocab), vocab, dim, basis=name))
     changes = basis.sign_changes(every[:, -2 if name == 'fourier' else -1])
     image = every[shown].T
     limit = np.abs(image).max()
-    ax.imshow(image, aspect='auto', cmap='RdBu_r', vmin=-limit, vmax=limit,
-              interpolation='nearest', extent=(0, vocab - 1, dim - 0.5, -0.5))
+    ax.imshow(
+      image,
+      aspect='auto',
+      cmap='RdBu_r',
+      vmin=-limit,
+      vmax=limit,
+      interpolation='nearest',
+      extent=(0, vocab - 1, dim - 0.5, -0.5),
+    )
     ax.set_title(f'{name}: highest feature changes sign {changes} times', fontsize=8)
     ax.set_ylabel('feature', fontsize=7)
   axes[-1].set_xlabel(f'token id p (V = {vocab}, x = 2p/(V-1) - 1); colour: feature value')
@@ -162,11 +189,15 @@ def trained_embedding(workdir: str):
   """(config, encoder, params, table [V, d], basis [V, d]) of a trained Fourier workdir."""
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
   model = load_workdir(workdir)
   variables = {'params': model.params}
   table = model.encoder.apply(variables, method='embedding_table')
-  basis = model.encoder.apply(variables, jnp.arange(model.tokenizer.vocab_size),
-                              method=lambda m, ids: m.embed.features_of(ids))
+  basis = model.encoder.apply(
+    variables,
+    jnp.arange(model.tokenizer.vocab_size),
+    method=lambda m, ids: m.embed.features_of(ids),
+  )
   return model.config, model.encoder, model.params, np.asarray(table), np.asarray(basis)
 
 
@@ -174,6 +205,7 @@ def initial_table(config, encoder) -> np.ndarray:
   """The embedding table of the same model at its initialisation (same seed)."""
   import jax  # pylint: disable=import-outside-toplevel
   from pete_jax.train import init_params  # pylint: disable=import-outside-toplevel
+
   params = init_params(encoder, config, jax.random.key(config.seed))['encoder']
   return np.asarray(encoder.apply({'params': params}, method='embedding_table'))
 
@@ -196,8 +228,10 @@ def basis_refinement(workdir: str, out: str, dims=(0, 1, 8, 9, 100, 255)) -> str
   axes[0, 2].set_title('change from initialisation E_i(p) - E0_i(p)', fontsize=9)
   for ax in axes[-1]:
     ax.set_xlabel('token id p (BERT WordPiece)')
-  fig.suptitle(f'Fourier 1x256 after 200 steps ({os.path.basename(workdir)}); '
-               'E = RMSNorm(Linear(T) + T)', fontsize=9)
+  fig.suptitle(
+    f'Fourier 1x256 after 200 steps ({os.path.basename(workdir)}); E = RMSNorm(Linear(T) + T)',
+    fontsize=9,
+  )
   save_figure(fig, out, dpi=110)
   return out
 
@@ -210,6 +244,7 @@ def neighbour_distances(vocab: int, dim: int, embed=None, chunk: int = 32_768) -
   """
   from pete_jax import fourier_features  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
   feats = embed or (lambda ids: fourier_features(ids, vocab, dim))
   gaps = []
   for start in range(0, vocab - 1, chunk):
@@ -219,14 +254,21 @@ def neighbour_distances(vocab: int, dim: int, embed=None, chunk: int = 32_768) -
   gaps = np.concatenate(gaps)
   rng = np.random.default_rng(0)
   a, b = (jnp.asarray(rng.integers(0, vocab, 4096)) for _ in range(2))
-  random = np.linalg.norm(np.asarray(feats(a), np.float64) - np.asarray(feats(b), np.float64), axis=1)
-  return {'vocab': vocab, 'min': float(gaps.min()), 'median': float(np.median(gaps)),
-          'random_median': float(np.median(random))}
+  random = np.linalg.norm(
+    np.asarray(feats(a), np.float64) - np.asarray(feats(b), np.float64), axis=1
+  )
+  return {
+    'vocab': vocab,
+    'min': float(gaps.min()),
+    'median': float(np.median(gaps)),
+    'random_median': float(np.median(random)),
+  }
 
 
 def neighbour_distance(workdir: str, out: str, vocabs=VOCABS) -> tuple[str, list]:
   """Figure 4 (and its numbers): basis, and the trained embedding MLP when ``workdir`` has one."""
   from pete_jax.embeddings import FourierEmbed  # pylint: disable=import-outside-toplevel
+
   dim, embed_params = 256, None
   if os.path.exists(os.path.join(workdir, 'final_metrics.json')):
     config, _, params, _, _ = trained_embedding(workdir)
@@ -237,7 +279,8 @@ def neighbour_distance(workdir: str, out: str, vocabs=VOCABS) -> tuple[str, list
     if embed_params is not None:
       module = FourierEmbed(vocab, dim, mlp=config.model.embed_mlp)
       row['embedding'] = neighbour_distances(
-          vocab, dim, lambda ids, m=module: m.apply({'params': embed_params}, ids))
+        vocab, dim, lambda ids, m=module: m.apply({'params': embed_params}, ids)
+      )
     rows.append(row)
   fig, ax = plt.subplots(figsize=(6.4, 4.2))
   xs = [r['basis']['vocab'] for r in rows]
@@ -265,14 +308,18 @@ def main(argv):
   os.makedirs(out_dir, exist_ok=True)
   reference = os.path.join(runs_dir, REFERENCE_WORKDIR)
   print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
-  print(training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png')))
+  print(
+    training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png'))
+  )
   print(ablations(out_dir, os.path.join(out_dir, 'ablations.png')))
   print(bases(os.path.join(out_dir, 'bases.png')))
   if not os.path.exists(os.path.join(reference, 'final_metrics.json')):
     # The run records hold metrics, not weights: figures 3 and 4 need the trained model.
-    print(f'skipped basis_refinement.png and neighbour_distance.png: no trained model in '
-          f'{reference}; train it with `python -m pete_jax.main --config=configs/reduced.py:'
-          f'table1_fourier_1x256,steps=200 --workdir={reference} --config.seed=0`')
+    print(
+      f'skipped basis_refinement.png and neighbour_distance.png: no trained model in '
+      f'{reference}; train it with `python -m pete_jax.main --config=configs/reduced.py:'
+      f'table1_fourier_1x256,steps=200 --workdir={reference} --config.seed=0`'
+    )
     return
   print(basis_refinement(reference, os.path.join(out_dir, 'basis_refinement.png')))
   path, rows = neighbour_distance(reference, os.path.join(out_dir, 'neighbour_distance.png'))

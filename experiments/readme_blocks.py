@@ -17,8 +17,10 @@ def replace_block(path: str, name: str, text: str) -> bool:
     return False
   with open(path, encoding='utf-8') as f:
     content = f.read()
-  pattern = re.compile(rf'(<!-- generated:{re.escape(name)} -->\n).*?(<!-- /generated:{re.escape(name)} -->)',
-                       re.DOTALL)
+  pattern = re.compile(
+    rf'(<!-- generated:{re.escape(name)} -->\n).*?(<!-- /generated:{re.escape(name)} -->)',
+    re.DOTALL,
+  )
   if not pattern.search(content):
     return False
   new = pattern.sub(lambda m: m.group(1) + text.rstrip('\n') + '\n' + m.group(2), content, count=1)

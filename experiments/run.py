@@ -17,32 +17,50 @@ from absl import app, flags
 from experiments import jobs, sweeps, tables
 from configs import reduced
 
-_SEEDS = flags.DEFINE_string('seeds', '', 'Comma-separated seeds (default: each run\'s own).')
+_SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each run's own).")
 _STEPS = flags.DEFINE_integer('steps', reduced.STEPS, 'Pre-training steps per run.')
 _ONLY = flags.DEFINE_string('only', '', 'Train only runs whose name contains this.')
 _RESULTS_ONLY = flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
-_BUDGET = flags.DEFINE_string('budget', '', 'Extra configs/reduced.py budget fields, e.g. '
-                              '"batch=64,max_len=32" (part of the workdir name).')
+_BUDGET = flags.DEFINE_string(
+  'budget',
+  '',
+  'Extra configs/reduced.py budget fields, e.g. "batch=64,max_len=32" (part of the workdir name).',
+)
 _RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Where the workdirs go.')
 _RESULTS_DIR = flags.DEFINE_string('results_dir', 'experiments/results', 'Where tables go.')
 
 
-def jobs_of(sweep: str, run: sweeps.Run, seeds: tuple, steps: int, runs_dir: str,
-            budget: str = '', results_dir: str = 'experiments/results') -> list:
+def jobs_of(
+  sweep: str,
+  run: sweeps.Run,
+  seeds: tuple,
+  steps: int,
+  runs_dir: str,
+  budget: str = '',
+  results_dir: str = 'experiments/results',
+) -> list:
   records = os.path.join(results_dir, 'runs')
-  return [jobs.Job(sweep, run, s, steps, runs_dir, budget, records)
-          for s in (seeds or run.seeds)]
+  return [jobs.Job(sweep, run, s, steps, runs_dir, budget, records) for s in (seeds or run.seeds)]
 
 
-def run_sweep(sweep: str, seeds: tuple = (), steps: int = reduced.STEPS, only: str = '',
-              results_only: bool = False, runs_dir: str = 'runs',
-              results_dir: str = 'experiments/results', budget: str = '') -> str:
+def run_sweep(
+  sweep: str,
+  seeds: tuple = (),
+  steps: int = reduced.STEPS,
+  only: str = '',
+  results_only: bool = False,
+  runs_dir: str = 'runs',
+  results_dir: str = 'experiments/results',
+  budget: str = '',
+) -> str:
   """Trains a sweep's missing runs and writes its table; returns the table's path."""
   runs = sweeps.sweep_runs(sweep)
 
   def write_table() -> str:
-    rows = [tables.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget,
-                                                 results_dir)) for r in runs]
+    rows = [
+      tables.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget, results_dir))
+      for r in runs
+    ]
     return tables.write(sweep, rows, results_dir)
 
   path = write_table()
@@ -62,8 +80,16 @@ def main(argv):
   seeds = tuple(int(s) for s in _SEEDS.value.split(',') if s.strip())
   names = sweeps.GROUPS.get(argv[1], (argv[1],))
   for name in names:
-    path = run_sweep(name, seeds, _STEPS.value, _ONLY.value, _RESULTS_ONLY.value,
-                     _RUNS_DIR.value, _RESULTS_DIR.value, _BUDGET.value)
+    path = run_sweep(
+      name,
+      seeds,
+      _STEPS.value,
+      _ONLY.value,
+      _RESULTS_ONLY.value,
+      _RUNS_DIR.value,
+      _RESULTS_DIR.value,
+      _BUDGET.value,
+    )
     print(f'wrote {path}')
   if argv[1] in sweeps.GROUPS:
     print(f'wrote {tables.write_group(argv[1], names, _RESULTS_DIR.value)}')

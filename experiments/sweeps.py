@@ -9,21 +9,21 @@ import dataclasses
 
 # Paper Table 1: STS-B validation, zero-shot (Spearman, Pearson, params, train time).
 TABLE1_PAPER = {
-    'fourier_1x256': (74.93, 74.54, '1.1M', '37.88 min'),
-    'learned_1x256': (77.01, 76.80, '8.9M', '48.48 min'),
-    'fourier_1x512': (75.21, 74.65, '4.7M', '1.349 h'),
-    'learned_1x512': (77.50, 76.78, '20.1M', '1.688 h'),
-    'fourier_2x256': (76.38, 76.02, '2.2M', '1.009 h'),
-    'learned_2x256': (77.34, 76.89, '9.9M', '1.322 h'),
-    'fourier_2x512': (77.40, 77.11, '8.9M', '2.27 h'),
-    'learned_2x512': (77.54, 76.96, '24.3M', '2.982 h'),
+  'fourier_1x256': (74.93, 74.54, '1.1M', '37.88 min'),
+  'learned_1x256': (77.01, 76.80, '8.9M', '48.48 min'),
+  'fourier_1x512': (75.21, 74.65, '4.7M', '1.349 h'),
+  'learned_1x512': (77.50, 76.78, '20.1M', '1.688 h'),
+  'fourier_2x256': (76.38, 76.02, '2.2M', '1.009 h'),
+  'learned_2x256': (77.34, 76.89, '9.9M', '1.322 h'),
+  'fourier_2x512': (77.40, 77.11, '8.9M', '2.27 h'),
+  'learned_2x512': (77.54, 76.96, '24.3M', '2.982 h'),
 }
 # Paper Table 2 (after STS-B fine-tuning): the row each config stands in for.
 TABLE2_PAPER = {
-    'pete_2x64': (69.5, 69.0, '58k+'),
-    'pete_1x256': (78.0, 78.0, '396k+'),
-    'pete_1x512': (79.7, 79.7, '1.5M+'),
-    'pete_2x512': (81.9, 81.7, '3.6M+'),
+  'pete_2x64': (69.5, 69.0, '58k+'),
+  'pete_1x256': (78.0, 78.0, '396k+'),
+  'pete_1x512': (79.7, 79.7, '1.5M+'),
+  'pete_2x512': (81.9, 81.7, '3.6M+'),
 }
 REFERENCE = 'table1_fourier_1x256'
 # Every ablation row asks for the three seeds of the Table 1 reference, so that a
@@ -46,6 +46,7 @@ class Run:
     seeds: default seeds.
     reference: the row an ablation's other rows are compared with.
   """
+
   name: str
   module: str = REFERENCE
   overrides: tuple = ()
@@ -60,8 +61,9 @@ class Run:
 def _reference(name: str) -> Run:
   """The Fourier 1x256 reference row of an ablation: the Table 1 runs, all three seeds."""
   s, p, n, _ = TABLE1_PAPER['fourier_1x256']
-  return Run(name, REFERENCE, (), s, p, n, shared='fourier_1x256', seeds=ABLATION_SEEDS,
-             reference=True)
+  return Run(
+    name, REFERENCE, (), s, p, n, shared='fourier_1x256', seeds=ABLATION_SEEDS, reference=True
+  )
 
 
 def table1() -> list[Run]:
@@ -75,39 +77,56 @@ def table1() -> list[Run]:
 
 def table2() -> list[Run]:
   # The two smallest models take minutes, so they get three seeds; the larger ones one.
-  return [Run(k, f'table2_{k}', (), s, p, n, seeds=(0, 1, 2) if k in ('pete_2x64', 'pete_1x256')
-              else (0,)) for k, (s, p, n) in TABLE2_PAPER.items()]
+  return [
+    Run(
+      k, f'table2_{k}', (), s, p, n, seeds=(0, 1, 2) if k in ('pete_2x64', 'pete_1x256') else (0,)
+    )
+    for k, (s, p, n) in TABLE2_PAPER.items()
+  ]
 
 
 def _variants(field: str, reference_value, values) -> list[Run]:
   runs = [_reference(f'{field.split(".")[-1]}={reference_value} (reference)')]
-  runs += [Run(f'{field.split(".")[-1]}={v}', overrides=((field, v),), seeds=ABLATION_SEEDS)
-           for v in values]
+  runs += [
+    Run(f'{field.split(".")[-1]}={v}', overrides=((field, v),), seeds=ABLATION_SEEDS)
+    for v in values
+  ]
   return runs
 
 
 ABLATIONS = {
-    'normalisation': lambda: _variants('model.normalisation', 'vocab', ['max_seq_len']),
-    'id_order': lambda: _variants('tokenizer.id_order', 'native', ['frequency', 'random']),
-    'embed_mlp': lambda: _variants('model.embed_mlp', 'linear', ['geglu', 'none']),
-    'basis': lambda: _variants('model.basis', 'fourier',
-                               ['chebyshev', 'legendre', 'hermite', 'laguerre',
-                                'hermite_stretched', 'laguerre_stretched']),
-    # The second SentencePiece row keeps its 8k ids at WordPiece's phase spacing (x = 2p/30521 - 1):
-    # it separates the smaller V from the vocabulary fitted to the training text.
-    'tokenizer': lambda: _variants('tokenizer.kind', 'wordpiece', ['sentencepiece']) + [
-        Run('kind=sentencepiece, basis_vocab_size=30522', overrides=(
-            ('tokenizer.kind', 'sentencepiece'), ('model.basis_vocab_size', 30522)),
-            seeds=ABLATION_SEEDS)],
-    # Length-sorted windows (less padding, in-batch negatives of similar length) vs random batches.
-    'batching': lambda: _variants('data.sort_window_batches', 64, [0]),
-    'official': lambda: [
-        _reference('paper behaviour (reference)'),
-        Run('pooling=mean_all, pad_to_max_len', overrides=(
-            ('model.pooling', 'mean_all'), ('data.pad_to_max_len', True)), seeds=ABLATION_SEEDS),
-        Run('drop_ffn_output', overrides=(('model.drop_ffn_output', True),), seeds=ABLATION_SEEDS),
-        Run('label_filter=all', overrides=(('data.label_filter', 'all'),), seeds=ABLATION_SEEDS),
-    ],
+  'normalisation': lambda: _variants('model.normalisation', 'vocab', ['max_seq_len']),
+  'id_order': lambda: _variants('tokenizer.id_order', 'native', ['frequency', 'random']),
+  'embed_mlp': lambda: _variants('model.embed_mlp', 'linear', ['geglu', 'none']),
+  'basis': lambda: _variants(
+    'model.basis',
+    'fourier',
+    ['chebyshev', 'legendre', 'hermite', 'laguerre', 'hermite_stretched', 'laguerre_stretched'],
+  ),
+  # The second SentencePiece row keeps its 8k ids at WordPiece's phase spacing (x = 2p/30521 - 1):
+  # it separates the smaller V from the vocabulary fitted to the training text.
+  'tokenizer': lambda: (
+    _variants('tokenizer.kind', 'wordpiece', ['sentencepiece'])
+    + [
+      Run(
+        'kind=sentencepiece, basis_vocab_size=30522',
+        overrides=(('tokenizer.kind', 'sentencepiece'), ('model.basis_vocab_size', 30522)),
+        seeds=ABLATION_SEEDS,
+      )
+    ]
+  ),
+  # Length-sorted windows (less padding, in-batch negatives of similar length) vs random batches.
+  'batching': lambda: _variants('data.sort_window_batches', 64, [0]),
+  'official': lambda: [
+    _reference('paper behaviour (reference)'),
+    Run(
+      'pooling=mean_all, pad_to_max_len',
+      overrides=(('model.pooling', 'mean_all'), ('data.pad_to_max_len', True)),
+      seeds=ABLATION_SEEDS,
+    ),
+    Run('drop_ffn_output', overrides=(('model.drop_ffn_output', True),), seeds=ABLATION_SEEDS),
+    Run('label_filter=all', overrides=(('data.label_filter', 'all'),), seeds=ABLATION_SEEDS),
+  ],
 }
 SWEEPS = {'table1': table1, 'table2': table2, **ABLATIONS}
 GROUPS = {'ablations': tuple(ABLATIONS)}

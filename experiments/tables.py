@@ -16,11 +16,13 @@ from experiments import jobs, readme_blocks
 from pete_jax import files
 from experiments.sweeps import Run
 
-BUDGET = ('Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
-          'entailment pairs (configs/local_data.py, about 6% of the paper\'s data); AdamW lr 2e-5, '
-          '100 warmup steps then linear decay; max_len 48; STS-B validation (1,500 pairs) '
-          'zero-shot, masked mean pooling, paper normalisation (2p/(V-1)-1) unless a row says '
-          'otherwise. The paper trains 122,700 steps at max_len 128.')
+BUDGET = (
+  'Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
+  "entailment pairs (configs/local_data.py, about 6% of the paper's data); AdamW lr 2e-5, "
+  '100 warmup steps then linear decay; max_len 48; STS-B validation (1,500 pairs) '
+  'zero-shot, masked mean pooling, paper normalisation (2p/(V-1)-1) unless a row says '
+  'otherwise. The paper trains 122,700 steps at max_len 128.'
+)
 
 
 def stage_of(sweep: str) -> str:
@@ -31,8 +33,11 @@ def stage_of(sweep: str) -> str:
 def summarise(values: list[float]) -> dict:
   if not values:
     return {'mean': None, 'std': None, 'n': 0}
-  return {'mean': statistics.fmean(values),
-          'std': statistics.stdev(values) if len(values) > 1 else None, 'n': len(values)}
+  return {
+    'mean': statistics.fmean(values),
+    'std': statistics.stdev(values) if len(values) > 1 else None,
+    'n': len(values),
+  }
 
 
 def row_result(sweep: str, run: Run, seed_jobs: list[jobs.Job]) -> dict:
@@ -44,16 +49,29 @@ def row_result(sweep: str, run: Run, seed_jobs: list[jobs.Job]) -> dict:
   pearson = [s['metrics'][stage]['pearson'] for s in done]
   zero_shot = [s['metrics']['pretrain']['spearman'] for s in done]
   ours = summarise(spearman)
-  diff = None if ours['mean'] is None or run.paper_spearman is None else (
-      ours['mean'] - run.paper_spearman)
-  return {'name': run.name, 'module': run.module, 'overrides': dict(run.overrides),
-          'paper': {'spearman': run.paper_spearman, 'pearson': run.paper_pearson,
-                    'params': run.paper_params},
-          'spearman': ours, 'pearson': summarise(pearson), 'zero_shot_spearman': summarise(zero_shot),
-          'per_seed_spearman': {s['seed']: round(s['metrics'][stage]['spearman'], 2)
-                                for s in done},
-          'difference': diff, 'params': seeds[0]['params'], 'seeds': seeds,
-          'reference': run.reference}
+  diff = (
+    None
+    if ours['mean'] is None or run.paper_spearman is None
+    else (ours['mean'] - run.paper_spearman)
+  )
+  return {
+    'name': run.name,
+    'module': run.module,
+    'overrides': dict(run.overrides),
+    'paper': {
+      'spearman': run.paper_spearman,
+      'pearson': run.paper_pearson,
+      'params': run.paper_params,
+    },
+    'spearman': ours,
+    'pearson': summarise(pearson),
+    'zero_shot_spearman': summarise(zero_shot),
+    'per_seed_spearman': {s['seed']: round(s['metrics'][stage]['spearman'], 2) for s in done},
+    'difference': diff,
+    'params': seeds[0]['params'],
+    'seeds': seeds,
+    'reference': run.reference,
+  }
 
 
 def compare_to_reference(rows: list[dict]) -> list[dict]:
@@ -69,10 +87,15 @@ def compare_to_reference(rows: list[dict]) -> list[dict]:
     theirs = list(ref['per_seed_spearman'].values()) if ref else []
     if r is ref or not ours or not theirs:
       continue
-    p = (float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
-         if len(ours) > 1 and len(theirs) > 1 else None)
-    r['vs_reference'] = {'difference': statistics.fmean(ours) - statistics.fmean(theirs),
-                         'welch_p': p}
+    p = (
+      float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
+      if len(ours) > 1 and len(theirs) > 1
+      else None
+    )
+    r['vs_reference'] = {
+      'difference': statistics.fmean(ours) - statistics.fmean(theirs),
+      'welch_p': p,
+    }
   return rows
 
 
@@ -111,14 +134,25 @@ def _wall(row: dict) -> str:
 def compact_table(rows: list[dict], finetune: bool = False) -> str:
   """The short form of a results table, for the README files."""
   ref = _has_reference(rows)
-  lines = ['| run | paper Spearman | ours Spearman (mean ± std, n) | per seed | ours − paper | '
-           + ('ours − reference (Welch) | ' if ref else '') + 'params (ours) | wall / run |'
-           + (' zero-shot before fine-tuning |' if finetune else ''),
-           '|---' * (7 + ref + finetune) + '|']
+  lines = [
+    '| run | paper Spearman | ours Spearman (mean ± std, n) | per seed | ours − paper | '
+    + ('ours − reference (Welch) | ' if ref else '')
+    + 'params (ours) | wall / run |'
+    + (' zero-shot before fine-tuning |' if finetune else ''),
+    '|---' * (7 + ref + finetune) + '|',
+  ]
   for r in rows:
-    cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), _per_seed(r),
-             _num(r['difference'], '+.2f')] + ([_vs_reference(r)] if ref else []) + [
-                 f'{r["params"]["total"]:,}', _wall(r)]
+    cells = (
+      [
+        r['name'],
+        _num(r['paper']['spearman']),
+        _fmt(r['spearman']),
+        _per_seed(r),
+        _num(r['difference'], '+.2f'),
+      ]
+      + ([_vs_reference(r)] if ref else [])
+      + [f'{r["params"]["total"]:,}', _wall(r)]
+    )
     if finetune:
       cells.append(_fmt(r['zero_shot_spearman']))
     lines.append('| ' + ' | '.join(cells) + ' |')
@@ -127,44 +161,84 @@ def compact_table(rows: list[dict], finetune: bool = False) -> str:
 
 def _update_results_readme(results_dir: str, name: str, rows: list[dict], finetune: bool) -> None:
   """Rewrites block ``name`` of ``<results_dir>/README.md`` (if it has one)."""
-  text = (f'From `python -m experiments.run {name}` ([{name}.md]({name}.md)):\n\n'
-          + compact_table(rows, finetune))
+  text = f'From `python -m experiments.run {name}` ([{name}.md]({name}.md)):\n\n' + compact_table(
+    rows, finetune
+  )
   readme_blocks.replace_block(os.path.join(results_dir, 'README.md'), name, text)
 
 
 def markdown(sweep: str, rows: list[dict]) -> str:
   """The sweep's results as Markdown."""
   stage = stage_of(sweep)
-  what = ('STS-B validation after STS-B fine-tuning (pre-training zero-shot in its own column)'
-          if stage == 'finetune' else 'STS-B validation, zero-shot')
+  what = (
+    'STS-B validation after STS-B fine-tuning (pre-training zero-shot in its own column)'
+    if stage == 'finetune'
+    else 'STS-B validation, zero-shot'
+  )
   ref = _has_reference(rows)
-  lines = [f'# Sweep `{sweep}`', '', f'Metric: {what}; Spearman and Pearson x100.', '', BUDGET, '',
-           '| run | paper Spearman | ours Spearman (mean ± std) | per seed | ours − paper | '
-           + ('ours − reference (Welch) | ' if ref else '') +
-           'ours Pearson | paper Pearson | params (ours) | paper params | steps | batch | '
-           'wall / run |' + (' zero-shot before fine-tuning |' if stage == 'finetune' else ''),
-           '|---' * (12 + ref + (stage == 'finetune')) + '|']
+  lines = [
+    f'# Sweep `{sweep}`',
+    '',
+    f'Metric: {what}; Spearman and Pearson x100.',
+    '',
+    BUDGET,
+    '',
+    '| run | paper Spearman | ours Spearman (mean ± std) | per seed | ours − paper | '
+    + ('ours − reference (Welch) | ' if ref else '')
+    + 'ours Pearson | paper Pearson | params (ours) | paper params | steps | batch | '
+    'wall / run |' + (' zero-shot before fine-tuning |' if stage == 'finetune' else ''),
+    '|---' * (12 + ref + (stage == 'finetune')) + '|',
+  ]
   for r in rows:
     first = r['seeds'][0]
-    steps = str(first['steps']) + (f' + {first["finetune_steps"]} ft' if first['finetune_steps'] else '')
-    cells = [r['name'], _num(r['paper']['spearman']), _fmt(r['spearman']), _per_seed(r),
-             _num(r['difference'], '+.2f')] + ([_vs_reference(r)] if ref else []) + [
-                 _fmt(r['pearson']), _num(r['paper']['pearson']),
-             f'{r["params"]["total"]:,}', r['paper']['params'] or '—', steps,
-             str(first['batch_size']), _wall(r)]
+    steps = str(first['steps']) + (
+      f' + {first["finetune_steps"]} ft' if first['finetune_steps'] else ''
+    )
+    cells = (
+      [
+        r['name'],
+        _num(r['paper']['spearman']),
+        _fmt(r['spearman']),
+        _per_seed(r),
+        _num(r['difference'], '+.2f'),
+      ]
+      + ([_vs_reference(r)] if ref else [])
+      + [
+        _fmt(r['pearson']),
+        _num(r['paper']['pearson']),
+        f'{r["params"]["total"]:,}',
+        r['paper']['params'] or '—',
+        steps,
+        str(first['batch_size']),
+        _wall(r),
+      ]
+    )
     if stage == 'finetune':
       cells.append(_fmt(r['zero_shot_spearman']))
     lines.append('| ' + ' | '.join(cells) + ' |')
   machines = {str(s['machine']) for r in rows for s in r['seeds'] if s['machine']}
-  lines += ['', '## Machine', ''] + [f'- `{m}`' for m in sorted(machines)] + [
-      '', 'Wall time is the whole process (data loading, XLA compilation, training, evaluation) '
-      'and depends on what else ran on the same cores.', '', '## Commands', '']
+  lines += (
+    ['', '## Machine', '']
+    + [f'- `{m}`' for m in sorted(machines)]
+    + [
+      '',
+      'Wall time is the whole process (data loading, XLA compilation, training, evaluation) '
+      'and depends on what else ran on the same cores.',
+      '',
+      '## Commands',
+      '',
+    ]
+  )
   for r in rows:
     for s in r['seeds']:
       mark = '' if s['metrics'] else ' (not run)'
       lines.append(f'- `{s["command"]}`{mark}')
-  lines += ['', f'Generated by `python -m experiments.run {sweep}` on '
-            f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.', '']
+  lines += [
+    '',
+    f'Generated by `python -m experiments.run {sweep}` on '
+    f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.',
+    '',
+  ]
   return '\n'.join(lines)
 
 
@@ -172,8 +246,9 @@ def write(sweep: str, rows: list[dict], results_dir: str) -> str:
   """Writes ``<results_dir>/<sweep>.md`` and ``.json``; returns the Markdown path."""
   os.makedirs(results_dir, exist_ok=True)
   rows = compare_to_reference(rows)
-  files.write_json(os.path.join(results_dir, f'{sweep}.json'),
-                    {'sweep': sweep, 'budget': BUDGET, 'rows': rows})
+  files.write_json(
+    os.path.join(results_dir, f'{sweep}.json'), {'sweep': sweep, 'budget': BUDGET, 'rows': rows}
+  )
   path = os.path.join(results_dir, f'{sweep}.md')
   with open(path, 'w', encoding='utf-8') as f:
     f.write(markdown(sweep, rows))
@@ -190,7 +265,8 @@ def write_group(group: str, sweeps: tuple, results_dir: str) -> str:
       with open(path, encoding='utf-8') as f:
         rows += [{**r, 'name': f'{sweep}: {r["name"]}'} for r in json.load(f)['rows']]
   text = markdown(group, rows).replace(
-      f'# Sweep `{group}`', f'# Sweeps `{group}` ({", ".join(sweeps)})', 1)
+    f'# Sweep `{group}`', f'# Sweeps `{group}` ({", ".join(sweeps)})', 1
+  )
   out = os.path.join(results_dir, f'{group}.md')
   with open(out, 'w', encoding='utf-8') as f:
     f.write(text)
@@ -200,16 +276,20 @@ def write_group(group: str, sweeps: tuple, results_dir: str) -> str:
 def readme_summary(results_dir: str) -> str:
   """The README's results block: Table 1 and Table 2 rows from their JSON files."""
   lines = []
-  for sweep, title in (('table1', 'Table 1 (zero-shot)'),
-                       ('table2', 'Table 2 (after STS-B fine-tuning)')):
+  for sweep, title in (
+    ('table1', 'Table 1 (zero-shot)'),
+    ('table2', 'Table 2 (after STS-B fine-tuning)'),
+  ):
     path = os.path.join(results_dir, f'{sweep}.json')
     if not os.path.exists(path):
       continue
     with open(path, encoding='utf-8') as f:
       rows = json.load(f)['rows']
-    lines += [f'{title}, from `python -m experiments.run {sweep}` '
-              f'(`experiments/results/{sweep}.md`):', '',
-              compact_table(rows, stage_of(sweep) == 'finetune')]
+    lines += [
+      f'{title}, from `python -m experiments.run {sweep}` (`experiments/results/{sweep}.md`):',
+      '',
+      compact_table(rows, stage_of(sweep) == 'finetune'),
+    ]
     lines.append('')
   return '\n'.join(lines)
 

@@ -11,7 +11,20 @@ from pete_jax.layers import EncoderBlock, GeGLU, MultiHeadAttention, apply_rope
 from pete_jax.losses import ContrastiveLoss, contrastive_loss, pearson_loss
 
 __all__ = [
-    'basis_features', 'fourier_features', 'normalise_ids', 'FourierEmbed', 'LearnedEmbed',
-    'EncoderConfig', 'SentenceEncoder', 'encoder_from_config', 'mean_pool', 'EncoderBlock', 'GeGLU',
-    'MultiHeadAttention', 'apply_rope', 'ContrastiveLoss', 'contrastive_loss', 'pearson_loss',
+  'basis_features',
+  'fourier_features',
+  'normalise_ids',
+  'FourierEmbed',
+  'LearnedEmbed',
+  'EncoderConfig',
+  'SentenceEncoder',
+  'encoder_from_config',
+  'mean_pool',
+  'EncoderBlock',
+  'GeGLU',
+  'MultiHeadAttention',
+  'apply_rope',
+  'ContrastiveLoss',
+  'contrastive_loss',
+  'pearson_loss',
 ]

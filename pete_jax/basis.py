@@ -14,8 +14,9 @@ import numpy as np
 NORMALISATIONS = ('vocab', 'max_seq_len')
 
 
-def normalise_ids(ids: jax.Array, vocab_size: int, *, normalisation: str = 'vocab',
-                  max_seq_len: int = 128) -> jax.Array:
+def normalise_ids(
+  ids: jax.Array, vocab_size: int, *, normalisation: str = 'vocab', max_seq_len: int = 128
+) -> jax.Array:
   """Maps integer ids to float32 ``x = 2 p / (N - 1) - 1``.
 
   Args:
@@ -94,9 +95,14 @@ def fourier_from_x(x: jax.Array, dim: int) -> jax.Array:
   return jnp.stack([sin, cos], axis=-1).reshape(*x.shape, dim)
 
 
-def _recurrence(x: jax.Array, dim: int, first: jax.Array, second: jax.Array,
-                step: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
-                log_weight: jax.Array | None = None) -> jax.Array:
+def _recurrence(
+  x: jax.Array,
+  dim: int,
+  first: jax.Array,
+  second: jax.Array,
+  step: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
+  log_weight: jax.Array | None = None,
+) -> jax.Array:
   """Features 0..dim-1 of a three-term recurrence ``f[n+1] = step(n, f[n], f[n-1])``.
 
   With ``log_weight``, the features are ``f[n] * exp(log_weight)`` for unweighted
@@ -116,8 +122,8 @@ def _recurrence(x: jax.Array, dim: int, first: jax.Array, second: jax.Array,
     prev, cur, log2_scale = carry  # f[n-1], f[n] are both divided by 2**log2_scale
     out = cur * jnp.exp(log2_scale * ln2 + log_weight)
     nxt = step(n.astype(jnp.float32), cur, prev)
-    big = jnp.abs(nxt) > 2.0 ** 60
-    shrink = jnp.where(big, jnp.float32(2.0 ** -60), jnp.float32(1.0))
+    big = jnp.abs(nxt) > 2.0**60
+    shrink = jnp.where(big, jnp.float32(2.0**-60), jnp.float32(1.0))
     return (cur * shrink, nxt * shrink, log2_scale + jnp.where(big, 60.0, 0.0)), out
 
   ns = jnp.arange(1, dim, dtype=jnp.int32)
@@ -139,8 +145,9 @@ def legendre_from_x(x: jax.Array, dim: int) -> jax.Array:
 
   Bounded by 1 on [-1, 1].
   """
-  return _recurrence(x, dim, jnp.ones_like(x), x,
-                     lambda n, cur, prev: ((2 * n + 1) * x * cur - n * prev) / (n + 1))
+  return _recurrence(
+    x, dim, jnp.ones_like(x), x, lambda n, cur, prev: ((2 * n + 1) * x * cur - n * prev) / (n + 1)
+  )
 
 
 def hermite_from_x(x: jax.Array, dim: int) -> jax.Array:
@@ -152,11 +159,15 @@ def hermite_from_x(x: jax.Array, dim: int) -> jax.Array:
   ``psi_0 = pi^(-1/4) exp(-x^2/2)`` (the weight applied in log form, see
   :func:`_recurrence`). |psi_n| <= pi^(-1/4) everywhere.
   """
-  c = jnp.float32(np.pi ** -0.25)
+  c = jnp.float32(np.pi**-0.25)
   return _recurrence(
-      x, dim, jnp.full_like(x, c), jnp.sqrt(2.0) * x * c,
-      lambda n, cur, prev: jnp.sqrt(2 / (n + 1)) * x * cur - jnp.sqrt(n / (n + 1)) * prev,
-      log_weight=-0.5 * x * x)
+    x,
+    dim,
+    jnp.full_like(x, c),
+    jnp.sqrt(2.0) * x * c,
+    lambda n, cur, prev: jnp.sqrt(2 / (n + 1)) * x * cur - jnp.sqrt(n / (n + 1)) * prev,
+    log_weight=-0.5 * x * x,
+  )
 
 
 def _laguerre_functions(t: jax.Array, dim: int) -> jax.Array:
@@ -164,9 +175,14 @@ def _laguerre_functions(t: jax.Array, dim: int) -> jax.Array:
 
   ``L0 = 1, L1 = 1 - t, (n+1) L(n+1) = (2n+1-t) Ln - n L(n-1)``.
   """
-  return _recurrence(t, dim, jnp.ones_like(t), 1.0 - t,
-                     lambda n, cur, prev: ((2 * n + 1 - t) * cur - n * prev) / (n + 1),
-                     log_weight=-0.5 * t)
+  return _recurrence(
+    t,
+    dim,
+    jnp.ones_like(t),
+    1.0 - t,
+    lambda n, cur, prev: ((2 * n + 1 - t) * cur - n * prev) / (n + 1),
+    log_weight=-0.5 * t,
+  )
 
 
 def laguerre_from_x(x: jax.Array, dim: int) -> jax.Array:
@@ -202,13 +218,13 @@ def laguerre_stretched_from_x(x: jax.Array, dim: int) -> jax.Array:
 
 
 BASES: dict[str, Callable[[jax.Array, int], jax.Array]] = {
-    'fourier': fourier_from_x,
-    'chebyshev': chebyshev_from_x,
-    'legendre': legendre_from_x,
-    'hermite': hermite_from_x,
-    'laguerre': laguerre_from_x,
-    'hermite_stretched': hermite_stretched_from_x,
-    'laguerre_stretched': laguerre_stretched_from_x,
+  'fourier': fourier_from_x,
+  'chebyshev': chebyshev_from_x,
+  'legendre': legendre_from_x,
+  'hermite': hermite_from_x,
+  'laguerre': laguerre_from_x,
+  'hermite_stretched': hermite_stretched_from_x,
+  'laguerre_stretched': laguerre_stretched_from_x,
 }
 
 
@@ -224,8 +240,15 @@ def check_basis_args(basis: str, vocab_size: int, dim: int) -> None:
     raise ValueError(f'The Fourier basis needs an even dim (sin/cos pairs), got {dim}.')
 
 
-def basis_features(ids: jax.Array, vocab_size: int, dim: int, *, basis: str = 'fourier',
-                   normalisation: str = 'vocab', max_seq_len: int = 128) -> jax.Array:
+def basis_features(
+  ids: jax.Array,
+  vocab_size: int,
+  dim: int,
+  *,
+  basis: str = 'fourier',
+  normalisation: str = 'vocab',
+  max_seq_len: int = 128,
+) -> jax.Array:
   """Fixed features of integer token ids: ``[..., dim]`` float32.
 
   Args:
@@ -242,11 +265,13 @@ def basis_features(ids: jax.Array, vocab_size: int, dim: int, *, basis: str = 'f
   return BASES[basis](x, dim)
 
 
-def fourier_features(ids: jax.Array, vocab_size: int, dim: int, *,
-                     normalisation: str = 'vocab', max_seq_len: int = 128) -> jax.Array:
+def fourier_features(
+  ids: jax.Array, vocab_size: int, dim: int, *, normalisation: str = 'vocab', max_seq_len: int = 128
+) -> jax.Array:
   """The paper's Fourier basis of token ids: ``[..., dim]`` float32 (see :func:`fourier_from_x`)."""
-  return basis_features(ids, vocab_size, dim, basis='fourier',
-                        normalisation=normalisation, max_seq_len=max_seq_len)
+  return basis_features(
+    ids, vocab_size, dim, basis='fourier', normalisation=normalisation, max_seq_len=max_seq_len
+  )
 
 
 def sign_changes(values: np.ndarray, tol: float = 1e-4) -> int:

@@ -39,22 +39,30 @@ class CheckpointError(UserError):
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Writes the resolved config as JSON into the workdir (atomically)."""
-  files.write_text(os.path.join(workdir, CONFIG_FILE),
-                   config.to_json_best_effort(indent=2, sort_keys=True))
+  files.write_text(
+    os.path.join(workdir, CONFIG_FILE), config.to_json_best_effort(indent=2, sort_keys=True)
+  )
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained (or converted) with."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: {workdir!r} is not a pete_jax workdir '
-                            '(train one with pete_jax.main or convert official weights).')
+    raise FileNotFoundError(
+      f'{path} not found: {workdir!r} is not a pete_jax workdir '
+      '(train one with pete_jax.main or convert official weights).'
+    )
   with open(path, encoding='utf-8') as f:
     return configuration.from_json(json.load(f))
 
 
-def manager(directory: str, keep: int = 3, best_metric: str | None = 'spearman',
-            save_every: int = 1, use_async: bool = True) -> ocp.CheckpointManager:
+def manager(
+  directory: str,
+  keep: int = 3,
+  best_metric: str | None = 'spearman',
+  save_every: int = 1,
+  use_async: bool = True,
+) -> ocp.CheckpointManager:
   """A CheckpointManager keeping the last ``keep`` checkpoints plus the best one.
 
   Args:
@@ -67,16 +75,25 @@ def manager(directory: str, keep: int = 3, best_metric: str | None = 'spearman',
   """
   policies = [checkpoint_managers.LatestN(n=keep)]
   if best_metric:
-    policies.append(checkpoint_managers.BestN(
-        get_metric_fn=lambda m: m[best_metric], reverse=False, n=1,
-        keep_checkpoints_without_metrics=False))
+    policies.append(
+      checkpoint_managers.BestN(
+        get_metric_fn=lambda m: m[best_metric],
+        reverse=False,
+        n=1,
+        keep_checkpoints_without_metrics=False,
+      )
+    )
   options = ocp.CheckpointManagerOptions(
-      save_interval_steps=save_every, enable_async_checkpointing=use_async,
-      best_fn=(lambda m: m[best_metric]) if best_metric else None, best_mode='max',
-      preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
-      cleanup_tmp_directories=True)
-  return ocp.CheckpointManager(os.path.abspath(directory), options=options,
-                               item_names=('state', 'data'))
+    save_interval_steps=save_every,
+    enable_async_checkpointing=use_async,
+    best_fn=(lambda m: m[best_metric]) if best_metric else None,
+    best_mode='max',
+    preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+    cleanup_tmp_directories=True,
+  )
+  return ocp.CheckpointManager(
+    os.path.abspath(directory), options=options, item_names=('state', 'data')
+  )
 
 
 def _step_dir(mgr: ocp.CheckpointManager, step: int) -> str:
@@ -129,16 +146,23 @@ def verify(step_dir: str) -> bool:
   return True
 
 
-def save(mgr: ocp.CheckpointManager, step: int, state: Any, data_position: dict,
-         metrics: dict | None = None, force: bool = False) -> bool:
+def save(
+  mgr: ocp.CheckpointManager,
+  step: int,
+  state: Any,
+  data_position: dict,
+  metrics: dict | None = None,
+  force: bool = False,
+) -> bool:
   """Saves the state and the input pipeline's position at ``step``.
 
   The previous save is finished first (Orbax would wait for it anyway) and given
   its manifest; call ``write_manifests`` after the last save.
   """
   write_manifests(mgr)
-  args = ocp.args.Composite(state=ocp.args.StandardSave(state),
-                            data=ocp.args.JsonSave(data_position))
+  args = ocp.args.Composite(
+    state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_position)
+  )
   return mgr.save(step, args=args, metrics=metrics, force=force)
 
 
@@ -164,8 +188,10 @@ def _restore_step(mgr: ocp.CheckpointManager, step: int, args: ocp.args.Composit
   except Exception as e:  # pylint: disable=broad-except  (Orbax raises many types)
     if verified:
       raise
-    raise CheckpointError(f'checkpoint {step_dir} is damaged or incomplete: Orbax said '
-                          f'{type(e).__name__}: {str(e)[:300]}') from None
+    raise CheckpointError(
+      f'checkpoint {step_dir} is damaged or incomplete: Orbax said '
+      f'{type(e).__name__}: {str(e)[:300]}'
+    ) from None
 
 
 def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict] | None:
@@ -175,8 +201,9 @@ def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict]
   nothing is deleted) with a warning that says why, so that training resumes from the
   newest intact one and can later save the same steps again.
   """
-  args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                            data=ocp.args.JsonRestore())
+  args = ocp.args.Composite(
+    state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()
+  )
   for step in sorted(mgr.all_steps(), reverse=True):
     try:
       restored = _restore_step(mgr, step, args)
@@ -188,15 +215,20 @@ def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict]
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.move(_step_dir(mgr, step), target)
         mgr.reload()
-      logging.warning('Skipping a damaged checkpoint: %s. Moved it to %s; resuming from the '
-                      'newest intact checkpoint instead.', e, target)
+      logging.warning(
+        'Skipping a damaged checkpoint: %s. Moved it to %s; resuming from the '
+        'newest intact checkpoint instead.',
+        e,
+        target,
+      )
       continue
     return restored['state'], restored['data']
   return None
 
 
-def load_params(workdir: str, step: int | None = None, best: bool = False
-                ) -> tuple[ml_collections.ConfigDict, dict]:
+def load_params(
+  workdir: str, step: int | None = None, best: bool = False
+) -> tuple[ml_collections.ConfigDict, dict]:
   """(config, parameters) of a workdir, for evaluation and inference (see ``load_step``)."""
   config, params, _ = load_step(workdir, step, best)
   return config, params
@@ -212,8 +244,9 @@ def stage_dir(workdir: str, stage: str) -> str:
   return workdir if stage == 'pretrain' else os.path.join(workdir, 'finetune')
 
 
-def load_step(workdir: str, step: int | None = None, best: bool = False,
-              stage: str = 'pretrain') -> tuple[ml_collections.ConfigDict, dict, int]:
+def load_step(
+  workdir: str, step: int | None = None, best: bool = False, stage: str = 'pretrain'
+) -> tuple[ml_collections.ConfigDict, dict, int]:
   """(config, parameters, step) of one checkpoint of a workdir's ``stage``.
 
   Args:
@@ -229,10 +262,13 @@ def load_step(workdir: str, step: int | None = None, best: bool = False,
   directory = os.path.join(stage_dir(workdir, stage), 'checkpoints')
   # A manager that never saves nor deletes (no keep policy, create=False): Orbax's
   # read_only option would do the same but logs three warnings per load.
-  with ocp.CheckpointManager(os.path.abspath(directory),
-                             options=ocp.CheckpointManagerOptions(
-                                 create=False, best_fn=lambda m: m['spearman'], best_mode='max'),
-                             item_names=('state', 'data')) as mgr:
+  with ocp.CheckpointManager(
+    os.path.abspath(directory),
+    options=ocp.CheckpointManagerOptions(
+      create=False, best_fn=lambda m: m['spearman'], best_mode='max'
+    ),
+    item_names=('state', 'data'),
+  ) as mgr:
     steps = sorted(mgr.all_steps())
     if step is None:
       step = mgr.best_step() if best else mgr.latest_step()
@@ -246,7 +282,8 @@ def load_step(workdir: str, step: int | None = None, best: bool = False,
     except CheckpointError as e:
       others = [s for s in steps if s != step]
       raise CheckpointError(
-          f'{e}. Pick another checkpoint with --step=N (steps here: {others or "none"}), or '
-          'delete the damaged folder.') from None
+        f'{e}. Pick another checkpoint with --step=N (steps here: {others or "none"}), or '
+        'delete the damaged folder.'
+      ) from None
   params = restored['state']['params']
   return config, jax.tree.map(jax.numpy.asarray, params), step

@@ -19,17 +19,17 @@ from pete_jax.encoder import DTYPES, EMBEDDINGS, POOLINGS
 from pete_jax.layers import ROPE_KINDS
 
 CHOICES = {
-    'model.embedding': EMBEDDINGS,
-    'model.basis': tuple(BASES),
-    'model.normalisation': NORMALISATIONS,
-    'model.embed_mlp': EMBED_MLPS,
-    'model.rope': ROPE_KINDS,
-    'model.pooling': POOLINGS,
-    'tokenizer.kind': tokenizers.KINDS,
-    'tokenizer.id_order': id_order.ID_ORDERS,
-    'data.label_filter': sources.LABEL_FILTERS,
-    'data.on_bad_row': sources.ON_BAD_ROW,
-    'train.compute_dtype': tuple(DTYPES),
+  'model.embedding': EMBEDDINGS,
+  'model.basis': tuple(BASES),
+  'model.normalisation': NORMALISATIONS,
+  'model.embed_mlp': EMBED_MLPS,
+  'model.rope': ROPE_KINDS,
+  'model.pooling': POOLINGS,
+  'tokenizer.kind': tokenizers.KINDS,
+  'tokenizer.id_order': id_order.ID_ORDERS,
+  'data.label_filter': sources.LABEL_FILTERS,
+  'data.on_bad_row': sources.ON_BAD_ROW,
+  'train.compute_dtype': tuple(DTYPES),
 }
 
 
@@ -42,6 +42,7 @@ LOCAL_FORMATS = sources.LOCAL_FORMATS
 
 def from_json(record: dict) -> ml_collections.ConfigDict:
   """A ConfigDict from its JSON form, with lists back to tuples (as the configs write them)."""
+
   def tuples(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for key, value in config.items():
       if isinstance(value, ml_collections.ConfigDict):
@@ -49,6 +50,7 @@ def from_json(record: dict) -> ml_collections.ConfigDict:
       elif isinstance(value, list):
         config[key] = tuple(value)
     return config
+
   return tuples(ml_collections.ConfigDict(record))
 
 
@@ -68,11 +70,14 @@ def _check_sources(field: str, specs) -> list[str]:
     if fmt == 'tfds':
       continue
     if fmt not in LOCAL_FORMATS:
-      errors.append(f'{field}: unknown source format {fmt!r} in {spec!r}; expected tfds or '
-                    f'one of {LOCAL_FORMATS}')
+      errors.append(
+        f'{field}: unknown source format {fmt!r} in {spec!r}; expected tfds or '
+        f'one of {LOCAL_FORMATS}'
+      )
     else:
-      errors += _check_file(field, location, hint=f' (set PETE_DATA_DIR or point {field} at '
-                            'your local copy)')
+      errors += _check_file(
+        field, location, hint=f' (set PETE_DATA_DIR or point {field} at your local copy)'
+      )
   return errors
 
 
@@ -87,37 +92,50 @@ def _check_file(field: str, path: str, hint: str = '') -> list[str]:
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   """Raises one ConfigError listing every problem found, each naming its field."""
-  errors = [f'{field} must be one of {choices}, got {get_field(config, field)!r}'
-            for field, choices in CHOICES.items() if get_field(config, field) not in choices]
+  errors = [
+    f'{field} must be one of {choices}, got {get_field(config, field)!r}'
+    for field, choices in CHOICES.items()
+    if get_field(config, field) not in choices
+  ]
   model, data, train = config.model, config.data, config.train
   if model.d_model < 2 or model.num_heads < 1 or model.d_model % model.num_heads:
-    errors.append(f'model.d_model ({model.d_model}) must be divisible by model.num_heads '
-                  f'({model.num_heads})')
+    errors.append(
+      f'model.d_model ({model.d_model}) must be divisible by model.num_heads ({model.num_heads})'
+    )
   elif (model.d_model // model.num_heads) % 2:
-    errors.append(f'model.d_model / model.num_heads = {model.d_model // model.num_heads} must '
-                  'be even (RoPE works on pairs)')
+    errors.append(
+      f'model.d_model / model.num_heads = {model.d_model // model.num_heads} must '
+      'be even (RoPE works on pairs)'
+    )
   if model.basis == 'fourier' and model.d_model % 2:
     errors.append(f'model.d_model ({model.d_model}) must be even for the Fourier basis')
   if model.num_layers < 1:
     errors.append(f'model.num_layers must be >= 1, got {model.num_layers}')
   if model.vocab_size and model.vocab_size < 2:
-    errors.append(f'model.vocab_size must be >= 2 (or 0 = from the tokenizer), got {model.vocab_size}')
+    errors.append(
+      f'model.vocab_size must be >= 2 (or 0 = from the tokenizer), got {model.vocab_size}'
+    )
   if not 0 <= model.dropout_rate < 1:
     errors.append(f'model.dropout_rate must be in [0, 1), got {model.dropout_rate}')
   if data.max_len < 3:
     errors.append(f'data.max_len must be >= 3, got {data.max_len}')
   for name, stage in (('train', train), ('finetune', config.finetune)):
     if stage.batch_size < 2:
-      errors.append(f'{name}.batch_size must be >= 2 (contrastive/Pearson losses need pairs), '
-                    f'got {stage.batch_size}')
+      errors.append(
+        f'{name}.batch_size must be >= 2 (contrastive/Pearson losses need pairs), '
+        f'got {stage.batch_size}'
+      )
     elif stage.batch_size % num_devices:
-      errors.append(f'{name}.batch_size ({stage.batch_size}) must be divisible by the number '
-                    f'of devices ({num_devices})')
+      errors.append(
+        f'{name}.batch_size ({stage.batch_size}) must be divisible by the number '
+        f'of devices ({num_devices})'
+      )
   if train.num_steps < 1:
     errors.append(f'train.num_steps must be >= 1, got {train.num_steps}')
   if train.warmup_steps > train.num_steps:
-    errors.append(f'train.warmup_steps ({train.warmup_steps}) must be <= train.num_steps '
-                  f'({train.num_steps})')
+    errors.append(
+      f'train.warmup_steps ({train.warmup_steps}) must be <= train.num_steps ({train.num_steps})'
+    )
   if train.learning_rate <= 0:
     errors.append(f'train.learning_rate must be > 0, got {train.learning_rate}')
   if config.tokenizer.kind == 'wordpiece':

@@ -34,6 +34,7 @@ Params = dict
 @dataclasses.dataclass(frozen=True)
 class Sizes:
   """Model sizes read off a state_dict."""
+
   num_layers: int
   d_model: int
   num_heads: int
@@ -49,8 +50,9 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
   try:
     import torch  # pylint: disable=import-outside-toplevel
   except ImportError as e:
-    raise ImportError('Reading official PyTorch weights needs torch: '
-                      'pip install -e .[convert]') from e
+    raise ImportError(
+      'Reading official PyTorch weights needs torch: pip install -e .[convert]'
+    ) from e
   state = torch.load(path, map_location='cpu', weights_only=True)
   if not isinstance(state, Mapping):
     raise ValueError(f'{path}: expected a state_dict (name -> tensor), got {type(state).__name__}')
@@ -74,22 +76,36 @@ def infer_sizes(state: Mapping[str, np.ndarray]) -> Sizes:
   """
   layer_ids = {int(m.group(1)) for k in state if (m := re.match(r'layers\.(\d+)\.', k))}
   if not layer_ids:
-    raise ValueError('state_dict has no layers.N.* keys: not an official TAN state_dict. '
-                     f'Keys: {sorted(state)}')
-  d = _first(state, [('norm.weight', lambda s: s[0]), ('mlp.bias', lambda s: s[0]),
-                     ('pooler.dense.bias', lambda s: s[0]), ('mlp.weight', lambda s: s[-1])])
+    raise ValueError(
+      f'state_dict has no layers.N.* keys: not an official TAN state_dict. Keys: {sorted(state)}'
+    )
+  d = _first(
+    state,
+    [
+      ('norm.weight', lambda s: s[0]),
+      ('mlp.bias', lambda s: s[0]),
+      ('pooler.dense.bias', lambda s: s[0]),
+      ('mlp.weight', lambda s: s[-1]),
+    ],
+  )
   if d is None:
-    raise ValueError('cannot infer d_model: missing keys norm.weight, mlp.bias, pooler.dense.bias, '
-                     'mlp.weight')
+    raise ValueError(
+      'cannot infer d_model: missing keys norm.weight, mlp.bias, pooler.dense.bias, mlp.weight'
+    )
   freqs = sorted(k for k in state if re.fullmatch(r'layers\.\d+\.rope\.inv_freq', k))
   if not freqs:
     raise ValueError('cannot infer the head count: missing key layers.0.rope.inv_freq')
   head_dim = 2 * state[freqs[0]].shape[0]
   if head_dim == 0 or d % head_dim:
-    raise ValueError(f'{freqs[0]} has {head_dim // 2} entries: head_dim {head_dim} does not '
-                     f'divide d_model {d}')
-  ffn = _first(state, [(f'layers.{i}.positional_ff.w2.weight', lambda s: s[-1])
-                       for i in sorted(layer_ids)]) or 4 * d
+    raise ValueError(
+      f'{freqs[0]} has {head_dim // 2} entries: head_dim {head_dim} does not divide d_model {d}'
+    )
+  ffn = (
+    _first(
+      state, [(f'layers.{i}.positional_ff.w2.weight', lambda s: s[-1]) for i in sorted(layer_ids)]
+    )
+    or 4 * d
+  )
   return Sizes(max(layer_ids) + 1, d, d // head_dim, ffn)
 
 
@@ -99,8 +115,10 @@ def _dense(torch_name: str, flax_path: tuple[str, ...], n_in: int, n_out: int):
   torch's Linear stores weight as (out, in) and computes x W^T + b; flax's
   Dense stores kernel as (in, out) and computes x K + b, so K = W^T.
   """
-  return [(f'{torch_name}.weight', flax_path + ('kernel',), (n_out, n_in), np.transpose),
-          (f'{torch_name}.bias', flax_path + ('bias',), (n_out,), None)]
+  return [
+    (f'{torch_name}.weight', flax_path + ('kernel',), (n_out, n_in), np.transpose),
+    (f'{torch_name}.bias', flax_path + ('bias',), (n_out,), None),
+  ]
 
 
 def _norm(torch_name: str, flax_path: tuple[str, ...], d: int):
@@ -108,7 +126,9 @@ def _norm(torch_name: str, flax_path: tuple[str, ...], d: int):
   return [(f'{torch_name}.weight', flax_path + ('scale',), (d,), None)]
 
 
-def key_map(sizes: Sizes) -> list[tuple[str, tuple[str, ...] | None, tuple[int, ...], Callable | None]]:
+def key_map(
+  sizes: Sizes,
+) -> list[tuple[str, tuple[str, ...] | None, tuple[int, ...], Callable | None]]:
   """Every official key with its flax parameter path, torch shape and transform.
 
   The fused projection maps to ``qkv`` unchanged: torch splits its output as
@@ -133,12 +153,15 @@ def key_map(sizes: Sizes) -> list[tuple[str, tuple[str, ...] | None, tuple[int, 
 def check_state_dict(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
   """Raises a ValueError naming every missing, unexpected and mis-shaped key."""
   expected = {key: shape for key, _, shape, _ in key_map(sizes)}
-  problems = [f'missing key {k} (expected shape {expected[k]})'
-              for k in expected if k not in state]
-  problems += [f'unexpected key {k} (shape {tuple(state[k].shape)})'
-               for k in state if k not in expected]
-  problems += [f'key {k} has shape {tuple(state[k].shape)}, expected {expected[k]}'
-               for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+  problems = [f'missing key {k} (expected shape {expected[k]})' for k in expected if k not in state]
+  problems += [
+    f'unexpected key {k} (shape {tuple(state[k].shape)})' for k in state if k not in expected
+  ]
+  problems += [
+    f'key {k} has shape {tuple(state[k].shape)}, expected {expected[k]}'
+    for k in expected
+    if k in state and tuple(state[k].shape) != expected[k]
+  ]
   if problems:
     raise ValueError(f'Not an official TAN state_dict for {sizes}:\n  ' + '\n  '.join(problems))
 
@@ -146,13 +169,15 @@ def check_state_dict(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
 def check_rope(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
   """The stored RoPE frequencies must equal the ones the flax model computes."""
   hd = sizes.head_dim
-  computed = np.asarray(rope_angles(jnp.ones((1,)), hd)[0, :hd // 2])
+  computed = np.asarray(rope_angles(jnp.ones((1,)), hd)[0, : hd // 2])
   for i in range(sizes.num_layers):
     stored = state[f'layers.{i}.rope.inv_freq']
     err = float(np.max(np.abs(stored - computed) / computed))
     if err > 1e-6:
-      raise ValueError(f'layers.{i}.rope.inv_freq differs from 1/10000^(2j/{hd}) '
-                       f'(max relative error {err:.3g}): RoPE base or head_dim not as expected')
+      raise ValueError(
+        f'layers.{i}.rope.inv_freq differs from 1/10000^(2j/{hd}) '
+        f'(max relative error {err:.3g}): RoPE base or head_dim not as expected'
+      )
 
 
 def _set(tree: dict, path: tuple[str, ...], value: np.ndarray) -> None:
@@ -210,6 +235,7 @@ def write_workdir(workdir: str, config: ml_collections.ConfigDict, encoder_param
   then accepts the converted weights like a trained model.
   """
   from pete_jax import checkpoint, configuration, train  # pylint: disable=import-outside-toplevel
+
   config = configuration.resolve(config)
   checkpoint.write_config(workdir, config)
   params = train.init_params(_model(config), config, jax.random.key(config.seed))
@@ -220,8 +246,9 @@ def write_workdir(workdir: str, config: ml_collections.ConfigDict, encoder_param
   checkpoint.finish(mgr)
 
 
-def convert(weights: str, workdir: str, eval_source: str = ''
-            ) -> tuple[ml_collections.ConfigDict, Params]:
+def convert(
+  weights: str, workdir: str, eval_source: str = ''
+) -> tuple[ml_collections.ConfigDict, Params]:
   """Converts ``weights`` and writes the workdir; returns (config, encoder params)."""
   sizes, params = to_flax(load_state_dict(weights))
   config = official_config(sizes, eval_source)
@@ -235,15 +262,21 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   config, _ = convert(f.weights, f.workdir, f.eval_source)
   m = config.model
-  print(f'Converted {f.weights} -> {f.workdir}: {m.num_layers} layer(s), '
-        f'd_model {m.d_model}, {m.num_heads} head(s), FFN {m.ffn_hidden} (unused).')
+  print(
+    f'Converted {f.weights} -> {f.workdir}: {m.num_layers} layer(s), '
+    f'd_model {m.d_model}, {m.num_heads} head(s), FFN {m.ffn_hidden} (unused).'
+  )
 
 
 if __name__ == '__main__':
   # Flags are defined only when run as a command, so importing never clashes.
   flags.DEFINE_string('weights', None, 'Official state_dict (.pt) to convert.')
   flags.DEFINE_string('workdir', None, 'pete_jax workdir to write.')
-  flags.DEFINE_string('eval_source', '', "data.eval_source of the workdir's config; default the "
-                      'local STS-B dev set (stsb_tsv:<PETE_DATA_DIR>/stsb/dev.tsv).')
+  flags.DEFINE_string(
+    'eval_source',
+    '',
+    "data.eval_source of the workdir's config; default the "
+    'local STS-B dev set (stsb_tsv:<PETE_DATA_DIR>/stsb/dev.tsv).',
+  )
   flags.mark_flags_as_required(['weights', 'workdir'])
   app.run(main)

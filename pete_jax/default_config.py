@@ -125,12 +125,12 @@ def get_config() -> ml_collections.ConfigDict:
 
   # ---------------------------------------------------------------- train
   train = config.train = ml_collections.ConfigDict()
-  train.batch_size = 128            # global batch, sentence pairs
+  train.batch_size = 128  # global batch, sentence pairs
   train.num_steps = 122_700
   train.learning_rate = 2e-5
-  train.warmup_steps = 1_000        # then linear decay to 0
-  train.weight_decay = 0.01         # AdamW
-  train.grad_clip_norm = 0.0        # 0 = off
+  train.warmup_steps = 1_000  # then linear decay to 0
+  train.weight_decay = 0.01  # AdamW
+  train.grad_clip_norm = 0.0  # 0 = off
   # Compute dtype of activations: float32, bfloat16 (TPU/GPU) or float16.
   train.compute_dtype = 'float32'
   train.log_every_steps = 100

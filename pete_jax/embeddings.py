@@ -37,6 +37,7 @@ class FourierEmbed(nn.Module):
     mlp: 'linear' (one d->d layer, official code), 'geglu' (paper text) or 'none'.
     mlp_expansion: hidden width of the 'geglu' MLP in multiples of d.
   """
+
   num_embeddings: int
   features: int
   basis: str = 'fourier'
@@ -55,32 +56,49 @@ class FourierEmbed(nn.Module):
     if self.mlp not in EMBED_MLPS:
       raise ValueError(f'Unknown embedding mlp {self.mlp!r}; expected one of {EMBED_MLPS}.')
     if self.normalisation not in basis_lib.NORMALISATIONS:
-      raise ValueError(f'Unknown normalisation {self.normalisation!r}; '
-                       f'expected one of {basis_lib.NORMALISATIONS}.')
+      raise ValueError(
+        f'Unknown normalisation {self.normalisation!r}; expected one of {basis_lib.NORMALISATIONS}.'
+      )
     if self.basis_vocab_size and self.basis_vocab_size < self.num_embeddings:
       raise ValueError(
-          f'basis_vocab_size ({self.basis_vocab_size}) is smaller than the vocabulary '
-          f'({self.num_embeddings}): ids past it would leave the basis range [-1, 1]. '
-          'Use None (= V) or a value >= V.')
+        f'basis_vocab_size ({self.basis_vocab_size}) is smaller than the vocabulary '
+        f'({self.num_embeddings}): ids past it would leave the basis range [-1, 1]. '
+        'Use None (= V) or a value >= V.'
+      )
     super().__post_init__()
 
   def features_of(self, ids: jax.Array) -> jax.Array:
     """The fixed basis T(ids), float32, before the MLP."""
     return basis_lib.basis_features(
-        ids, self.basis_vocab_size or self.num_embeddings, self.features, basis=self.basis,
-        normalisation=self.normalisation, max_seq_len=self.max_seq_len)
+      ids,
+      self.basis_vocab_size or self.num_embeddings,
+      self.features,
+      basis=self.basis,
+      normalisation=self.normalisation,
+      max_seq_len=self.max_seq_len,
+    )
 
   @nn.compact
   def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
     del deterministic  # No dropout; the argument keeps the baseline's signature.
     t = self.features_of(ids).astype(self.dtype)
     if self.mlp == 'linear':
-      t = t + nn.Dense(self.features, use_bias=self.use_bias, dtype=self.dtype,
-                       param_dtype=self.param_dtype, name='mlp')(t)
+      t = t + nn.Dense(
+        self.features,
+        use_bias=self.use_bias,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name='mlp',
+      )(t)
     elif self.mlp == 'geglu':
-      t = t + GeGLU(hidden=self.mlp_expansion * self.features, features=self.features,
-                    use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
-                    name='mlp')(t)
+      t = t + GeGLU(
+        hidden=self.mlp_expansion * self.features,
+        features=self.features,
+        use_bias=self.use_bias,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name='mlp',
+      )(t)
     return rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(t)
 
   def embedding_table(self) -> jax.Array:
@@ -98,6 +116,7 @@ class LearnedEmbed(nn.Module):
   Same call signature as :class:`FourierEmbed`; ``deterministic`` switches dropout
   off.
   """
+
   num_embeddings: int
   features: int
   dropout_rate: float = 0.0
@@ -112,8 +131,13 @@ class LearnedEmbed(nn.Module):
 
   @nn.compact
   def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
-    h = nn.Embed(self.num_embeddings, self.features, dtype=self.dtype,
-                 param_dtype=self.param_dtype, name='table')(ids)
+    h = nn.Embed(
+      self.num_embeddings,
+      self.features,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='table',
+    )(ids)
     h = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(h)
     return nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
 

@@ -41,6 +41,7 @@ class EncoderConfig:
   meanings are documented in ``pete_jax/default_config.py`` (section ``model``);
   invalid combinations raise ValueError here, before any module is built.
   """
+
   vocab_size: int
   d_model: int = 256
   num_layers: int = 1
@@ -64,24 +65,39 @@ class EncoderConfig:
 
   def __post_init__(self):
     checks = [
-        (self.embedding in EMBEDDINGS, f'model.embedding must be one of {EMBEDDINGS}, got {self.embedding!r}'),
-        (self.pooling in POOLINGS, f'model.pooling must be one of {POOLINGS}, got {self.pooling!r}'),
-        (self.rope in ROPE_KINDS, f'model.rope must be one of {ROPE_KINDS}, got {self.rope!r}'),
-        (self.num_layers >= 1, f'model.num_layers must be >= 1, got {self.num_layers}'),
-        (self.num_heads >= 1 and self.d_model % self.num_heads == 0,
-         f'model.d_model ({self.d_model}) must be divisible by model.num_heads ({self.num_heads})'),
-        (self.num_heads < 1 or (self.d_model // self.num_heads) % 2 == 0,
-         f'the head size d_model/num_heads = {self.d_model}/{self.num_heads} must be even for RoPE'),
-        (self.ffn_hidden >= 1, f'the FFN hidden size must be >= 1, got {self.ffn_hidden}'),
-        (0.0 <= self.dropout_rate < 1.0, f'model.dropout_rate must be in [0, 1), got {self.dropout_rate}'),
+      (
+        self.embedding in EMBEDDINGS,
+        f'model.embedding must be one of {EMBEDDINGS}, got {self.embedding!r}',
+      ),
+      (self.pooling in POOLINGS, f'model.pooling must be one of {POOLINGS}, got {self.pooling!r}'),
+      (self.rope in ROPE_KINDS, f'model.rope must be one of {ROPE_KINDS}, got {self.rope!r}'),
+      (self.num_layers >= 1, f'model.num_layers must be >= 1, got {self.num_layers}'),
+      (
+        self.num_heads >= 1 and self.d_model % self.num_heads == 0,
+        f'model.d_model ({self.d_model}) must be divisible by model.num_heads ({self.num_heads})',
+      ),
+      (
+        self.num_heads < 1 or (self.d_model // self.num_heads) % 2 == 0,
+        f'the head size d_model/num_heads = {self.d_model}/{self.num_heads} must be even for RoPE',
+      ),
+      (self.ffn_hidden >= 1, f'the FFN hidden size must be >= 1, got {self.ffn_hidden}'),
+      (
+        0.0 <= self.dropout_rate < 1.0,
+        f'model.dropout_rate must be in [0, 1), got {self.dropout_rate}',
+      ),
     ]
     for ok, message in checks:
       if not ok:
         raise ValueError(message)
 
   @classmethod
-  def from_config(cls, model: ml_collections.ConfigDict, vocab_size: int, max_len: int,
-                  compute_dtype: str = 'float32') -> 'EncoderConfig':
+  def from_config(
+    cls,
+    model: ml_collections.ConfigDict,
+    vocab_size: int,
+    max_len: int,
+    compute_dtype: str = 'float32',
+  ) -> 'EncoderConfig':
     """The encoder of a config's ``model`` section.
 
     Args:
@@ -91,15 +107,26 @@ class EncoderConfig:
       compute_dtype: 'float32', 'bfloat16' or 'float16'; parameters stay float32.
     """
     return cls(
-        vocab_size=model.vocab_size or vocab_size, d_model=model.d_model,
-        num_layers=model.num_layers, num_heads=model.num_heads,
-        ffn_hidden=model.ffn_hidden or int(round(model.ffn_multiplier * model.d_model)),
-        embedding=model.embedding, basis=model.basis, normalisation=model.normalisation,
-        basis_vocab_size=model.basis_vocab_size or None, max_seq_len=max_len,
-        embed_mlp=model.embed_mlp, embed_mlp_expansion=model.embed_mlp_expansion,
-        dropout_rate=model.dropout_rate, rope=model.rope, pooling=model.pooling,
-        drop_ffn_output=model.drop_ffn_output, use_bias=model.use_bias, rms_eps=model.rms_eps,
-        dtype=DTYPES[compute_dtype])
+      vocab_size=model.vocab_size or vocab_size,
+      d_model=model.d_model,
+      num_layers=model.num_layers,
+      num_heads=model.num_heads,
+      ffn_hidden=model.ffn_hidden or int(round(model.ffn_multiplier * model.d_model)),
+      embedding=model.embedding,
+      basis=model.basis,
+      normalisation=model.normalisation,
+      basis_vocab_size=model.basis_vocab_size or None,
+      max_seq_len=max_len,
+      embed_mlp=model.embed_mlp,
+      embed_mlp_expansion=model.embed_mlp_expansion,
+      dropout_rate=model.dropout_rate,
+      rope=model.rope,
+      pooling=model.pooling,
+      drop_ffn_output=model.drop_ffn_output,
+      use_bias=model.use_bias,
+      rms_eps=model.rms_eps,
+      dtype=DTYPES[compute_dtype],
+    )
 
 
 class SentenceEncoder(nn.Module):
@@ -108,26 +135,45 @@ class SentenceEncoder(nn.Module):
   The paper's two models differ only in ``config.embedding``: 'fourier' (PETE)
   or 'learned' (the baseline table).
   """
+
   config: EncoderConfig
 
   def setup(self):
     c = self.config
     if c.embedding == 'fourier':
       self.embed = FourierEmbed(
-          num_embeddings=c.vocab_size, features=c.d_model, basis=c.basis,
-          normalisation=c.normalisation, basis_vocab_size=c.basis_vocab_size,
-          max_seq_len=c.max_seq_len, mlp=c.embed_mlp, mlp_expansion=c.embed_mlp_expansion,
-          use_bias=c.use_bias, rms_eps=c.rms_eps, dtype=c.dtype, param_dtype=c.param_dtype)
+        num_embeddings=c.vocab_size,
+        features=c.d_model,
+        basis=c.basis,
+        normalisation=c.normalisation,
+        basis_vocab_size=c.basis_vocab_size,
+        max_seq_len=c.max_seq_len,
+        mlp=c.embed_mlp,
+        mlp_expansion=c.embed_mlp_expansion,
+        use_bias=c.use_bias,
+        rms_eps=c.rms_eps,
+        dtype=c.dtype,
+        param_dtype=c.param_dtype,
+      )
     else:
-      self.embed = LearnedEmbed(num_embeddings=c.vocab_size, features=c.d_model,
-                                dropout_rate=c.dropout_rate, rms_eps=c.rms_eps, dtype=c.dtype,
-                                param_dtype=c.param_dtype)
+      self.embed = LearnedEmbed(
+        num_embeddings=c.vocab_size,
+        features=c.d_model,
+        dropout_rate=c.dropout_rate,
+        rms_eps=c.rms_eps,
+        dtype=c.dtype,
+        param_dtype=c.param_dtype,
+      )
     self.blocks = [EncoderBlock(config=c) for _ in range(c.num_layers)]
-    self.pooler = nn.Dense(c.d_model, use_bias=c.use_bias, dtype=c.dtype,
-                           param_dtype=c.param_dtype)
+    self.pooler = nn.Dense(c.d_model, use_bias=c.use_bias, dtype=c.dtype, param_dtype=c.param_dtype)
 
-  def __call__(self, ids: jax.Array, mask: jax.Array, deterministic: bool = True,
-               embedding_table: jax.Array | None = None) -> jax.Array:
+  def __call__(
+    self,
+    ids: jax.Array,
+    mask: jax.Array,
+    deterministic: bool = True,
+    embedding_table: jax.Array | None = None,
+  ) -> jax.Array:
     """Pooled sentence vectors.
 
     Args:
@@ -154,7 +200,8 @@ class SentenceEncoder(nn.Module):
     return self.embed.embedding_table()
 
 
-def encoder_from_config(model: ml_collections.ConfigDict, vocab_size: int, max_len: int,
-                        compute_dtype: str = 'float32') -> SentenceEncoder:
+def encoder_from_config(
+  model: ml_collections.ConfigDict, vocab_size: int, max_len: int, compute_dtype: str = 'float32'
+) -> SentenceEncoder:
   """The SentenceEncoder of a config's ``model`` section (see ``EncoderConfig.from_config``)."""
   return SentenceEncoder(EncoderConfig.from_config(model, vocab_size, max_len, compute_dtype))

@@ -23,12 +23,19 @@ EncodeFn = Callable[[np.ndarray, np.ndarray], jax.Array]
 
 def correlations(predicted: np.ndarray, gold: np.ndarray) -> dict[str, float]:
   """Pearson and Spearman correlation x 100."""
-  return {'pearson': 100.0 * float(stats.pearsonr(predicted, gold)[0]),
-          'spearman': 100.0 * float(stats.spearmanr(predicted, gold)[0])}
+  return {
+    'pearson': 100.0 * float(stats.pearsonr(predicted, gold)[0]),
+    'spearman': 100.0 * float(stats.spearmanr(predicted, gold)[0]),
+  }
 
 
-def encode_sequences(encode_fn: EncodeFn, seqs: Sequence[Sequence[int]], lengths: Sequence[int],
-                     batch_size: int = 256, pad_id: int = 0) -> np.ndarray:
+def encode_sequences(
+  encode_fn: EncodeFn,
+  seqs: Sequence[Sequence[int]],
+  lengths: Sequence[int],
+  batch_size: int = 256,
+  pad_id: int = 0,
+) -> np.ndarray:
   """Vectors of token-id sequences, in input order.
 
   Sentences are sorted by length so that each batch pads to a small bucket;
@@ -40,7 +47,7 @@ def encode_sequences(encode_fn: EncodeFn, seqs: Sequence[Sequence[int]], lengths
   out = [None] * len(seqs)
   starts = range(0, len(seqs), batch_size)
   for start in progress.iterate(starts, 'encoding', unit='batch', min_total=8):
-    rows = order[start:start + batch_size]
+    rows = order[start : start + batch_size]
     chunk = [seqs[i] for i in rows]
     chunk += [chunk[-1]] * (batch_size - len(chunk))
     ids, mask = batching.pad_batch(chunk, tuple(lengths), pad_id)
@@ -50,8 +57,9 @@ def encode_sequences(encode_fn: EncodeFn, seqs: Sequence[Sequence[int]], lengths
   return np.stack(out)
 
 
-def sts_eval(encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int = 256
-             ) -> dict[str, float]:
+def sts_eval(
+  encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int = 256
+) -> dict[str, float]:
   """Scores an ``StsData`` set (see pete_jax.data.pipeline.prepare_sts)."""
   a = encode_sequences(encode_fn, sts.a_ids, lengths, batch_size)
   b = encode_sequences(encode_fn, sts.b_ids, lengths, batch_size)
@@ -68,18 +76,21 @@ def encoder_fn(encoder, encoder_params) -> EncodeFn:
   return jax.jit(lambda ids, mask: encoder.apply({'params': encoder_params}, ids, mask))
 
 
-def evaluate_workdir(workdir: str, source: str = '', best: bool = False,
-                     batch_size: int = 256, step: int | None = None) -> dict[str, float]:
+def evaluate_workdir(
+  workdir: str, source: str = '', best: bool = False, batch_size: int = 256, step: int | None = None
+) -> dict[str, float]:
   """Loads a workdir's checkpoint (latest, best or ``step``) and scores it on ``source``.
 
   ``source`` defaults to the config's eval_source.
   """
   from pete_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
+
   model = load_workdir(workdir, step, best)
   sts = pipeline.prepare_sts(model.config, model.tokenizer, source or None)
-  return sts_eval(encoder_fn(model.encoder, model.params), sts,
-                  pipeline.padding_lengths(model.config), batch_size)
+  return sts_eval(
+    encoder_fn(model.encoder, model.params), sts, pipeline.padding_lengths(model.config), batch_size
+  )
 
 
 def main(argv):
@@ -98,7 +109,7 @@ if __name__ == '__main__':
   # Flags are defined only when run as a command, so importing this module
   # never clashes with another command's flags.
   flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
-  flags.DEFINE_string('source', '', 'STS source spec (default: the config\'s data.eval_source).')
+  flags.DEFINE_string('source', '', "STS source spec (default: the config's data.eval_source).")
   flags.DEFINE_bool('best', False, 'Score the best checkpoint instead of the latest.')
   flags.DEFINE_integer('step', -1, 'Score the checkpoint of this step (default: the latest).')
   app.run(main)

@@ -67,7 +67,8 @@ def _tokenizer_files(config: ml_collections.ConfigDict, workdir: str) -> dict[st
     files[VOCAB] = assets.vocab_file(tok.vocab_path)
   else:
     files[tokenizers.SPM_FILENAME] = tok.spm_model_path or os.path.join(
-        workdir, tokenizers.SPM_FILENAME)
+      workdir, tokenizers.SPM_FILENAME
+    )
   if tok.id_order != 'native':
     files[id_order.ID_ORDER_FILENAME] = os.path.join(workdir, id_order.ID_ORDER_FILENAME)
   return files
@@ -98,35 +99,68 @@ def _card(record: dict) -> str:
   """The model card (README.md) of an exported folder."""
   config, source, scores = record['config'], record['source'], record['scores']
   m = config['model']
-  kind = ('PETE: a fixed %s basis of the token id plus a learned %s MLP' % (m['basis'], m['embed_mlp'])
-          if m['embedding'] == 'fourier' else 'a learned V x d embedding table')
+  kind = (
+    'PETE: a fixed %s basis of the token id plus a learned %s MLP' % (m['basis'], m['embed_mlp'])
+    if m['embedding'] == 'fourier'
+    else 'a learned V x d embedding table'
+  )
   lines = [
-      '# PETE sentence encoder (pete_jax)', '',
-      f"A {m['num_layers']}-layer, d={m['d_model']}, {m['num_heads']}-head sentence encoder whose "
-      f"token embedding is {kind}; vocabulary {m['vocab_size']:,} ({config['tokenizer']['kind']}); "
-      f"{record['num_params']:,} parameters; {m['pooling']} pooling.", '',
-      f"Exported by pete_jax from `{source['workdir']}` ({source['stage']} stage, step "
-      f"{source['step']}) on {source['exported']}."
-      + (' The weights are the official PETE weights, converted.' if config.get('official') else ''),
-      '', '## Use', '', '```python', 'from pete_jax.inference import SentenceEmbedder', '',
-      "embedder = SentenceEmbedder.from_pretrained('path/to/this/folder')",
-      "vectors = embedder.encode(['A man is playing a guitar.', 'Someone plays music.'])",
-      '```', '', '## Scores', '']
+    '# PETE sentence encoder (pete_jax)',
+    '',
+    f'A {m["num_layers"]}-layer, d={m["d_model"]}, {m["num_heads"]}-head sentence encoder whose '
+    f'token embedding is {kind}; vocabulary {m["vocab_size"]:,} ({config["tokenizer"]["kind"]}); '
+    f'{record["num_params"]:,} parameters; {m["pooling"]} pooling.',
+    '',
+    f'Exported by pete_jax from `{source["workdir"]}` ({source["stage"]} stage, step '
+    f'{source["step"]}) on {source["exported"]}.'
+    + (' The weights are the official PETE weights, converted.' if config.get('official') else ''),
+    '',
+    '## Use',
+    '',
+    '```python',
+    'from pete_jax.inference import SentenceEmbedder',
+    '',
+    "embedder = SentenceEmbedder.from_pretrained('path/to/this/folder')",
+    "vectors = embedder.encode(['A man is playing a guitar.', 'Someone plays music.'])",
+    '```',
+    '',
+    '## Scores',
+    '',
+  ]
   if scores:
-    lines += [f"Recorded by the training run at step {source['step']} on "
-              f"`{config['data']['eval_source']}`: Spearman x100 {scores['spearman']:.2f}, "
-              f"Pearson x100 {scores['pearson']:.2f} ({scores['num_pairs']} pairs)."]
+    lines += [
+      f'Recorded by the training run at step {source["step"]} on '
+      f'`{config["data"]["eval_source"]}`: Spearman x100 {scores["spearman"]:.2f}, '
+      f'Pearson x100 {scores["pearson"]:.2f} ({scores["num_pairs"]} pairs).'
+    ]
   else:
-    lines += ['The training run recorded no evaluation at this step '
-              '(`python -m pete_jax.evaluate --workdir=...` scores a workdir).']
-  lines += ['', '## Training config', '', '```json', json.dumps(config, indent=2, sort_keys=True),
-            '```', '', '## Files', '']
+    lines += [
+      'The training run recorded no evaluation at this step '
+      '(`python -m pete_jax.evaluate --workdir=...` scores a workdir).'
+    ]
+  lines += [
+    '',
+    '## Training config',
+    '',
+    '```json',
+    json.dumps(config, indent=2, sort_keys=True),
+    '```',
+    '',
+    '## Files',
+    '',
+  ]
   lines += [f'- `{name}` sha256 `{digest}`' for name, digest in sorted(record['files'].items())]
   return '\n'.join(lines) + '\n'
 
 
-def export(workdir: str, out: str, step: int | None = None, best: bool = False,
-           stage: str | None = None, overwrite: bool = False) -> str:
+def export(
+  workdir: str,
+  out: str,
+  step: int | None = None,
+  best: bool = False,
+  stage: str | None = None,
+  overwrite: bool = False,
+) -> str:
   """Writes the model folder ``out`` from a checkpoint of ``workdir``; returns ``out``.
 
   Args:
@@ -139,10 +173,13 @@ def export(workdir: str, out: str, step: int | None = None, best: bool = False,
   """
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: export only)
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
+
   if os.path.exists(out) and os.listdir(out) and not overwrite:
     raise ModelFolderError(f'{out} exists and is not empty; pass --overwrite to replace it.')
   if stage is None:
-    stage = 'finetune' if os.path.isdir(os.path.join(workdir, 'finetune', 'checkpoints')) else 'pretrain'
+    stage = (
+      'finetune' if os.path.isdir(os.path.join(workdir, 'finetune', 'checkpoints')) else 'pretrain'
+    )
   model = load_workdir(workdir, step, best, stage)
   config, step = model.config, model.step
   folder_config = _folder_config(config, model.encoder.config.vocab_size)
@@ -155,13 +192,18 @@ def export(workdir: str, out: str, step: int | None = None, best: bool = False,
   for name, source in _tokenizer_files(config, workdir).items():
     shutil.copyfile(source, os.path.join(tmp, name))
   record = {
-      'format': FORMAT, 'format_version': FORMAT_VERSION,
-      'config': json.loads(folder_config.to_json_best_effort()),
-      'num_params': int(sum(v.size for v in weights.values())),
-      'source': {'workdir': os.path.abspath(workdir), 'stage': stage, 'step': int(step),
-                 'exported': datetime.datetime.now().isoformat(timespec='seconds')},
-      'scores': _scores(checkpoint.stage_dir(workdir, stage), step),
-      'files': {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))},
+    'format': FORMAT,
+    'format_version': FORMAT_VERSION,
+    'config': json.loads(folder_config.to_json_best_effort()),
+    'num_params': int(sum(v.size for v in weights.values())),
+    'source': {
+      'workdir': os.path.abspath(workdir),
+      'stage': stage,
+      'step': int(step),
+      'exported': datetime.datetime.now().isoformat(timespec='seconds'),
+    },
+    'scores': _scores(checkpoint.stage_dir(workdir, stage), step),
+    'files': {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))},
   }
   files.write_json(os.path.join(tmp, MODEL_JSON), record, sort_keys=True)
   files.write_text(os.path.join(tmp, CARD), _card(record))
@@ -181,25 +223,31 @@ def _read_record(folder: str) -> dict:
   if not os.path.isdir(folder):
     raise ModelFolderError(f'model folder {folder!r} not found')
   if not os.path.exists(path):
-    raise ModelFolderError(f'{folder} is not a pete_jax model folder: it has no {MODEL_JSON} '
-                           '(export one with python -m pete_jax.export --workdir=... --out=...).')
+    raise ModelFolderError(
+      f'{folder} is not a pete_jax model folder: it has no {MODEL_JSON} '
+      '(export one with python -m pete_jax.export --workdir=... --out=...).'
+    )
   try:
     with open(path, encoding='utf-8') as f:
       record = json.load(f)
   except (OSError, ValueError) as e:
     raise ModelFolderError(f'{path} is damaged ({e}); export the model again.') from None
   if record.get('format') != FORMAT or record.get('format_version', 0) > FORMAT_VERSION:
-    raise ModelFolderError(f'{path} holds format {record.get("format")!r} version '
-                           f'{record.get("format_version")}; this pete_jax reads {FORMAT} up to '
-                           f'version {FORMAT_VERSION}.')
+    raise ModelFolderError(
+      f'{path} holds format {record.get("format")!r} version '
+      f'{record.get("format_version")}; this pete_jax reads {FORMAT} up to '
+      f'version {FORMAT_VERSION}.'
+    )
   for name, digest in sorted(record['files'].items()):
     file = os.path.join(folder, name)
     if not os.path.isfile(file):
       raise ModelFolderError(f'model folder {folder} is incomplete: {name} is missing.')
     if _sha256(file) != digest:
-      raise ModelFolderError(f'model folder {folder} is damaged: {name} does not match the '
-                             f'SHA-256 in {MODEL_JSON} (a truncated or altered copy); copy or '
-                             'export it again.')
+      raise ModelFolderError(
+        f'model folder {folder} is damaged: {name} does not match the '
+        f'SHA-256 in {MODEL_JSON} (a truncated or altered copy); copy or '
+        'export it again.'
+      )
   return record
 
 
@@ -212,15 +260,19 @@ def load_folder(folder: str) -> TrainedModel:
   else:
     config.tokenizer.spm_model_path = os.path.join(folder, tokenizers.SPM_FILENAME)
   params = flax.traverse_util.unflatten_dict(
-      safetensors.numpy.load_file(os.path.join(folder, WEIGHTS)), sep='/')
-  model = assemble(config, folder, jax.tree.map(jax.numpy.asarray, params),
-                   record['source']['step'])
+    safetensors.numpy.load_file(os.path.join(folder, WEIGHTS)), sep='/'
+  )
+  model = assemble(
+    config, folder, jax.tree.map(jax.numpy.asarray, params), record['source']['step']
+  )
   ids = np.zeros((1, 4), np.int32)
   expected = jax.eval_shape(model.encoder.init, jax.random.key(0), ids, ids)['params']
   shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)
   if shapes(params) != shapes(expected):
-    raise ModelFolderError(f'{folder}/{WEIGHTS} does not hold the parameters of the model its '
-                           f'{MODEL_JSON} describes; export it again.')
+    raise ModelFolderError(
+      f'{folder}/{WEIGHTS} does not hold the parameters of the model its '
+      f'{MODEL_JSON} describes; export it again.'
+    )
   return model
 
 
@@ -228,18 +280,22 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   from pete_jax import logs  # pylint: disable=import-outside-toplevel
+
   logs.quiet_library_logs()
   f = flags.FLAGS
   try:
-    out = export(f.workdir, f.out, f.step if f.step >= 0 else None, f.best, f.stage or None,
-                 f.overwrite)
+    out = export(
+      f.workdir, f.out, f.step if f.step >= 0 else None, f.best, f.stage or None, f.overwrite
+    )
   except UserError as e:
     raise exit_with(e) from None
   with open(os.path.join(out, MODEL_JSON), encoding='utf-8') as fh:
     record = json.load(fh)
   source = record['source']
-  print(f"Exported {source['workdir']} ({source['stage']}, step {source['step']}, "
-        f"{record['num_params']:,} parameters) -> {out}")
+  print(
+    f'Exported {source["workdir"]} ({source["stage"]}, step {source["step"]}, '
+    f'{record["num_params"]:,} parameters) -> {out}'
+  )
 
 
 if __name__ == '__main__':
@@ -247,7 +303,11 @@ if __name__ == '__main__':
   flags.DEFINE_string('out', None, 'The model folder to write.', required=True)
   flags.DEFINE_integer('step', -1, 'Export this checkpoint step (default: the latest).')
   flags.DEFINE_bool('best', False, 'Export the checkpoint with the best STS Spearman.')
-  flags.DEFINE_enum('stage', '', ['', 'pretrain', 'finetune'],
-                    'Which model (default: the run\'s last stage, finetune if it has one).')
+  flags.DEFINE_enum(
+    'stage',
+    '',
+    ['', 'pretrain', 'finetune'],
+    "Which model (default: the run's last stage, finetune if it has one).",
+  )
   flags.DEFINE_bool('overwrite', False, 'Replace an existing --out folder.')
   app.run(main)

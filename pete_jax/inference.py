@@ -32,19 +32,22 @@ class SentenceEmbedder:
     encoder = model.encoder
     enc_params = {'params': model.params}
     self.table = jax.jit(lambda p: encoder.apply(p, method='embedding_table'))(enc_params)
-    self._encode = jax.jit(lambda ids, mask: encoder.apply(
-        enc_params, ids, mask, embedding_table=self.table))
+    self._encode = jax.jit(
+      lambda ids, mask: encoder.apply(enc_params, ids, mask, embedding_table=self.table)
+    )
     self.lengths = pipeline.padding_lengths(model.config)
 
   @classmethod
   def from_pretrained(cls, folder: str) -> 'SentenceEmbedder':
     """Loads a folder written by ``python -m pete_jax.export`` (every file checked)."""
     from pete_jax import export  # pylint: disable=import-outside-toplevel
+
     return cls(export.load_folder(folder))
 
   @classmethod
-  def from_workdir(cls, workdir: str, best: bool = False, step: int | None = None,
-                   stage: str = 'pretrain') -> 'SentenceEmbedder':
+  def from_workdir(
+    cls, workdir: str, best: bool = False, step: int | None = None, stage: str = 'pretrain'
+  ) -> 'SentenceEmbedder':
     """Loads the latest (best-scoring, or ``step``) checkpoint of a workdir's ``stage``."""
     return cls(load_workdir(workdir, step, best, stage))
 
@@ -62,6 +65,7 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   from pete_jax import logs  # pylint: disable=import-outside-toplevel
+
   logs.quiet_library_logs()
   f = flags.FLAGS
   try:
@@ -76,8 +80,9 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  flags.DEFINE_string('model', None, 'An exported model folder (python -m pete_jax.export).',
-                      required=True)
+  flags.DEFINE_string(
+    'model', None, 'An exported model folder (python -m pete_jax.export).', required=True
+  )
   flags.DEFINE_string('input', None, 'A UTF-8 text file, one sentence per line.', required=True)
   flags.DEFINE_string('output', None, 'Where to write the [n, d] vectors (.npy).', required=True)
   flags.DEFINE_integer('batch_size', 256, 'Sentences per batch.')

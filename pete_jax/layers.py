@@ -50,6 +50,7 @@ class MultiHeadAttention(nn.Module):
     rope: 'standard' or 'official' RoPE arithmetic (see :func:`apply_rope`).
     dropout_rate: dropout on the attention weights.
   """
+
   num_heads: int
   rope: str = 'standard'
   dropout_rate: float = 0.0
@@ -61,8 +62,9 @@ class MultiHeadAttention(nn.Module):
   def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool = True) -> jax.Array:
     batch, length, d_model = x.shape
     head_dim = d_model // self.num_heads
-    dense = lambda n, name: nn.Dense(n, use_bias=self.use_bias, dtype=self.dtype,
-                                     param_dtype=self.param_dtype, name=name)
+    dense = lambda n, name: nn.Dense(
+      n, use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype, name=name
+    )
     qkv = dense(3 * d_model, 'qkv')(x).reshape(batch, length, 3, self.num_heads, head_dim)
     q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
     positions = jnp.arange(length)
@@ -81,6 +83,7 @@ class MultiHeadAttention(nn.Module):
 
 class GeGLU(nn.Module):
   """Feed-forward ``Dense(m)(a * gelu(g))`` with ``[a, g] = Dense(2m)(x)`` (exact erf GELU)."""
+
   hidden: int
   features: int
   use_bias: bool = True
@@ -89,8 +92,9 @@ class GeGLU(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    dense = lambda n, name: nn.Dense(n, use_bias=self.use_bias, dtype=self.dtype,
-                                     param_dtype=self.param_dtype, name=name)
+    dense = lambda n, name: nn.Dense(
+      n, use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype, name=name
+    )
     a, g = jnp.split(dense(2 * self.hidden, 'wi')(x), 2, axis=-1)
     return dense(self.features, 'wo')(a * nn.gelu(g, approximate=False))
 
@@ -112,18 +116,31 @@ class EncoderBlock(nn.Module):
     config: the encoder's ``EncoderConfig`` (num_heads, ffn_hidden, rope,
       dropout_rate, drop_ffn_output, use_bias, rms_eps, dtypes).
   """
+
   config: Any
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool = True) -> jax.Array:
     c = self.config
     dropout = nn.Dropout(c.dropout_rate)
-    attn = MultiHeadAttention(num_heads=c.num_heads, rope=c.rope, dropout_rate=c.dropout_rate,
-                              use_bias=c.use_bias, dtype=c.dtype, param_dtype=c.param_dtype,
-                              name='attention')(x, mask, deterministic)
+    attn = MultiHeadAttention(
+      num_heads=c.num_heads,
+      rope=c.rope,
+      dropout_rate=c.dropout_rate,
+      use_bias=c.use_bias,
+      dtype=c.dtype,
+      param_dtype=c.param_dtype,
+      name='attention',
+    )(x, mask, deterministic)
     attn = dropout(attn, deterministic=deterministic)
     h1 = rms_norm(c.rms_eps, c.dtype, c.param_dtype, 'norm1')(x + attn)
-    ffn = GeGLU(hidden=c.ffn_hidden, features=x.shape[-1], use_bias=c.use_bias, dtype=c.dtype,
-                param_dtype=c.param_dtype, name='ffn')(h1)
+    ffn = GeGLU(
+      hidden=c.ffn_hidden,
+      features=x.shape[-1],
+      use_bias=c.use_bias,
+      dtype=c.dtype,
+      param_dtype=c.param_dtype,
+      name='ffn',
+    )(h1)
     update = attn if c.drop_ffn_output else dropout(ffn, deterministic=deterministic)
     return rms_norm(c.rms_eps, c.dtype, c.param_dtype, 'norm2')(h1 + update)

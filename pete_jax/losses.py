@@ -34,13 +34,15 @@ def contrastive_loss(a: jax.Array, b: jax.Array, temperature: jax.Array) -> jax.
 
 class ContrastiveLoss(nn.Module):
   """The contrastive loss with a learned temperature, stored as ``log t`` (so t > 0)."""
+
   init_temperature: float = 0.07
 
   @nn.compact
   def __call__(self, a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Returns (loss, temperature)."""
-    log_t = self.param('log_temperature',
-                       lambda _: jnp.log(jnp.asarray(self.init_temperature, jnp.float32)))
+    log_t = self.param(
+      'log_temperature', lambda _: jnp.log(jnp.asarray(self.init_temperature, jnp.float32))
+    )
     temperature = jnp.exp(log_t)
     return contrastive_loss(a, b, temperature), temperature
 
@@ -64,19 +66,25 @@ def pearson_loss(predictions: jax.Array, targets: jax.Array, eps: float = 1e-8) 
 Objective = Callable[[dict, jax.Array, jax.Array, dict], tuple[jax.Array, jax.Array]]
 
 
-def contrastive_objective(loss_params: dict, a: jax.Array, b: jax.Array, batch: dict
-                          ) -> tuple[jax.Array, jax.Array]:
+def contrastive_objective(
+  loss_params: dict, a: jax.Array, b: jax.Array, batch: dict
+) -> tuple[jax.Array, jax.Array]:
   """Pre-training: the symmetric contrastive loss with the learned temperature."""
   del batch
   return ContrastiveLoss().apply({'params': loss_params}, a, b)
 
 
-def pearson_objective(loss_params: dict, a: jax.Array, b: jax.Array, batch: dict
-                      ) -> tuple[jax.Array, jax.Array]:
+def pearson_objective(
+  loss_params: dict, a: jax.Array, b: jax.Array, batch: dict
+) -> tuple[jax.Array, jax.Array]:
   """STS fine-tuning: 1 - Pearson of the pairs' cosines and their gold scores."""
-  return (pearson_loss(cosine_similarity(a, b), batch['score']),
-          jnp.exp(loss_params['log_temperature']))
+  return (
+    pearson_loss(cosine_similarity(a, b), batch['score']),
+    jnp.exp(loss_params['log_temperature']),
+  )
 
 
-OBJECTIVES: dict[str, Objective] = {'contrastive': contrastive_objective,
-                                     'pearson': pearson_objective}
+OBJECTIVES: dict[str, Objective] = {
+  'contrastive': contrastive_objective,
+  'pearson': pearson_objective,
+}

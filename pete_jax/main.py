@@ -16,6 +16,7 @@ from ml_collections import config_flags
 from pete_jax import logs, train
 from pete_jax.errors import UserError, exit_with
 
+
 def default_workdir(config_arg: str) -> str:
   """``runs/<config name>``: 'configs/reduced.py:smoke,steps=2' -> 'runs/reduced_smoke_steps=2'."""
   path, _, argument = config_arg.partition(':')
@@ -29,11 +30,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   workdir = flags.FLAGS.workdir or default_workdir(
-      config_flags.get_config_filename(flags.FLAGS['config']))
+    config_flags.get_config_filename(flags.FLAGS['config'])
+  )
   logging.info('Workdir: %s', os.path.abspath(workdir))
   logs.quiet_library_logs()
-  logging.info('JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(),
-               jax.process_count())
+  logging.info(
+    'JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(), jax.process_count()
+  )
   try:
     train.train_and_evaluate(flags.FLAGS.config, workdir)
   except UserError as e:  # The message says what to change; no traceback.
@@ -43,7 +46,8 @@ def main(argv):
 if __name__ == '__main__':
   # Flags are defined only when run as a command, so importing never clashes.
   config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).', lock_config=True)
-  flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and metrics '
-                      '(default: runs/<config name>).')
+  flags.DEFINE_string(
+    'workdir', None, 'Directory for checkpoints, logs and metrics (default: runs/<config name>).'
+  )
   flags.mark_flags_as_required(['config'])
   app.run(main)

@@ -20,7 +20,6 @@ from pete_jax.data.tokenizers import SPM_FILENAME
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
 
-
 def param_shapes(model: SentenceEncoder) -> dict:
   """The parameter tree of ``model`` as shapes, without computing anything."""
   ids = jnp.zeros((1, 4), jnp.int32)
@@ -71,6 +70,10 @@ def main(argv):
 
 if __name__ == '__main__':
   config_flags.DEFINE_config_file('config', None, 'Model config file.', lock_config=True)
-  flags.DEFINE_integer('vocab_size', 0, 'Vocabulary size when the config leaves it 0 '
-                       '(default: the number of lines of tokenizer.vocab_path).')
+  flags.DEFINE_integer(
+    'vocab_size',
+    0,
+    'Vocabulary size when the config leaves it 0 '
+    '(default: the number of lines of tokenizer.vocab_path).',
+  )
   app.run(main)

@@ -25,8 +25,9 @@ def interactive() -> bool:
   return sys.stderr.isatty()
 
 
-def iterate(items: Iterable[T], desc: str, total: int | None = None, unit: str = 'it',
-            min_total: int = 0) -> Iterator[T]:
+def iterate(
+  items: Iterable[T], desc: str, total: int | None = None, unit: str = 'it', min_total: int = 0
+) -> Iterator[T]:
   """``items`` with a bar on a terminal (when there are at least ``min_total``); as is otherwise."""
   if total is None and hasattr(items, '__len__'):
     total = len(items)  # type: ignore[arg-type]
@@ -41,8 +42,11 @@ class TrainingProgress:
 
   def __init__(self, name: str, start: int, total: int):
     self.name, self.total = name, total
-    self._bar = (tqdm.tqdm(desc=name, initial=start, total=total, unit='step', dynamic_ncols=True)
-                 if interactive() else None)
+    self._bar = (
+      tqdm.tqdm(desc=name, initial=start, total=total, unit='step', dynamic_ncols=True)
+      if interactive()
+      else None
+    )
 
   def step(self) -> None:
     if self._bar is not None:
@@ -53,8 +57,15 @@ class TrainingProgress:
     if self._bar is not None:
       self._bar.set_postfix(loss=f'{loss:.4f}', pairs_s=f'{pairs_per_s:.0f}', refresh=False)
     else:
-      logging.info('[%s] step %d/%d  loss %.4f  %.0f pairs/s  ETA %s', self.name, done,
-                   self.total, loss, pairs_per_s, format_seconds(eta_s))
+      logging.info(
+        '[%s] step %d/%d  loss %.4f  %.0f pairs/s  ETA %s',
+        self.name,
+        done,
+        self.total,
+        loss,
+        pairs_per_s,
+        format_seconds(eta_s),
+      )
 
   def note(self, message: str) -> None:
     """A line that stays (evaluation results): above the bar, or in the log."""

@@ -19,20 +19,20 @@ OFFICIAL_VOCAB_SIZE = 30552
 
 # Dotted config field -> value needed to reproduce the published weights.
 OFFICIAL_SETTINGS: dict[str, Any] = {
-    'model.embedding': 'fourier',
-    'model.normalisation': 'vocab',
-    'model.basis_vocab_size': OFFICIAL_VOCAB_SIZE,
-    'model.vocab_size': OFFICIAL_VOCAB_SIZE,
-    'model.embed_mlp': 'linear',         # one d->d Linear plus residual
-    'model.drop_ffn_output': True,       # FFN computed, attention output added twice
-    'model.rope': 'official',            # the official non-rotation arithmetic
-    'model.pooling': 'mean_all',         # mean over all padded positions
-    'model.use_bias': True,
-    'model.dropout_rate': 0.0,
-    'tokenizer.kind': 'wordpiece',       # BERT uncased
-    'tokenizer.lowercase': True,
-    'data.max_len': 128,
-    'data.pad_to_max_len': True,         # mean_all pooling depends on the padded length
+  'model.embedding': 'fourier',
+  'model.normalisation': 'vocab',
+  'model.basis_vocab_size': OFFICIAL_VOCAB_SIZE,
+  'model.vocab_size': OFFICIAL_VOCAB_SIZE,
+  'model.embed_mlp': 'linear',  # one d->d Linear plus residual
+  'model.drop_ffn_output': True,  # FFN computed, attention output added twice
+  'model.rope': 'official',  # the official non-rotation arithmetic
+  'model.pooling': 'mean_all',  # mean over all padded positions
+  'model.use_bias': True,
+  'model.dropout_rate': 0.0,
+  'tokenizer.kind': 'wordpiece',  # BERT uncased
+  'tokenizer.lowercase': True,
+  'data.max_len': 128,
+  'data.pad_to_max_len': True,  # mean_all pooling depends on the padded length
 }
 
 
@@ -51,5 +51,6 @@ def apply_official(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 def differences(config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
   """``{field: (value in config, official value)}`` for every field that differs."""
-  return {k: (get_field(config, k), v) for k, v in OFFICIAL_SETTINGS.items()
-          if get_field(config, k) != v}
+  return {
+    k: (get_field(config, k), v) for k, v in OFFICIAL_SETTINGS.items() if get_field(config, k) != v
+  }

@@ -25,6 +25,7 @@ class TrainedModel:
     params: the encoder's parameter tree.
     step: the checkpoint step the parameters come from.
   """
+
   config: ml_collections.ConfigDict
   tokenizer: tokenizers.Tokenizer
   encoder: SentenceEncoder
@@ -32,16 +33,18 @@ class TrainedModel:
   step: int
 
 
-def assemble(config: ml_collections.ConfigDict, tokenizer_dir: str, params: dict,
-             step: int) -> TrainedModel:
+def assemble(
+  config: ml_collections.ConfigDict, tokenizer_dir: str, params: dict, step: int
+) -> TrainedModel:
   """The TrainedModel of ``config`` and encoder ``params``; tokenizer files are in ``tokenizer_dir``."""
   tokenizer = pipeline.build_tokenizer(config, tokenizer_dir)
   encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
   return TrainedModel(config, tokenizer, encoder, params, step)
 
 
-def load_workdir(workdir: str, step: int | None = None, best: bool = False,
-                 stage: str = 'pretrain') -> TrainedModel:
+def load_workdir(
+  workdir: str, step: int | None = None, best: bool = False, stage: str = 'pretrain'
+) -> TrainedModel:
   """The model of one checkpoint of a workdir (default: the latest of the pre-training stage).
 
   Args:
@@ -51,5 +54,6 @@ def load_workdir(workdir: str, step: int | None = None, best: bool = False,
     stage: 'pretrain' or 'finetune' (``<workdir>/finetune``).
   """
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: workdirs only)
+
   config, params, step = checkpoint.load_step(workdir, step, best, stage)
   return assemble(config, workdir, params['encoder'], step)

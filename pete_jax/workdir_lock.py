@@ -31,7 +31,7 @@ def _owner(workdir: str) -> str:
   try:
     with open(os.path.join(workdir, OWNER_FILE), encoding='utf-8') as f:
       owner = json.load(f)
-    return f"pid {owner['pid']} on {owner['host']}, started {owner['started']}"
+    return f'pid {owner["pid"]} on {owner["host"]}, started {owner["started"]}'
   except (OSError, ValueError, KeyError):
     return 'another process'
 
@@ -49,12 +49,19 @@ def hold(workdir: str) -> Iterator[None]:
     lock.acquire()
   except filelock.Timeout:
     raise WorkdirInUse(
-        f'workdir {workdir} is in use by {_owner(workdir)}: two runs in one workdir would '
-        'overwrite each other\'s checkpoints. Wait for that run to end (or stop it), or pass '
-        'another --workdir.') from None
+      f'workdir {workdir} is in use by {_owner(workdir)}: two runs in one workdir would '
+      "overwrite each other's checkpoints. Wait for that run to end (or stop it), or pass "
+      'another --workdir.'
+    ) from None
   owner_path = os.path.join(workdir, OWNER_FILE)
-  files.write_json(owner_path, {'pid': os.getpid(), 'host': socket.gethostname(),
-                                'started': datetime.datetime.now().isoformat(timespec='seconds')})
+  files.write_json(
+    owner_path,
+    {
+      'pid': os.getpid(),
+      'host': socket.gethostname(),
+      'started': datetime.datetime.now().isoformat(timespec='seconds'),
+    },
+  )
   try:
     yield
   finally:

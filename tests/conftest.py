@@ -48,6 +48,8 @@ def tiny_data(tiny_data_dir, monkeypatch) -> pathlib.Path:
 def shared_data() -> pathlib.Path:
   """The real data folder with the official weights; tests that need it skip where it is absent."""
   if not (DATA_DIR / 'official_weights').is_dir():
-    pytest.skip(f'{DATA_DIR}/official_weights not found (the official .pt files and their golden '
-                'outputs cannot be shipped; set PETE_DATA_DIR to the shared data folder)')
+    pytest.skip(
+      f'{DATA_DIR}/official_weights not found (the official .pt files and their golden '
+      'outputs cannot be shipped; set PETE_DATA_DIR to the shared data folder)'
+    )
   return DATA_DIR

@@ -21,13 +21,20 @@ ENV_ONE_DEVICE = {'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
 
 def run_module(module, *args, env=None):
   env = dict(os.environ, **ENV_ONE_DEVICE, **(env or {}))
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+    [sys.executable, '-m', module, *args],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
 
 
 def run_main(workdir, *overrides, env=None):
-  return run_module('pete_jax.main', '--config=configs/smoke.py', f'--workdir={workdir}',
-                    *overrides, env=env)
+  return run_module(
+    'pete_jax.main', '--config=configs/smoke.py', f'--workdir={workdir}', *overrides, env=env
+  )
 
 
 def last_line(result) -> str:
@@ -39,7 +46,8 @@ def test_fewer_pairs_than_one_batch(tmp_path, tiny_data):
   result = run_main(tmp_path / 'run', '--config.train.batch_size=256')
   assert result.returncode == 1
   assert last_line(result).startswith(
-      'error: 160 train pairs are fewer than one global batch (train.batch_size=256)')
+    'error: 160 train pairs are fewer than one global batch (train.batch_size=256)'
+  )
   assert not (tmp_path / 'run' / 'config.json').exists()
   assert not (tmp_path / 'run' / 'checkpoints').exists()
 
@@ -56,11 +64,16 @@ def test_directory_where_a_file_is_expected(tmp_path):
     sources.read_source(f'pairs_csv:{tmp_path}', 'nli', config)
 
 
-@pytest.mark.parametrize('content,problem', [
+@pytest.mark.parametrize(
+  'content,problem',
+  [
     (b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR' + bytes(range(256)) * 4, 'binary data (NUL bytes)'),
-    ('prémisse,hypothèse,label\nUn café.,Du thé.,entailment\n'.encode('latin-1'),
-     'first line is not valid UTF-8'),
-])
+    (
+      'prémisse,hypothèse,label\nUn café.,Du thé.,entailment\n'.encode('latin-1'),
+      'first line is not valid UTF-8',
+    ),
+  ],
+)
 def test_binary_or_non_utf8_csv(tmp_path, content, problem):
   path = tmp_path / 'data.csv'
   path.write_bytes(content)
@@ -85,9 +98,11 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_ends(tmp_path, tiny_
 
 def test_lock_of_a_killed_process_is_released(tmp_path):
   workdir = tmp_path / 'run'
-  script = ('import os, signal\nfrom pete_jax import workdir_lock\n'
-            f'held = workdir_lock.hold({str(workdir)!r})\nheld.__enter__()\n'
-            'os.kill(os.getpid(), signal.SIGKILL)\n')
+  script = (
+    'import os, signal\nfrom pete_jax import workdir_lock\n'
+    f'held = workdir_lock.hold({str(workdir)!r})\nheld.__enter__()\n'
+    'os.kill(os.getpid(), signal.SIGKILL)\n'
+  )
   assert subprocess.run([sys.executable, '-c', script], cwd=REPO, timeout=120).returncode != 0
   assert (workdir / workdir_lock.OWNER_FILE).exists()  # it died holding the lock
   with workdir_lock.hold(str(workdir)):
@@ -95,7 +110,9 @@ def test_lock_of_a_killed_process_is_released(tmp_path):
 
 
 def _flip_array_byte(step_dir: pathlib.Path) -> None:
-  chunk = max((p for p in step_dir.glob('state/**/d/*') if p.is_file()), key=lambda p: p.stat().st_size)
+  chunk = max(
+    (p for p in step_dir.glob('state/**/d/*') if p.is_file()), key=lambda p: p.stat().st_size
+  )
   data = bytearray(chunk.read_bytes())
   data[len(data) // 2] ^= 0xFF
   chunk.write_bytes(bytes(data))
@@ -146,8 +163,12 @@ def test_damage_orbax_reports_without_a_manifest_is_skipped_too(tmp_path):
 
 
 def test_evaluation_prints_no_orbax_warnings_and_live_progress_bar(tmp_path, tiny_data):
-  result = run_main(tmp_path, '--config.train.num_steps=4', '--config.train.eval_every_steps=4',
-                    env={'PETE_PROGRESS': 'bar'})
+  result = run_main(
+    tmp_path,
+    '--config.train.num_steps=4',
+    '--config.train.eval_every_steps=4',
+    env={'PETE_PROGRESS': 'bar'},
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'pretrain: 100%' in result.stderr and '4/4' in result.stderr  # the tqdm bar
   assert '[pretrain] step 4  STS spearman' in result.stderr

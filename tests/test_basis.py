@@ -25,20 +25,26 @@ def fourier64(x, dim):
 
 def hermite64(x, dim):
   n = np.arange(dim)
-  norm = 1.0 / np.sqrt(2.0 ** n * special.factorial(n) * np.sqrt(np.pi))
-  return special.eval_hermite(n[None, :], x[:, None]) * norm * np.exp(-x[:, None] ** 2 / 2)
+  norm = 1.0 / np.sqrt(2.0**n * special.factorial(n) * np.sqrt(np.pi))
+  return special.eval_hermite(n[None, :], x[:, None]) * norm * np.exp(-(x[:, None] ** 2) / 2)
 
 
 REFERENCE = {
-    'fourier': fourier64,
-    'chebyshev': lambda x, d: special.eval_chebyt(np.arange(d)[None], x[:, None]),
-    'legendre': lambda x, d: special.eval_legendre(np.arange(d)[None], x[:, None]),
-    'hermite': hermite64,
-    'laguerre': lambda x, d: (special.eval_laguerre(np.arange(d)[None], x[:, None] + 1)
-                              * np.exp(-(x[:, None] + 1) / 2)),
+  'fourier': fourier64,
+  'chebyshev': lambda x, d: special.eval_chebyt(np.arange(d)[None], x[:, None]),
+  'legendre': lambda x, d: special.eval_legendre(np.arange(d)[None], x[:, None]),
+  'hermite': hermite64,
+  'laguerre': lambda x, d: (
+    special.eval_laguerre(np.arange(d)[None], x[:, None] + 1) * np.exp(-(x[:, None] + 1) / 2)
+  ),
 }
-BOUNDS = {'fourier': 1.0, 'chebyshev': 1.0, 'legendre': 1.0, 'hermite': np.pi ** -0.25,
-          'laguerre': 1.0}
+BOUNDS = {
+  'fourier': 1.0,
+  'chebyshev': 1.0,
+  'legendre': 1.0,
+  'hermite': np.pi**-0.25,
+  'laguerre': 1.0,
+}
 
 
 @pytest.mark.parametrize('name', list(REFERENCE))
@@ -71,15 +77,16 @@ def test_weighted_bases_stay_finite_and_bounded_at_full_width(name):
   """At dim 512 the weights (exp(-x^2/2) to e^-511) and the unweighted values overflow float32;
   the rescaled recurrence keeps every feature finite and within its bound."""
   f = np.asarray(basis.basis_features(jnp.arange(0, V, 7), V, 512, basis=name))
-  bound = np.pi ** -0.25 if name.startswith('hermite') else 1.0
+  bound = np.pi**-0.25 if name.startswith('hermite') else 1.0
   assert np.isfinite(f).all()
   assert np.abs(f).max() <= bound + 5e-4
   assert np.abs(f[:, -1]).max() > 0.01  # the highest degree is not lost to underflow
 
 
 def test_fourier_official_normalisation_matches_float64():
-  got = np.asarray(basis.fourier_features(jnp.asarray(IDS), V, 32, normalisation='max_seq_len',
-                                          max_seq_len=128))
+  got = np.asarray(
+    basis.fourier_features(jnp.asarray(IDS), V, 32, normalisation='max_seq_len', max_seq_len=128)
+  )
   x = x64(IDS, 128)
   assert x.max() > 400  # the official constant stretches x far past 1
   # float32 x and the float32 product k x (as the official kernel) lose phase at
@@ -98,8 +105,11 @@ def test_official_normalisation_sees_only_the_id_modulo_max_seq_len_minus_one(ma
   share N - 1 codes, apart from float32 rounding that grows with x (1% of the nearest
   neighbours' distance at most)."""
   ids = np.arange(V)
-  f = np.asarray(basis.fourier_features(jnp.asarray(ids), V, 256, normalisation='max_seq_len',
-                                        max_seq_len=max_seq_len))
+  f = np.asarray(
+    basis.fourier_features(
+      jnp.asarray(ids), V, 256, normalisation='max_seq_len', max_seq_len=max_seq_len
+    )
+  )
   to_class = np.linalg.norm(f - f[ids % (max_seq_len - 1)], axis=1)
   neighbours = np.linalg.norm(f[1:] - f[:-1], axis=1)
   assert to_class.max() < 0.02 * neighbours.min(), (to_class.max(), neighbours.min())
@@ -107,8 +117,9 @@ def test_official_normalisation_sees_only_the_id_modulo_max_seq_len_minus_one(ma
 
 @pytest.mark.parametrize('normalisation,n', [('vocab', V), ('max_seq_len', 128)])
 def test_endpoints(normalisation, n):
-  x = np.asarray(basis.normalise_ids(jnp.array([0, n - 1]), V, normalisation=normalisation,
-                                     max_seq_len=128))
+  x = np.asarray(
+    basis.normalise_ids(jnp.array([0, n - 1]), V, normalisation=normalisation, max_seq_len=128)
+  )
   np.testing.assert_array_equal(x, [-1.0, 1.0])
 
 
@@ -125,7 +136,9 @@ def test_fourier_high_frequency_accuracy():
   got = np.asarray(basis.fourier_features(jnp.asarray(ids), V, 512))
   x32 = np.asarray(basis.normalise_ids(jnp.asarray(ids), V)).astype(np.float64)
   k = (np.arange(512) // 2 + 1).astype(np.float32)
-  y = (x32[:, None].astype(np.float32) * k[None]).astype(np.float64)  # float32 product, as the kernel
+  y = (x32[:, None].astype(np.float32) * k[None]).astype(
+    np.float64
+  )  # float32 product, as the kernel
   want = np.where(np.arange(512) % 2 == 0, np.sin(np.pi * y), np.cos(np.pi * y))
   np.testing.assert_allclose(got, want, atol=1e-6)
 
@@ -136,11 +149,14 @@ def test_jit_and_shapes():
   assert f.shape == (3, 4, 8)
 
 
-@pytest.mark.parametrize('kwargs,match', [
+@pytest.mark.parametrize(
+  'kwargs,match',
+  [
     (dict(basis='fourier', vocab_size=100, dim=7), 'even dim'),
     (dict(basis='wavelet', vocab_size=100, dim=8), 'Unknown basis'),
     (dict(basis='fourier', vocab_size=1, dim=8), 'vocab_size must be >= 2'),
-])
+  ],
+)
 def test_bad_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
     basis.basis_features(jnp.arange(3), kwargs['vocab_size'], kwargs['dim'], basis=kwargs['basis'])

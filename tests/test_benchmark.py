@@ -48,14 +48,29 @@ def test_train_rows(quick_run):
   _, results = quick_run
   rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
   assert {(r['config'], r['padding']) for r in rows} == {
-      ('fourier_1x256', 'bucketed'), ('learned_1x256', 'bucketed'),
-      ('fourier_1x256', 'padded'), ('learned_1x256', 'padded'),
-      # The official code's work (FFN output dropped), like for like.
-      ('fourier_1x256_dropffn', 'bucketed'), ('fourier_1x256_dropffn', 'padded')}
+    ('fourier_1x256', 'bucketed'),
+    ('learned_1x256', 'bucketed'),
+    ('fourier_1x256', 'padded'),
+    ('learned_1x256', 'padded'),
+    # The official code's work (FFN output dropped), like for like.
+    ('fourier_1x256_dropffn', 'bucketed'),
+    ('fourier_1x256_dropffn', 'padded'),
+  }
   for r in rows:
-    for key in ('step_time_s_median', 'pairs_per_s', 'real_tokens_per_s', 'padding_efficiency',
-                'flops_per_step_computed', 'flops_per_step_real', 'mfu_computed', 'mfu_real',
-                'peak_memory_bytes', 'state_bytes', 'num_params', 'matmul_peak_flops'):
+    for key in (
+      'step_time_s_median',
+      'pairs_per_s',
+      'real_tokens_per_s',
+      'padding_efficiency',
+      'flops_per_step_computed',
+      'flops_per_step_real',
+      'mfu_computed',
+      'mfu_real',
+      'peak_memory_bytes',
+      'state_bytes',
+      'num_params',
+      'matmul_peak_flops',
+    ):
       _positive_finite(r[key], f'{r["config"]} {r["padding"]} {key}')
     assert len(r['step_times_s']) == r['steps'] == (2 if r['padding'] == 'bucketed' else 1)
     assert r['flops_per_step_real'] <= r['flops_per_step_computed']
@@ -63,10 +78,14 @@ def test_train_rows(quick_run):
   padded = [r for r in rows if r['padding'] == 'padded']
   by_config = {r['config']: r for r in padded}
   # The dropped FFN is removed by the compiler: fewer FLOPs for the same batch.
-  assert (by_config['fourier_1x256_dropffn']['flops_per_step_computed'] <
-          by_config['fourier_1x256']['flops_per_step_computed'])
-  assert by_config['fourier_1x256_dropffn']['like_for_like'] and not by_config['fourier_1x256'][
-      'like_for_like']
+  assert (
+    by_config['fourier_1x256_dropffn']['flops_per_step_computed']
+    < by_config['fourier_1x256']['flops_per_step_computed']
+  )
+  assert (
+    by_config['fourier_1x256_dropffn']['like_for_like']
+    and not by_config['fourier_1x256']['like_for_like']
+  )
   assert all(r['padding_efficiency'] < 0.5 for r in padded)  # NLI sentences are short.
   ratios = [r for r in results['train'] if r['config'].startswith('ratio_')]
   assert len(ratios) == 2
@@ -85,8 +104,12 @@ def test_breakdown_inference_scaling(quick_run):
   ops = b['hlo_ops_train_step_fourier_basis']
   assert ops['sine'] == ops['cosine'] and ops['sine'] in (2, 4)
   for r in results['inference']:
-    for key in ('fourier_table_sentences_per_s', 'fourier_on_the_fly_sentences_per_s',
-                'learned_sentences_per_s', 'table_over_learned'):
+    for key in (
+      'fourier_table_sentences_per_s',
+      'fourier_on_the_fly_sentences_per_s',
+      'learned_sentences_per_s',
+      'table_over_learned',
+    ):
       _positive_finite(r[key], key)
   vocab = results['vocab']
   assert {r['vocab_size'] for r in vocab} == {30522, 65536}
@@ -105,8 +128,15 @@ def test_breakdown_inference_scaling(quick_run):
 def test_markdown_and_plot(quick_run):
   out, results = quick_run
   md = (out / 'benchmark.md').read_text(encoding='utf-8')
-  for heading in ('## Training step', '## Breakdown 1x256', '## Inference', '## Vocabulary scaling',
-                  '## Batch and length scaling', '## Targets', '## Running it'):
+  for heading in (
+    '## Training step',
+    '## Breakdown 1x256',
+    '## Inference',
+    '## Vocabulary scaling',
+    '## Batch and length scaling',
+    '## Targets',
+    '## Running it',
+  ):
     assert heading in md, heading
   assert '--compute_dtype=bfloat16' in md
   assert '1-min load average at start / end ' in md
@@ -145,17 +175,27 @@ def test_flop_count_matches_hand_count():
 
 def test_official_target_compares_the_same_work():
   """The official Fourier model drops its FFN output: the 3x target uses our _dropffn row."""
-  row = lambda config, padding, pairs: {'config': config, 'padding': padding, 'pairs_per_s': pairs,
-                                        'size': '1x256', 'mfu_computed': 0.5}
-  results = {'train': [row('fourier_1x256', 'bucketed', 150.0),
-                       row('fourier_1x256_dropffn', 'bucketed', 240.0),
-                       row('learned_1x256', 'bucketed', 130.0)]}
+  row = lambda config, padding, pairs: {
+    'config': config,
+    'padding': padding,
+    'pairs_per_s': pairs,
+    'size': '1x256',
+    'mfu_computed': 0.5,
+  }
+  results = {
+    'train': [
+      row('fourier_1x256', 'bucketed', 150.0),
+      row('fourier_1x256_dropffn', 'bucketed', 240.0),
+      row('learned_1x256', 'bucketed', 130.0),
+    ]
+  }
   by_name = {t['target']: t for t in targets(results)}
   same = by_name['pairs/s >= 3x official (fourier_1x256; real data bucketed, same work)']
   assert same['value'] == pytest.approx(240.0 / OFFICIAL_PAIRS_PER_S['fourier_1x256'])
   assert same['met'] is (240.0 / OFFICIAL_PAIRS_PER_S['fourier_1x256'] >= 3.0)
-  computed = by_name["pairs/s / official (fourier_1x256; real data bucketed, FFN computed "
-                     "(the paper's model))"]
+  computed = by_name[
+    "pairs/s / official (fourier_1x256; real data bucketed, FFN computed (the paper's model))"
+  ]
   assert computed['threshold'] == 'info' and computed['met'] is None
   learned = by_name['pairs/s >= 3x official (learned_1x256; real data bucketed, same work)']
   assert learned['value'] == pytest.approx(130.0 / OFFICIAL_PAIRS_PER_S['learned_1x256'])
@@ -163,16 +203,30 @@ def test_official_target_compares_the_same_work():
 
 def test_merged_sections_name_the_command_that_measured_each(tmp_path):
   """A later run of some sections keeps the others, and the header credits each run."""
-  old = {'meta': {'argv': '--fresh', 'date': 'D1', 'load_average_start': [1.0, 0, 0],
-                  'load_average_end': [2.0, 0, 0]}, 'train': [], 'inference': []}
-  later = {'argv': '--sections=train', 'date': 'D2', 'load_average_start': [0.5, 0, 0],
-           'load_average_end': [0.7, 0, 0]}
+  old = {
+    'meta': {
+      'argv': '--fresh',
+      'date': 'D1',
+      'load_average_start': [1.0, 0, 0],
+      'load_average_end': [2.0, 0, 0],
+    },
+    'train': [],
+    'inference': [],
+  }
+  later = {
+    'argv': '--sections=train',
+    'date': 'D2',
+    'load_average_start': [0.5, 0, 0],
+    'load_average_end': [0.7, 0, 0],
+  }
   runs = benchmark.section_runs(old, ['train'], later)
   assert runs['train'] == later and runs['inference']['date'] == 'D1'
   text = provenance({'section_runs': runs})
   assert '`python -m experiments.benchmark --sections=train` (train) on D2' in text
-  assert '`python -m experiments.benchmark --fresh` (inference) on D1, 1-min load average at ' \
-         'start / end 1.0 / 2.0' in text
+  assert (
+    '`python -m experiments.benchmark --fresh` (inference) on D1, 1-min load average at '
+    'start / end 1.0 / 2.0' in text
+  )
 
 
 def test_report_only_rewrites_the_markdown_from_the_json(quick_run, tmp_path):

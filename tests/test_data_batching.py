@@ -81,8 +81,7 @@ def test_every_example_once_per_epoch_with_carry_over():
   assert batcher.epoch_of(batcher.epoch_start(3) - 1) == 2
   # A fresh batcher asked for a late epoch first replays the same chain.
   late = _batcher(a, b, batch_size=batch_size)
-  np.testing.assert_array_equal(late.batch_at(140)['a_ids'],
-                                batcher.batch_at(140)['a_ids'])
+  np.testing.assert_array_equal(late.batch_at(140)['a_ids'], batcher.batch_at(140)['a_ids'])
 
 
 def test_resume_gives_the_uninterrupted_batches():
@@ -96,8 +95,7 @@ def test_resume_gives_the_uninterrupted_batches():
     assert batch.keys() == expected.keys()
     for key in batch:
       np.testing.assert_array_equal(batch[key], expected[key])
-  np.testing.assert_allclose(reference[5]['score'],
-                             scores[_rows_of(reference[5])], rtol=1e-6)
+  np.testing.assert_allclose(reference[5]['score'], scores[_rows_of(reference[5])], rtol=1e-6)
   other_seed = _batcher(a, b, seed=4).batch_at(0)
   assert _rows_of(other_seed) != _rows_of(reference[0])
 
@@ -105,15 +103,13 @@ def test_resume_gives_the_uninterrupted_batches():
 def test_multi_host_shares_concatenate_to_the_global_batch():
   a, b = _pairs(100)
   whole = _batcher(a, b, batch_size=16)
-  shares = [_batcher(a, b, batch_size=16, process_index=p, process_count=4)
-            for p in range(4)]
+  shares = [_batcher(a, b, batch_size=16, process_index=p, process_count=4) for p in range(4)]
   for step in (0, 5, 11, 40):
     expected = whole.batch_at(step)
     parts = [s.batch_at(step) for s in shares]
     assert all(p['a_ids'].shape[0] == 4 for p in parts)
     for key in expected:
-      np.testing.assert_array_equal(
-          np.concatenate([p[key] for p in parts]), expected[key])
+      np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), expected[key])
   with pytest.raises(ValueError, match='not divisible'):
     _batcher(a, b, batch_size=10, process_count=4)
 
@@ -124,17 +120,17 @@ def test_bucketing_beats_max_len_padding_and_efficiency_is_exact():
   random_batches = _batcher(a, b, sort_window_batches=0)
   padded = _batcher(a, b, lengths=(16,))
   steps = sorted_batches.epoch_start(1)
-  eff = {name: bt.padding_efficiency(steps) for name, bt in (
-      ('sorted', sorted_batches), ('random', random_batches),
-      ('padded', padded))}
+  eff = {
+    name: bt.padding_efficiency(steps)
+    for name, bt in (('sorted', sorted_batches), ('random', random_batches), ('padded', padded))
+  }
   assert eff['sorted'] > eff['random'] > eff['padded']
   batches = [padded.batch_at(s) for s in range(steps)]
   assert {x['a_ids'].shape[1] for x in batches} == {16}
   real = sum(len(a[i]) + len(b[i]) for i in range(400))
   carried = padded.carried_over(0)
   real -= sum(len(a[i]) + len(b[i]) for i in carried)
-  assert batching.padding_efficiency(batches) == pytest.approx(
-      real / (steps * 8 * 32))
+  assert batching.padding_efficiency(batches) == pytest.approx(real / (steps * 8 * 32))
   assert eff['padded'] == pytest.approx(real / (steps * 8 * 32))
 
 
@@ -157,8 +153,11 @@ def test_bucket_lengths():
 def test_pad_batch():
   seqs = [[5, 6, 7], [8], [9, 10, 11, 12, 13]]
   ids, mask = batching.pad_batch(seqs, LENGTHS)
-  assert ids.tolist() == [[5, 6, 7, 0, 0, 0, 0, 0], [8, 0, 0, 0, 0, 0, 0, 0],
-                          [9, 10, 11, 12, 13, 0, 0, 0]]
+  assert ids.tolist() == [
+    [5, 6, 7, 0, 0, 0, 0, 0],
+    [8, 0, 0, 0, 0, 0, 0, 0],
+    [9, 10, 11, 12, 13, 0, 0, 0],
+  ]
   assert mask.sum(axis=1).tolist() == [3, 1, 5] and mask.dtype == np.int32
   assert batching.pad_batch(seqs, 6)[0].shape == (3, 6)
   with pytest.raises(ValueError, match='does not fit'):

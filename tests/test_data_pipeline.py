@@ -13,10 +13,32 @@ import pytest
 
 from pete_jax import data as data_lib
 
-VOCAB = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'man', 'dog',
-         'runs', 'sings', 'is', 'happy', '.', 'woman', 'cat', 'sleeps']
-SENTENCES = ['A man sings.', 'A dog runs.', 'A woman is happy.',
-             'A cat sleeps.', 'A man is happy.', 'A dog sleeps.']
+VOCAB = [
+  '[PAD]',
+  '[UNK]',
+  '[CLS]',
+  '[SEP]',
+  '[MASK]',
+  'a',
+  'man',
+  'dog',
+  'runs',
+  'sings',
+  'is',
+  'happy',
+  '.',
+  'woman',
+  'cat',
+  'sleeps',
+]
+SENTENCES = [
+  'A man sings.',
+  'A dog runs.',
+  'A woman is happy.',
+  'A cat sleeps.',
+  'A man is happy.',
+  'A dog sleeps.',
+]
 
 
 def _write_fixtures(tmp_path):
@@ -27,10 +49,11 @@ def _write_fixtures(tmp_path):
     rows.append(f'{a} {a},{b},{"entailment" if i % 4 else "neutral"}')
   rows.append('broken row,entailment')
   (tmp_path / 'nli.csv').write_text('\n'.join(rows) + '\n')
-  header = ('index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\t'
-            'sentence1\tsentence2\tscore')
-  sts = [header] + [f'{i}\tg\tf\t2012\t{i:04d}\tnone\tnone\t{SENTENCES[i % 6]}'
-                    f'\t{SENTENCES[(i + 2) % 6]}\t{i % 6}.0' for i in range(10)]
+  header = 'index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore'
+  sts = [header] + [
+    f'{i}\tg\tf\t2012\t{i:04d}\tnone\tnone\t{SENTENCES[i % 6]}\t{SENTENCES[(i + 2) % 6]}\t{i % 6}.0'
+    for i in range(10)
+  ]
   (tmp_path / 'sts.tsv').write_text('\n'.join(sts) + '\n')
 
 
@@ -49,8 +72,9 @@ def _config(tmp_path):
 def test_training_eval_and_finetune_entry_points(tmp_path):
   _write_fixtures(tmp_path)
   config = _config(tmp_path)
-  train = data_lib.prepare_training_data(config, str(tmp_path / 'run'),
-                                         process_index=1, process_count=2)
+  train = data_lib.prepare_training_data(
+    config, str(tmp_path / 'run'), process_index=1, process_count=2
+  )
   assert train.report.kept == 30 and train.report.bad_rows == 1
   assert train.tokenizer.vocab_size == len(VOCAB)
   batch = train.batcher.batch_at(0)
@@ -71,15 +95,20 @@ def test_training_eval_and_finetune_entry_points(tmp_path):
 def test_inspect_command(tmp_path):
   _write_fixtures(tmp_path)
   overrides = [
-      f'--config.tokenizer.vocab_path={tmp_path / "vocab.txt"}',
-      f"--config.data.train_sources=('pairs_csv:{tmp_path / 'nli.csv'}',)",
-      '--config.data.max_len=16', '--config.train.batch_size=8',
-      f'--workdir={tmp_path / "run"}', '--num_examples=1']
+    f'--config.tokenizer.vocab_path={tmp_path / "vocab.txt"}',
+    f"--config.data.train_sources=('pairs_csv:{tmp_path / 'nli.csv'}',)",
+    '--config.data.max_len=16',
+    '--config.train.batch_size=8',
+    f'--workdir={tmp_path / "run"}',
+    '--num_examples=1',
+  ]
   out = subprocess.run(
-      [sys.executable, '-m', 'pete_jax.data.summary',
-       '--config=configs/default.py'] + overrides,
-      capture_output=True, text=True, check=True,
-      env={**os.environ, 'JAX_PLATFORMS': 'cpu'}).stdout
+    [sys.executable, '-m', 'pete_jax.data.summary', '--config=configs/default.py'] + overrides,
+    capture_output=True,
+    text=True,
+    check=True,
+    env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
+  ).stdout
   assert 'read 41, kept 30, dropped 11' in out
   assert 'wrong_column_count' in out and 'label_filter:neutral' in out
   assert 'p50' in out and 'p99' in out
@@ -97,9 +126,7 @@ def test_other_processes_wait_for_process_0_tokenizer_files(tmp_path):
   with pytest.raises(TimeoutError, match='spm.model'):
     data_lib.prepare_training_data(config, workdir, 1, 2, wait_timeout_s=0.2)
   first = data_lib.prepare_training_data(config, workdir, 0, 2)
-  second = data_lib.prepare_training_data(config, workdir, 1, 2,
-                                          wait_timeout_s=0.2)
+  second = data_lib.prepare_training_data(config, workdir, 1, 2, wait_timeout_s=0.2)
   assert second.tokenizer.fingerprint == first.tokenizer.fingerprint
-  whole = np.concatenate([first.batcher.batch_at(2)['a_ids'],
-                          second.batcher.batch_at(2)['a_ids']])
+  whole = np.concatenate([first.batcher.batch_at(2)['a_ids'], second.batcher.batch_at(2)['a_ids']])
   assert whole.shape[0] == 8

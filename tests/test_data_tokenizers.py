@@ -21,21 +21,25 @@ BERT_VOCAB = assets.vocab_file('bert-base-uncased')  # shipped with the package
 DATA_DIR = os.environ.get('PETE_DATA_DIR', '../shared/data')
 GOLDEN = os.path.join(DATA_DIR, 'official_weights', 'golden_tan_1_64.json')
 needs_golden = pytest.mark.skipif(
-    not os.path.exists(GOLDEN),
-    reason=f'official golden file not found under PETE_DATA_DIR={DATA_DIR!r} (needs '
-    'official_weights/golden_tan_1_64.json, which cannot be shipped)')
+  not os.path.exists(GOLDEN),
+  reason=f'official golden file not found under PETE_DATA_DIR={DATA_DIR!r} (needs '
+  'official_weights/golden_tan_1_64.json, which cannot be shipped)',
+)
 
 SENTENCES = [
-    'A man with a hard hat is dancing.',
-    'Héllo, WÖRLD!! naïve café — isn\'t it "great"?',
-    'Tokyo 東京 is big; the U.S.A. (1999) cost $3.50.',
-    'antidisestablishmentarianism and pneumonoultramicroscopic words',
-    '[MASK] tokens, tabs\tand\nnewlines',
+  'A man with a hard hat is dancing.',
+  'Héllo, WÖRLD!! naïve café — isn\'t it "great"?',
+  'Tokyo 東京 is big; the U.S.A. (1999) cost $3.50.',
+  'antidisestablishmentarianism and pneumonoultramicroscopic words',
+  '[MASK] tokens, tabs\tand\nnewlines',
 ]
 CORPUS = [
-    'A man is playing a guitar on stage.', 'Two dogs run across a field.',
-    'The woman is cutting onions in the kitchen.', 'A child plays outside.',
-    'A man is riding a horse on the beach.', 'People walk in the park.',
+  'A man is playing a guitar on stage.',
+  'Two dogs run across a field.',
+  'The woman is cutting onions in the kitchen.',
+  'A child plays outside.',
+  'A man is riding a horse on the beach.',
+  'People walk in the park.',
 ] * 20
 
 
@@ -48,8 +52,23 @@ def _config(**tokenizer):
 
 @pytest.fixture
 def tiny_vocab(tmp_path):
-  tokens = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'man', 'is',
-            'danc', '##ing', '.', 'the', 'dog', 'run', '##s']
+  tokens = [
+    '[PAD]',
+    '[UNK]',
+    '[CLS]',
+    '[SEP]',
+    '[MASK]',
+    'a',
+    'man',
+    'is',
+    'danc',
+    '##ing',
+    '.',
+    'the',
+    'dog',
+    'run',
+    '##s',
+  ]
   path = tmp_path / 'vocab.txt'
   path.write_text('\n'.join(tokens) + '\n')
   return str(path)
@@ -57,10 +76,11 @@ def tiny_vocab(tmp_path):
 
 def test_wordpiece_tiny_vocab_truncation_and_decode(tiny_vocab):
   tok = tokenizers.WordPieceTokenizer(tiny_vocab)
-  assert (tok.vocab_size, tok.pad_id, tok.special_ids) == (15, 0,
-                                                           (0, 1, 2, 3, 4))
+  assert (tok.vocab_size, tok.pad_id, tok.special_ids) == (15, 0, (0, 1, 2, 3, 4))
   assert tok.encode(['A man is dancing.', 'The dog runs fast'], 16) == [
-      [2, 5, 6, 7, 8, 9, 10, 3], [2, 11, 12, 13, 14, 1, 3]]
+    [2, 5, 6, 7, 8, 9, 10, 3],
+    [2, 11, 12, 13, 14, 1, 3],
+  ]
   # Truncation counts the markers, and [SEP] survives it (as HF BERT).
   assert tok.encode(['A man is dancing.'], 4) == [[2, 5, 6, 3]]
   assert tok.decode([2, 5, 6, 7, 8, 9, 10, 3, 0, 0]) == 'a man is dancing.'
@@ -79,10 +99,14 @@ def test_packaged_vocab_is_bert_uncased():
   with open(BERT_VOCAB, 'rb') as f:
     raw = f.read()
   assert hashlib.sha256(raw).hexdigest() == (
-      '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3')  # assets/README.md
+    '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3'
+  )  # assets/README.md
   lines = raw.decode('utf-8').splitlines()
-  assert len(lines) == 30522 and lines[:1] == ['[PAD]'] and lines[100:104] == [
-      '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+  assert (
+    len(lines) == 30522
+    and lines[:1] == ['[PAD]']
+    and lines[100:104] == ['[UNK]', '[CLS]', '[SEP]', '[MASK]']
+  )
   assert default.get_config().tokenizer.vocab_path == 'bert-base-uncased'
   assert pipeline.build_tokenizer(default.get_config(), None).vocab_size == 30522
 
@@ -92,8 +116,7 @@ def test_wordpiece_reproduces_official_golden_ids():
   tok = pipeline.build_tokenizer(_config(vocab_path=BERT_VOCAB), None)
   with open(GOLDEN) as f:
     golden = json.load(f)
-  sentences = [p[k] for p in golden['pairs'] for k in ('sentence1',
-                                                        'sentence2')]
+  sentences = [p[k] for p in golden['pairs'] for k in ('sentence1', 'sentence2')]
   assert len(sentences) == 16
   ids = tok.encode([s['text'] for s in sentences], 128)
   for sentence, mine in zip(sentences, ids):
@@ -110,14 +133,11 @@ def test_wordpiece_matches_independent_hf_bert_tokenizer(max_len):
   reference.enable_truncation(max_len)
   expected = [e.ids for e in reference.encode_batch(SENTENCES)]
   assert tok.encode(SENTENCES, max_len) == expected
-  assert tok.vocab_size == 30522 and tok.special_ids == (0, 100, 101, 102,
-                                                         103)
+  assert tok.vocab_size == 30522 and tok.special_ids == (0, 100, 101, 102, 103)
 
 
-def test_sentencepiece_trains_saves_reloads_and_round_trips(tmp_path,
-                                                             monkeypatch):
-  config = _config(kind='sentencepiece', spm_vocab_size=60,
-                   spm_max_sentences=1000)
+def test_sentencepiece_trains_saves_reloads_and_round_trips(tmp_path, monkeypatch):
+  config = _config(kind='sentencepiece', spm_vocab_size=60, spm_max_sentences=1000)
   workdir = str(tmp_path / 'run')
   tok = pipeline.build_tokenizer(config, workdir, CORPUS)
   model_path = os.path.join(workdir, tokenizers.SPM_FILENAME)
@@ -128,6 +148,7 @@ def test_sentencepiece_trains_saves_reloads_and_round_trips(tmp_path,
 
   def no_training(*args, **kwargs):
     raise AssertionError('retrained although spm.model exists')
+
   monkeypatch.setattr(tokenizers, 'train_sentencepiece', no_training)
   again = pipeline.build_tokenizer(config, workdir)  # No text: must reuse.
   assert os.stat(model_path).st_mtime_ns == mtime
@@ -141,8 +162,7 @@ def test_sentencepiece_trains_saves_reloads_and_round_trips(tmp_path,
   short = tok.encode([CORPUS[2]], 5)[0]
   assert len(short) == 5 and short[0] == 2 and short[-1] == 3
   # An explicit model path is used as is.
-  loaded = pipeline.build_tokenizer(
-      _config(kind='sentencepiece', spm_model_path=model_path), None)
+  loaded = pipeline.build_tokenizer(_config(kind='sentencepiece', spm_model_path=model_path), None)
   assert loaded.encode(CORPUS[:3], 64) == ids
 
 
@@ -167,13 +187,11 @@ def test_frequency_and_random_orders_are_bijections_fixing_specials():
   rand = id_order.random_order(1000, (0, 100, 101), seed=3)
   _check_bijection(rand, 1000, (0, 100, 101))
   assert np.array_equal(rand, id_order.random_order(1000, (0, 100, 101), 3))
-  assert not np.array_equal(rand, id_order.random_order(1000, (0, 100, 101),
-                                                        4))
+  assert not np.array_equal(rand, id_order.random_order(1000, (0, 100, 101), 4))
 
 
 @pytest.mark.parametrize('order', ['frequency', 'random'])
-def test_id_order_saved_and_identical_in_evaluation(order, tiny_vocab,
-                                                    tmp_path):
+def test_id_order_saved_and_identical_in_evaluation(order, tiny_vocab, tmp_path):
   config = _config(vocab_path=tiny_vocab, id_order=order, id_order_seed=7)
   workdir = str(tmp_path)
   texts = ['the dog runs.', 'the dog runs.', 'a dog.', 'a man is dancing.']
@@ -185,10 +203,8 @@ def test_id_order_saved_and_identical_in_evaluation(order, tiny_vocab,
   sentences = ['A man is dancing.', 'The dog runs fast']
   ids = train_tok.encode(sentences, 16)
   assert eval_tok.encode(sentences, 16) == ids
-  assert ids == [train_tok.new_id[s].tolist()
-                 for s in native.encode(sentences, 16)]
-  assert train_tok.pad_id == 0 and train_tok.decode(ids[0] + [0]) == (
-      'a man is dancing.')
+  assert ids == [train_tok.new_id[s].tolist() for s in native.encode(sentences, 16)]
+  assert train_tok.pad_id == 0 and train_tok.decode(ids[0] + [0]) == ('a man is dancing.')
   if order == 'frequency':  # '.' and 'dog' are the most frequent pieces.
     assert sorted([train_tok.new_id[10], train_tok.new_id[12]]) == [5, 6]
   # A different seed or order must not silently reuse the saved mapping.
@@ -199,8 +215,7 @@ def test_id_order_saved_and_identical_in_evaluation(order, tiny_vocab,
 
 def test_native_order_and_missing_frequency_text(tiny_vocab, tmp_path):
   config = _config(vocab_path=tiny_vocab)
-  assert isinstance(pipeline.build_tokenizer(config, None),
-                    tokenizers.WordPieceTokenizer)
+  assert isinstance(pipeline.build_tokenizer(config, None), tokenizers.WordPieceTokenizer)
   config = _config(vocab_path=tiny_vocab, id_order='frequency')
   with pytest.raises(ValueError, match='no training text'):
     pipeline.build_tokenizer(config, str(tmp_path))

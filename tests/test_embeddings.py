@@ -15,6 +15,7 @@ IDS = jnp.array([[3, 17, 42, 0], [99, 5, 0, 0]])
 
 class TinyClassifier(nn.Module):
   """A model written for nn.Embed, with FourierEmbed in its place."""
+
   embed: nn.Module
 
   @nn.compact
@@ -35,7 +36,9 @@ def test_fourier_embed_under_jit_vmap_grad():
   np.testing.assert_allclose(per_row, out, atol=1e-6)
 
   def loss(p):
-    return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, IDS), jnp.array([0, 2])).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(
+      model.apply(p, IDS), jnp.array([0, 2])
+    ).mean()
 
   grads = jax.jit(jax.grad(loss))(params)
   mlp_grad = grads['params']['embed']['mlp']['kernel']
@@ -51,12 +54,15 @@ def test_basis_has_no_parameters_and_output_is_normalised_residual():
   np.testing.assert_allclose(embed.apply(params, IDS), want, atol=1e-6)
 
 
-@pytest.mark.parametrize('mlp,expansion,expected', [
-    ('none', 4, 16),                                  # RMSNorm scale
-    ('linear', 4, 16 * 16 + 16 + 16),                 # Dense d->d + scale
+@pytest.mark.parametrize(
+  'mlp,expansion,expected',
+  [
+    ('none', 4, 16),  # RMSNorm scale
+    ('linear', 4, 16 * 16 + 16 + 16),  # Dense d->d + scale
     ('geglu', 4, 16 * 128 + 128 + 64 * 16 + 16 + 16),  # d->2*4d, 4d->d + scale
     ('geglu', 2, 16 * 64 + 64 + 32 * 16 + 16 + 16),
-])
+  ],
+)
 def test_mlp_parameter_counts(mlp, expansion, expected):
   params = FourierEmbed(1000, 16, mlp=mlp, mlp_expansion=expansion).init(jax.random.key(0), IDS)
   assert count(params) == expected
@@ -99,13 +105,16 @@ def test_bfloat16_compute_float32_params():
   assert module.apply(params, IDS).dtype == jnp.bfloat16
 
 
-@pytest.mark.parametrize('kwargs,match', [
+@pytest.mark.parametrize(
+  'kwargs,match',
+  [
     (dict(num_embeddings=100, features=15), 'even dim'),
     (dict(num_embeddings=1, features=16), 'vocab_size must be >= 2'),
     (dict(num_embeddings=100, features=16, basis='spline'), 'Unknown basis'),
     (dict(num_embeddings=100, features=16, mlp='relu'), 'Unknown embedding mlp'),
     (dict(num_embeddings=100, features=16, normalisation='len'), 'Unknown normalisation'),
-])
+  ],
+)
 def test_bad_arguments_fail_at_construction(kwargs, match):
   with pytest.raises(ValueError, match=match):
     FourierEmbed(**kwargs)

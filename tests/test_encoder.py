@@ -34,7 +34,9 @@ def test_unmasked_pooling_depends_on_padding():
   model = small(pooling='mean_all')
   params = model.init(jax.random.key(0), IDS, MASK)
   padded = jnp.pad(IDS, ((0, 0), (0, 7)))
-  diff = model.apply(params, IDS, MASK) - model.apply(params, padded, (padded > 0).astype(jnp.int32))
+  diff = model.apply(params, IDS, MASK) - model.apply(
+    params, padded, (padded > 0).astype(jnp.int32)
+  )
   assert float(jnp.abs(diff).max()) > 1e-3
 
 
@@ -48,7 +50,9 @@ def test_standard_rope_scores_depend_only_on_relative_position():
     return float(rq @ rk)
 
   for shift in (1, 7, 30):
-    assert score(3 + shift, 10 + shift, 'standard') == pytest.approx(score(3, 10, 'standard'), abs=1e-4)
+    assert score(3 + shift, 10 + shift, 'standard') == pytest.approx(
+      score(3, 10, 'standard'), abs=1e-4
+    )
   # The official arithmetic is not a rotation: the same shift changes the score.
   assert abs(score(10, 17, 'official') - score(3, 10, 'official')) > 1e-3
   # Standard RoPE preserves norms; at position 0 it is the identity.
@@ -73,7 +77,8 @@ def test_drop_ffn_output_ignores_ffn_weights():
   model = small(drop_ffn_output=True)
   params = model.init(jax.random.key(0), IDS, MASK)
   scrambled = jax.tree_util.tree_map_with_path(
-      lambda path, x: x * 3.0 if 'ffn' in jax.tree_util.keystr(path) else x, params)
+    lambda path, x: x * 3.0 if 'ffn' in jax.tree_util.keystr(path) else x, params
+  )
   np.testing.assert_allclose(model.apply(params, IDS, MASK), model.apply(scrambled, IDS, MASK))
   default = small()
   assert not np.allclose(default.apply(params, IDS, MASK), default.apply(scrambled, IDS, MASK))
@@ -81,18 +86,30 @@ def test_drop_ffn_output_ignores_ffn_weights():
 
 # The official code's counts (vocab 30,552, linear embedding MLP, FFN 4d, biases).
 TABLE1_COUNTS = {
-    ('fourier', 1, 256): 1_184_256, ('learned', 1, 256): 8_939_776,
-    ('fourier', 1, 512): 4_727_808, ('learned', 1, 512): 20_107_776,
-    ('fourier', 2, 256): 2_236_672, ('learned', 2, 256): 9_992_192,
-    ('fourier', 2, 512): 8_929_792, ('learned', 2, 512): 24_309_760,
+  ('fourier', 1, 256): 1_184_256,
+  ('learned', 1, 256): 8_939_776,
+  ('fourier', 1, 512): 4_727_808,
+  ('learned', 1, 512): 20_107_776,
+  ('fourier', 2, 256): 2_236_672,
+  ('learned', 2, 256): 9_992_192,
+  ('fourier', 2, 512): 8_929_792,
+  ('learned', 2, 512): 24_309_760,
 }
 
 
 @pytest.mark.parametrize('key', list(TABLE1_COUNTS))
 def test_table1_parameter_counts(key):
   embedding, layers, d = key
-  model = SentenceEncoder(EncoderConfig(vocab_size=30552, d_model=d, num_layers=layers,
-                                        num_heads=layers, ffn_hidden=4 * d, embedding=embedding))
+  model = SentenceEncoder(
+    EncoderConfig(
+      vocab_size=30552,
+      d_model=d,
+      num_layers=layers,
+      num_heads=layers,
+      ffn_hidden=4 * d,
+      embedding=embedding,
+    )
+  )
   assert sum(count_by_component(model).values()) == TABLE1_COUNTS[key]
 
 
@@ -109,8 +126,9 @@ def test_serving_from_materialised_table():
   model = small(embed_mlp='geglu')
   params = model.init(jax.random.key(0), IDS, MASK)
   table = model.apply(params, method='embedding_table')
-  np.testing.assert_allclose(model.apply(params, IDS, MASK, embedding_table=table),
-                             model.apply(params, IDS, MASK), atol=1e-5)
+  np.testing.assert_allclose(
+    model.apply(params, IDS, MASK, embedding_table=table), model.apply(params, IDS, MASK), atol=1e-5
+  )
 
 
 def test_sharded_jit_matches_single_device():
@@ -127,7 +145,9 @@ def test_sharded_jit_matches_single_device():
   np.testing.assert_allclose(out, single, atol=1e-5)
 
 
-@pytest.mark.parametrize('kwargs,match', [
+@pytest.mark.parametrize(
+  'kwargs,match',
+  [
     (dict(d_model=30, num_heads=4), 'divisible by model.num_heads'),
     (dict(d_model=12, num_heads=4), 'must be even for RoPE'),
     (dict(embedding='table'), 'model.embedding'),
@@ -136,7 +156,8 @@ def test_sharded_jit_matches_single_device():
     (dict(d_model=31, num_heads=1), 'even'),
     (dict(vocab_size=1), 'vocab_size must be >= 2'),
     (dict(basis_vocab_size=8000), 'basis_vocab_size .8000. is smaller than the vocabulary'),
-])
+  ],
+)
 def test_bad_configuration_fails_before_compute(kwargs, match):
   with pytest.raises(ValueError, match=match):
     model = small(**kwargs)

@@ -12,8 +12,13 @@ from experiments import tables, run, jobs, sweeps
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY_BUDGET = 'batch=8,max_len=16,warmup=1'
-TINY_SWEEP = {'tiny': lambda: [sweeps.Run('tiny smoke', 'smoke', (('model.d_model', 16),),
-                                         paper_spearman=74.93, paper_params='1.1M')]}
+TINY_SWEEP = {
+  'tiny': lambda: [
+    sweeps.Run(
+      'tiny smoke', 'smoke', (('model.d_model', 16),), paper_spearman=74.93, paper_params='1.1M'
+    )
+  ]
+}
 
 
 @pytest.fixture
@@ -47,11 +52,20 @@ def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
   """A fresh clone has the committed run records but no workdirs: nothing is retrained."""
   path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
   before = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))
-  (job,) = run.jobs_of('tiny', TINY_SWEEP['tiny']()[0], (), 2, tiny_sweep['runs_dir'],
-                       TINY_BUDGET, tiny_sweep['results_dir'])
+  (job,) = run.jobs_of(
+    'tiny',
+    TINY_SWEEP['tiny']()[0],
+    (),
+    2,
+    tiny_sweep['runs_dir'],
+    TINY_BUDGET,
+    tiny_sweep['results_dir'],
+  )
   record = json.loads(pathlib.Path(job.record_path).read_text(encoding='utf-8'))
   assert record['metrics']['pretrain']['spearman'] == before['rows'][0]['spearman']['mean']
-  assert record['losses']['steps'] and len(record['losses']['loss']) == len(record['losses']['steps'])
+  assert record['losses']['steps'] and len(record['losses']['loss']) == len(
+    record['losses']['steps']
+  )
   shutil.rmtree(tiny_sweep['runs_dir'])
 
   def no_training(*args, **kwargs):
@@ -78,7 +92,9 @@ def test_tiny_sweep_trains_and_writes_table(tiny_sweep):
   assert row['spearman']['n'] == 1 and -100 <= row['spearman']['mean'] <= 100
   assert row['seeds'][0]['wall_s'] > 0 and row['seeds'][0]['machine']['cpu_count'] >= 1
   assert row['params']['total'] > 0
-  assert re.search(r'\| tiny smoke \| 74\.93 \| -?\d+\.\d\d \(n=1\)', pathlib.Path(path).read_text())
+  assert re.search(
+    r'\| tiny smoke \| 74\.93 \| -?\d+\.\d\d \(n=1\)', pathlib.Path(path).read_text()
+  )
   # A second call finds the run finished and trains nothing.
   logs = []
   job = run.jobs_of('tiny', TINY_SWEEP['tiny']()[0], (), 2, tiny_sweep['runs_dir'], TINY_BUDGET)[0]
@@ -100,10 +116,15 @@ def test_notebook_runs_in_tiny_mode(monkeypatch, tmp_path, tiny_data):
   monkeypatch.setenv('PETE_REPO_DIR', str(REPO))
   monkeypatch.setenv('PETE_WORKDIR', str(tmp_path / 'nb'))
   nb = nbformat.read(REPO / 'experiments' / 'colab_tpu.ipynb', as_version=4)
-  nbclient.NotebookClient(nb, timeout=120, kernel_name='python3',
-                          resources={'metadata': {'path': str(REPO)}}).execute()
-  text = '\n'.join(out.get('text', '') for cell in nb.cells if cell.cell_type == 'code'
-                   for out in cell.get('outputs', []))
+  nbclient.NotebookClient(
+    nb, timeout=120, kernel_name='python3', resources={'metadata': {'path': str(REPO)}}
+  ).execute()
+  text = '\n'.join(
+    out.get('text', '')
+    for cell in nb.cells
+    if cell.cell_type == 'code'
+    for out in cell.get('outputs', [])
+  )
   assert '| Fourier 1x256 (paper) | 1.1M | 122,700 | 74.93 |' in text
   assert re.search(r'\| ours \(TINY\) \| [\d,]+ \| 6 \| -?\d+\.\d\d \| -?\d+\.\d\d \|', text)
   assert (tmp_path / 'nb' / 'final_metrics.json').exists()
@@ -111,34 +132,55 @@ def test_notebook_runs_in_tiny_mode(monkeypatch, tmp_path, tiny_data):
 
 def test_readme_block_is_rewritten_between_its_markers(tmp_path):
   readme = tmp_path / 'README.md'
-  readme.write_text('intro\n<!-- generated:results -->\nold 1.23\n<!-- /generated:results -->\nend\n')
+  readme.write_text(
+    'intro\n<!-- generated:results -->\nold 1.23\n<!-- /generated:results -->\nend\n'
+  )
   results = tmp_path / 'results'
   results.mkdir()
-  row = {'name': 'fourier_1x256', 'params': {'total': 1184256},
-         'paper': {'spearman': 74.93}, 'spearman': {'mean': 66.5, 'std': 0.25, 'n': 3},
-         'difference': 66.5 - 74.93, 'per_seed_spearman': {0: 66.2, 1: 66.6, 2: 66.7},
-         'seeds': [{'wall_s': 120.0, 'metrics': {'pretrain': {}}}]}
+  row = {
+    'name': 'fourier_1x256',
+    'params': {'total': 1184256},
+    'paper': {'spearman': 74.93},
+    'spearman': {'mean': 66.5, 'std': 0.25, 'n': 3},
+    'difference': 66.5 - 74.93,
+    'per_seed_spearman': {0: 66.2, 1: 66.6, 2: 66.7},
+    'seeds': [{'wall_s': 120.0, 'metrics': {'pretrain': {}}}],
+  }
   (results / 'table1.json').write_text(json.dumps({'rows': [row]}))
   assert tables.update_readme(str(results), str(readme))
   text = readme.read_text()
   assert text.startswith('intro\n<!-- generated:results -->\n') and text.endswith(
-      '<!-- /generated:results -->\nend\n')
+    '<!-- /generated:results -->\nend\n'
+  )
   assert 'old 1.23' not in text
-  assert ('| fourier_1x256 | 74.93 | 66.50 ± 0.25 (n=3) | s0: 66.20, s1: 66.60, s2: 66.70 | -8.43 '
-          '| 1,184,256 | 2.0 min |') in text
+  assert (
+    '| fourier_1x256 | 74.93 | 66.50 ± 0.25 (n=3) | s0: 66.20, s1: 66.60, s2: 66.70 | -8.43 '
+    '| 1,184,256 | 2.0 min |'
+  ) in text
   assert 'Table 2' not in text  # No table2.json yet.
   assert not tables.update_readme(str(results), str(tmp_path / 'missing.md'))
 
 
 def test_ablation_rows_are_compared_with_the_reference_row():
-  row = lambda name, seeds, ref=False: {'name': name, 'per_seed_spearman': dict(enumerate(seeds)),
-                                        'reference': ref}
-  rows = tables.compare_to_reference([
-      row('ref', [66.4, 66.8, 66.7], ref=True), row('close', [66.5, 66.9, 66.6]),
-      row('far', [63.0, 63.4, 63.2]), row('one seed', [68.5]), row('not run', [])])
+  row = lambda name, seeds, ref=False: {
+    'name': name,
+    'per_seed_spearman': dict(enumerate(seeds)),
+    'reference': ref,
+  }
+  rows = tables.compare_to_reference(
+    [
+      row('ref', [66.4, 66.8, 66.7], ref=True),
+      row('close', [66.5, 66.9, 66.6]),
+      row('far', [63.0, 63.4, 63.2]),
+      row('one seed', [68.5]),
+      row('not run', []),
+    ]
+  )
   ref, close, far, single, missing = [r['vs_reference'] for r in rows]
   assert ref is None and missing is None
   assert close['difference'] == pytest.approx(66.6667 - 66.6333, abs=1e-3)
   assert close['welch_p'] > 0.5 and far['welch_p'] < 0.001
-  assert single['difference'] == pytest.approx(68.5 - 66.6333, abs=1e-3) and single['welch_p'] is None
+  assert (
+    single['difference'] == pytest.approx(68.5 - 66.6333, abs=1e-3) and single['welch_p'] is None
+  )
   assert all(r['vs_reference'] is None for r in tables.compare_to_reference([row('a', [1.0, 2.0])]))

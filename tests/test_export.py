@@ -34,32 +34,49 @@ def trained(tmp_path_factory, tiny_data_dir):
 def test_round_trip_gives_the_same_vectors_without_orbax_or_workdir(trained, tmp_path):
   expected = SentenceEmbedder.from_workdir(str(trained)).encode(SENTENCES)
   folder = tmp_path / 'model'
-  result = subprocess.run([sys.executable, '-m', 'pete_jax.export', f'--workdir={trained}',
-                           f'--out={folder}'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  result = subprocess.run(
+    [sys.executable, '-m', 'pete_jax.export', f'--workdir={trained}', f'--out={folder}'],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
-  assert sorted(os.listdir(folder)) == ['README.md', 'id_order.json', 'model.safetensors',
-                                        'pete_model.json', 'vocab.txt']
+  assert sorted(os.listdir(folder)) == [
+    'README.md',
+    'id_order.json',
+    'model.safetensors',
+    'pete_model.json',
+    'vocab.txt',
+  ]
   record = json.loads((folder / 'pete_model.json').read_text())
   assert record['source']['step'] == 4 and record['config']['model']['vocab_size'] == 30522
   assert record['scores']['step'] == 4  # the run's own evaluation at that step
   card = (folder / 'README.md').read_text()
-  assert 'from_pretrained' in card and f"{record['num_params']:,} parameters" in card
+  assert 'from_pretrained' in card and f'{record["num_params"]:,} parameters' in card
 
   moved = tmp_path / 'elsewhere'  # the folder alone, in another place, without the workdir
   shutil.copytree(folder, moved)
   np.save(tmp_path / 'expected.npy', expected)
   script = (
-      'import sys, numpy as np\n'
-      'from pete_jax.inference import SentenceEmbedder\n'
-      f'embedder = SentenceEmbedder.from_pretrained({str(moved)!r})\n'
-      f'vectors = embedder.encode({SENTENCES!r})\n'
-      f'np.testing.assert_allclose(vectors, np.load({str(tmp_path / "expected.npy")!r}), atol=1e-6)\n'
-      "assert not [m for m in sys.modules if m.startswith('orbax')], 'Orbax was imported'\n")
+    'import sys, numpy as np\n'
+    'from pete_jax.inference import SentenceEmbedder\n'
+    f'embedder = SentenceEmbedder.from_pretrained({str(moved)!r})\n'
+    f'vectors = embedder.encode({SENTENCES!r})\n'
+    f'np.testing.assert_allclose(vectors, np.load({str(tmp_path / "expected.npy")!r}), atol=1e-6)\n'
+    "assert not [m for m in sys.modules if m.startswith('orbax')], 'Orbax was imported'\n"
+  )
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   shutil.move(str(trained), str(tmp_path / 'workdir_gone'))
   try:
-    check = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=300)
+    check = subprocess.run(
+      [sys.executable, '-c', script],
+      cwd=tmp_path,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
   finally:
     shutil.move(str(tmp_path / 'workdir_gone'), str(trained))
   assert check.returncode == 0, check.stderr[-3000:]
@@ -69,12 +86,27 @@ def test_encode_command_writes_vectors(trained, tmp_path):
   folder = export.export(str(trained), str(tmp_path / 'model'))
   (tmp_path / 'in.txt').write_text('\n'.join(SENTENCES) + '\n')
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
-  result = subprocess.run([sys.executable, '-m', 'pete_jax.inference', f'--model={folder}',
-                           f'--input={tmp_path / "in.txt"}', f'--output={tmp_path / "v.npy"}'],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  result = subprocess.run(
+    [
+      sys.executable,
+      '-m',
+      'pete_jax.inference',
+      f'--model={folder}',
+      f'--input={tmp_path / "in.txt"}',
+      f'--output={tmp_path / "v.npy"}',
+    ],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
-  np.testing.assert_allclose(np.load(tmp_path / 'v.npy'),
-                             SentenceEmbedder.from_pretrained(folder).encode(SENTENCES), atol=1e-6)
+  np.testing.assert_allclose(
+    np.load(tmp_path / 'v.npy'),
+    SentenceEmbedder.from_pretrained(folder).encode(SENTENCES),
+    atol=1e-6,
+  )
 
 
 def _flip_byte(path: pathlib.Path) -> None:
@@ -83,14 +115,19 @@ def _flip_byte(path: pathlib.Path) -> None:
   path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize('damage,match', [
+@pytest.mark.parametrize(
+  'damage,match',
+  [
     (lambda f: _flip_byte(f / 'model.safetensors'), 'damaged: model.safetensors does not match'),
-    (lambda f: (f / 'model.safetensors').write_bytes((f / 'model.safetensors').read_bytes()[:100]),
-     'damaged: model.safetensors'),
+    (
+      lambda f: (f / 'model.safetensors').write_bytes((f / 'model.safetensors').read_bytes()[:100]),
+      'damaged: model.safetensors',
+    ),
     (lambda f: (f / 'vocab.txt').unlink(), 'incomplete: vocab.txt is missing'),
     (lambda f: (f / 'pete_model.json').unlink(), 'not a pete_jax model folder'),
     (lambda f: (f / 'pete_model.json').write_text('{"format": '), 'pete_model.json is damaged'),
-])
+  ],
+)
 def test_damaged_or_incomplete_folder_is_refused(trained, tmp_path, damage, match):
   folder = pathlib.Path(export.export(str(trained), str(tmp_path / 'model')))
   damage(folder)

@@ -31,7 +31,9 @@ def test_contrastive_loss_matches_numpy():
 def test_contrastive_loss_is_symmetric_and_low_for_matched_pairs():
   a = jax.random.normal(jax.random.key(0), (8, 16))
   b = jax.random.normal(jax.random.key(1), (8, 16))
-  assert float(contrastive_loss(a, b, 0.1)) == pytest.approx(float(contrastive_loss(b, a, 0.1)), rel=1e-5)
+  assert float(contrastive_loss(a, b, 0.1)) == pytest.approx(
+    float(contrastive_loss(b, a, 0.1)), rel=1e-5
+  )
   assert float(contrastive_loss(a, a, 0.05)) < float(contrastive_loss(a, b, 0.05))
 
 
@@ -42,7 +44,9 @@ def test_learned_temperature_starts_at_init_and_gets_gradient():
   params = loss.init(jax.random.key(0), a, b)
   value, t = loss.apply(params, a, b)
   assert float(t) == pytest.approx(0.07, rel=1e-6)
-  assert float(value) == pytest.approx(numpy_contrastive(np.asarray(a), np.asarray(b), 0.07), rel=1e-4)
+  assert float(value) == pytest.approx(
+    numpy_contrastive(np.asarray(a), np.asarray(b), 0.07), rel=1e-4
+  )
   g = jax.grad(lambda p: loss.apply(p, a, b)[0])(params)
   assert float(jnp.abs(g['params']['log_temperature'])) > 0
 

@@ -51,8 +51,9 @@ def downloads(tmp_path, monkeypatch):
   return fetched
 
 
-def test_default_config_downloads_prepares_trains_then_reuses_offline(tmp_path, downloads,
-                                                                       monkeypatch):
+def test_default_config_downloads_prepares_trains_then_reuses_offline(
+  tmp_path, downloads, monkeypatch
+):
   config = snli_pete.get_config()
   assert config.data.tfds_download and config.tokenizer.vocab_path == 'bert-base-uncased'
   tfds_dir = tmp_path / 'tfds'
@@ -73,7 +74,10 @@ def test_default_config_downloads_prepares_trains_then_reuses_offline(tmp_path, 
   again = train.train_and_evaluate(_tiny(snli_pete.get_config(), tfds_dir), str(tmp_path / 'run2'))
   assert again['pretrain']['num_pairs'] == 64
   assert [(n, s) for n, s, _ in prepare.prepare(_tiny(snli_pete.get_config(), tfds_dir))] == [
-      ('snli', 'train'), ('multi_nli', 'train'), ('glue/stsb', 'validation')]
+    ('snli', 'train'),
+    ('multi_nli', 'train'),
+    ('glue/stsb', 'validation'),
+  ]
 
 
 def test_mnli_prepares_without_tensorflow(tmp_path, downloads):
@@ -88,8 +92,9 @@ def test_offline_stops_fast_with_one_paragraph(tmp_path, monkeypatch):
   monkeypatch.setattr(tfds_reader, '_download_host', lambda name: ('no-network.invalid', 443))
   start = time.monotonic()
   with pytest.raises(SourceError) as info:
-    train.train_and_evaluate(_tiny(snli_pete.get_config(), tmp_path / 'tfds'),
-                             str(tmp_path / 'run'))
+    train.train_and_evaluate(
+      _tiny(snli_pete.get_config(), tmp_path / 'tfds'), str(tmp_path / 'run')
+    )
   assert time.monotonic() - start < 15
   message = str(info.value)
   assert "'snli'" in message and 'no network connection to no-network.invalid:443' in message
@@ -101,10 +106,19 @@ def test_offline_stops_fast_with_one_paragraph(tmp_path, monkeypatch):
 
 def test_main_command_verbatim_offline_has_no_traceback(tmp_path):
   """The command exactly as documented (plus a workdir and an empty TFDS dir), with no network."""
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1',
-             HTTPS_PROXY='http://no-network.invalid:3128')  # the probe goes to the proxy
-  cmd = [sys.executable, '-m', 'pete_jax.main', '--config=configs/snli_pete.py',
-         f'--workdir={tmp_path / "run"}', f'--config.data.tfds_data_dir={tmp_path / "tfds"}']
+  env = dict(
+    os.environ,
+    XLA_FLAGS='--xla_force_host_platform_device_count=1',
+    HTTPS_PROXY='http://no-network.invalid:3128',
+  )  # the probe goes to the proxy
+  cmd = [
+    sys.executable,
+    '-m',
+    'pete_jax.main',
+    '--config=configs/snli_pete.py',
+    f'--workdir={tmp_path / "run"}',
+    f'--config.data.tfds_data_dir={tmp_path / "tfds"}',
+  ]
   start = time.monotonic()
   result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
   assert time.monotonic() - start < 60
@@ -117,10 +131,17 @@ def test_main_command_verbatim_offline_has_no_traceback(tmp_path):
 def test_default_workdir_is_runs_config_name(tmp_path, tiny_data):
   assert main_module.default_workdir('configs/snli_pete.py') == os.path.join('runs', 'snli_pete')
   assert main_module.default_workdir('configs/reduced.py:smoke,steps=2') == os.path.join(
-      'runs', 'reduced_smoke_steps=2')
+    'runs', 'reduced_smoke_steps=2'
+  )
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
-  cmd = [sys.executable, '-m', 'pete_jax.main', f'--config={REPO / "configs" / "smoke.py"}',
-         '--config.train.num_steps=2', '--config.train.eval_every_steps=2']
+  cmd = [
+    sys.executable,
+    '-m',
+    'pete_jax.main',
+    f'--config={REPO / "configs" / "smoke.py"}',
+    '--config.train.num_steps=2',
+    '--config.train.eval_every_steps=2',
+  ]
   result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert (tmp_path / 'runs' / 'smoke' / 'final_metrics.json').exists()

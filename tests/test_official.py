@@ -50,8 +50,12 @@ def test_official_mode_is_off_by_default_and_switchable():
   config = default.get_config()
   assert not config.official
   assert set(published_weights.differences(config)) >= {
-      'model.basis_vocab_size', 'model.rope', 'model.pooling', 'model.drop_ffn_output',
-      'data.pad_to_max_len'}
+    'model.basis_vocab_size',
+    'model.rope',
+    'model.pooling',
+    'model.drop_ffn_output',
+    'data.pad_to_max_len',
+  }
   assert published_weights.apply_official(config).to_dict() == config.to_dict()
   config.official = True
   resolved = published_weights.apply_official(config)
@@ -66,7 +70,10 @@ def test_round_trip_and_sizes(shared_data, tmp_path_factory, name):
   golden, _, params, config, loaded = _converted(shared_data, name, tmp_path_factory)
   want = golden['config']
   assert (config.model.num_layers, config.model.d_model, config.model.num_heads) == (
-      want['num_hidden_layers'], want['d_model'], want['num_attention_heads'])
+    want['num_hidden_layers'],
+    want['d_model'],
+    want['num_attention_heads'],
+  )
   assert config.official and published_weights.differences(config) == {}
   assert config.data.eval_source.startswith('stsb_tsv:')
   jax.tree.map(np.testing.assert_array_equal, params, jax.tree.map(np.asarray, loaded['encoder']))
@@ -76,8 +83,11 @@ def test_round_trip_and_sizes(shared_data, tmp_path_factory, name):
 def test_fourier_features_match_golden(shared_data, tmp_path_factory, name):
   golden, _, _, config, loaded = _converted(shared_data, name, tmp_path_factory)
   ff = golden['fourier_features_first_sentence']
-  feats = _model(config).apply({'params': loaded['encoder']}, jnp.asarray(ff['token_ids']),
-                               method=lambda m, ids: m.embed.features_of(ids))
+  feats = _model(config).apply(
+    {'params': loaded['encoder']},
+    jnp.asarray(ff['token_ids']),
+    method=lambda m, ids: m.embed.features_of(ids),
+  )
   np.testing.assert_allclose(feats, np.asarray(ff['features']), rtol=0, atol=FEATURE_TOL)
 
 
@@ -87,8 +97,9 @@ def test_model_outputs_match_golden(shared_data, tmp_path_factory, name):
   sents = _sentences(golden)
   ids = jnp.asarray([s['input_ids'] for s in sents])
   mask = jnp.asarray([s['attention_mask'] for s in sents])
-  pooled, state = _model(config).apply({'params': loaded['encoder']}, ids, mask,
-                                       mutable=['intermediates'])
+  pooled, state = _model(config).apply(
+    {'params': loaded['encoder']}, ids, mask, mutable=['intermediates']
+  )
   inter, want = state['intermediates'], golden['intermediates_first_sentence']
   close = lambda got, exp: np.testing.assert_allclose(got, np.asarray(exp), rtol=0, atol=TOL)
   close(inter['embedding'][0][0, :5], want['embedding_output'])
@@ -106,10 +117,12 @@ def test_model_outputs_match_golden(shared_data, tmp_path_factory, name):
 @pytest.mark.parametrize('name', GOLDEN)
 def test_tokenizer_reproduces_golden_ids(shared_data, tmp_path_factory, name):
   from pete_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+
   golden, workdir, _, config, _ = _converted(shared_data, name, tmp_path_factory)
   sents = _sentences(golden)
   encoded = pipeline.build_tokenizer(config, workdir).encode(
-      [s['text'] for s in sents], config.data.max_len)
+    [s['text'] for s in sents], config.data.max_len
+  )
   for seq, s in zip(encoded, sents):
     pad = config.data.max_len - len(seq)
     assert seq + [0] * pad == s['input_ids'], s['text']
@@ -117,9 +130,12 @@ def test_tokenizer_reproduces_golden_ids(shared_data, tmp_path_factory, name):
 
 
 def _save_modified(data_dir: pathlib.Path, path: pathlib.Path, edit) -> str:
-  torch = pytest.importorskip('torch', reason='converting official weights needs torch (.[convert])')
-  state = torch.load(data_dir / 'official_weights' / 'tan_1_64.pt', map_location='cpu',
-                     weights_only=True)
+  torch = pytest.importorskip(
+    'torch', reason='converting official weights needs torch (.[convert])'
+  )
+  state = torch.load(
+    data_dir / 'official_weights' / 'tan_1_64.pt', map_location='cpu', weights_only=True
+  )
   edit(state, torch)
   torch.save(state, path)
   return str(path)
@@ -129,6 +145,7 @@ def test_rejects_renamed_key(shared_data, tmp_path):
   def rename(state, torch):
     del torch
     state['layers.0.attn_out.weights'] = state.pop('layers.0.attn_out.weight')
+
   weights = _save_modified(shared_data, tmp_path / 'renamed.pt', rename)
   with pytest.raises(ValueError) as err:
     co.convert(weights, str(tmp_path / 'workdir'))
@@ -141,6 +158,7 @@ def test_rejects_misshaped_tensor_and_wrong_rope(shared_data, tmp_path):
   def damage(state, torch):
     state['layers.0.projection.weight'] = state['layers.0.projection.weight'][:191]
     state['pooler.dense.bias'] = torch.zeros(65)
+
   weights = _save_modified(shared_data, tmp_path / 'misshaped.pt', damage)
   with pytest.raises(ValueError) as err:
     co.convert(weights, str(tmp_path / 'workdir'))
@@ -150,6 +168,7 @@ def test_rejects_misshaped_tensor_and_wrong_rope(shared_data, tmp_path):
   def rope_base(state, torch):
     hd = 2 * len(state['layers.0.rope.inv_freq'])
     state['layers.0.rope.inv_freq'] = 1.0 / 500.0 ** (torch.arange(0, hd, 2).float() / hd)
+
   weights = _save_modified(shared_data, tmp_path / 'rope.pt', rope_base)
   with pytest.raises(ValueError, match='layers.0.rope.inv_freq'):
     co.convert(weights, str(tmp_path / 'workdir'))
@@ -160,6 +179,7 @@ def test_exported_official_weights_match_golden(shared_data, tmp_path_factory, n
   """Converted official weights export like any workdir; the folder reproduces the golden vectors."""
   from pete_jax import export  # pylint: disable=import-outside-toplevel
   from pete_jax.inference import SentenceEmbedder  # pylint: disable=import-outside-toplevel
+
   golden, workdir, _, _, _ = _converted(shared_data, name, tmp_path_factory)
   folder = export.export(workdir, str(tmp_path_factory.mktemp(f'{name}_export') / 'model'))
   embedder = SentenceEmbedder.from_pretrained(folder)

@@ -10,23 +10,31 @@ from pete_jax import basis
 
 
 def _record(loss, spearman):
-  return {'losses': {'steps': [10, 20], 'loss': loss},
-          'metrics': {'pretrain': {'spearman': spearman}}}
+  return {
+    'losses': {'steps': [10, 20], 'loss': loss},
+    'metrics': {'pretrain': {'spearman': spearman}},
+  }
 
 
 @pytest.mark.filterwarnings('ignore:No artists with labels')  # Axes.plot is replaced below
 def test_training_curves_average_the_seeds_of_each_run(tmp_path, monkeypatch):
   records = tmp_path / 'runs'
-  for sweep, run, seed, loss in (('table1', 'learned_1x256', 0, [7.0, 6.0]),
-                                 ('table1', 'learned_1x256', 1, [9.0, 8.0]),
-                                 ('id_order', 'id_order=random', 0, [8.0, 7.5]),
-                                 ('table2', 'pete_2x64', 0, [9.5, 9.0])):
+  for sweep, run, seed, loss in (
+    ('table1', 'learned_1x256', 0, [7.0, 6.0]),
+    ('table1', 'learned_1x256', 1, [9.0, 8.0]),
+    ('id_order', 'id_order=random', 0, [8.0, 7.5]),
+    ('table2', 'pete_2x64', 0, [9.5, 9.0]),
+  ):
     (records / sweep / run).mkdir(parents=True, exist_ok=True)
     (records / sweep / run / f'steps200_seed{seed}.json').write_text(
-        json.dumps(_record(loss, 60.0 + seed)))
+      json.dumps(_record(loss, 60.0 + seed))
+    )
   plotted = []
-  monkeypatch.setattr(plots.plt.Axes, 'plot', lambda self, x, y, **kw: plotted.append(
-      (self.get_title(), list(y), kw['label'])))
+  monkeypatch.setattr(
+    plots.plt.Axes,
+    'plot',
+    lambda self, x, y, **kw: plotted.append((self.get_title(), list(y), kw['label'])),
+  )
   out = plots.training_curves(str(records), str(tmp_path / 'curves.png'))
   assert out and (tmp_path / 'curves.png').stat().st_size > 0
   by_label = {label: y for _, y, label in plotted}
@@ -37,13 +45,17 @@ def test_training_curves_average_the_seeds_of_each_run(tmp_path, monkeypatch):
 
 
 def test_ablations_figure_needs_a_reference_and_a_variant(tmp_path):
-  row = lambda name, seeds, ref=False: {'name': name, 'reference': ref,
-                                        'per_seed_spearman': dict(enumerate(seeds))}
+  row = lambda name, seeds, ref=False: {
+    'name': name,
+    'reference': ref,
+    'per_seed_spearman': dict(enumerate(seeds)),
+  }
   table = lambda rows: json.dumps({'rows': rows})
   (tmp_path / 'id_order.json').write_text(table([row('native', [66.4, 66.8], ref=True)]))
   assert plots.ablations(str(tmp_path), str(tmp_path / 'a.png')) is None  # nothing to compare
-  (tmp_path / 'id_order.json').write_text(table([row('native', [66.4, 66.8], ref=True),
-                                                 row('random', [64.7, 65.1])]))
+  (tmp_path / 'id_order.json').write_text(
+    table([row('native', [66.4, 66.8], ref=True), row('random', [64.7, 65.1])])
+  )
   assert plots.ablations(str(tmp_path), str(tmp_path / 'a.png')) == str(tmp_path / 'a.png')
   assert (tmp_path / 'a.png').stat().st_size > 0
 
@@ -54,8 +66,7 @@ def test_sign_changes_ignore_rounding_noise_at_zeros():
 
 def test_bases_figure_draws_every_basis(tmp_path, monkeypatch):
   titles = []
-  monkeypatch.setattr(plots.plt.Axes, 'set_title',
-                      lambda self, title, **kw: titles.append(title))
+  monkeypatch.setattr(plots.plt.Axes, 'set_title', lambda self, title, **kw: titles.append(title))
   out = plots.bases(str(tmp_path / 'b.png'), vocab=500, dim=16, columns=64)
   assert (tmp_path / 'b.png').stat().st_size > 0 and out == str(tmp_path / 'b.png')
   assert len(titles) == len(basis.BASES)

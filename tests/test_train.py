@@ -22,8 +22,14 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def run_main(workdir, *overrides):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
-  cmd = [sys.executable, '-m', 'pete_jax.main', '--config=configs/smoke.py', f'--workdir={workdir}',
-         *overrides]
+  cmd = [
+    sys.executable,
+    '-m',
+    'pete_jax.main',
+    '--config=configs/smoke.py',
+    f'--workdir={workdir}',
+    *overrides,
+  ]
   return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -34,7 +40,9 @@ def test_smoke_trains_end_to_end_through_main(tmp_path, tiny_data):
   steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit())
   assert steps[-1] == 12
   evals = json.loads((tmp_path / 'eval_results.json').read_text())
-  assert [e['step'] for e in evals] == [6, 12] and all(e['num_pairs'] == tiny_data_files.STS_ROWS for e in evals)
+  assert [e['step'] for e in evals] == [6, 12] and all(
+    e['num_pairs'] == tiny_data_files.STS_ROWS for e in evals
+  )
   final = json.loads((tmp_path / 'final_metrics.json').read_text())
   assert set(final) == {'padding_efficiency', 'pretrain', 'finetune'}
   assert np.isfinite(final['finetune']['spearman']) and 0 < final['padding_efficiency'] <= 1
@@ -46,8 +54,9 @@ def test_smoke_trains_end_to_end_through_main(tmp_path, tiny_data):
 def _state_leaves(workdir):
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'))
   step = mgr.latest_step()
-  restored = mgr.restore(step, args=checkpoint.ocp.args.Composite(
-      state=checkpoint.ocp.args.StandardRestore()))
+  restored = mgr.restore(
+    step, args=checkpoint.ocp.args.Composite(state=checkpoint.ocp.args.StandardRestore())
+  )
   mgr.close()
   return step, jax.tree.leaves(restored['state'])
 
@@ -74,8 +83,10 @@ def _one_step(config, devices, batch):
   mesh = train.data_mesh(devices)
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  step = jax.jit(train.make_train_step(encoder, optimizer, losses.OBJECTIVES['contrastive']),
-                 in_shardings=(replicated, sharding, replicated))
+  step = jax.jit(
+    train.make_train_step(encoder, optimizer, losses.OBJECTIVES['contrastive']),
+    in_shardings=(replicated, sharding, replicated),
+  )
   state = jax.device_put(train.create_train_state(params, optimizer), replicated)
   batch = {k: jax.device_put(v, sharding) for k, v in batch.items()}
   return step(state, batch, jax.random.key(1))
@@ -123,14 +134,25 @@ def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
     train.train_and_evaluate(config, str(tmp_path))
 
 
-@pytest.mark.parametrize('field,value,match', [
+@pytest.mark.parametrize(
+  'field,value,match',
+  [
     ('model.embedding', 'table', 'model.embedding must be one of'),
     ('model.num_heads', 3, r'model.d_model \(32\) must be divisible by model.num_heads \(3\)'),
-    ('train.batch_size', 12, r'train.batch_size \(12\) must be divisible by the number of devices \(8\)'),
-    ('data.train_sources', ('pairs_csv:/nonexistent/nli.csv',), "data.train_sources: file '/nonexistent/nli.csv' not found"),
+    (
+      'train.batch_size',
+      12,
+      r'train.batch_size \(12\) must be divisible by the number of devices \(8\)',
+    ),
+    (
+      'data.train_sources',
+      ('pairs_csv:/nonexistent/nli.csv',),
+      "data.train_sources: file '/nonexistent/nli.csv' not found",
+    ),
     ('data.eval_source', 'jsonl:/x', 'unknown source format'),
     ('tokenizer.id_order', 'alphabetical', 'tokenizer.id_order must be one of'),
-])
+  ],
+)
 def test_invalid_config_names_the_field(field, value, match, tiny_data):
   config = smoke.get_config()
   section, key = field.split('.')
@@ -141,6 +163,7 @@ def test_invalid_config_names_the_field(field, value, match, tiny_data):
 
 def test_encode_api_serves_from_table(tmp_path, tiny_data):
   from pete_jax.inference import SentenceEmbedder  # pylint: disable=import-outside-toplevel
+
   config = smoke.get_config()
   config.train.num_steps = 2
   config.train.eval_every_steps = config.train.checkpoint_every_steps = 2

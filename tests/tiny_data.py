@@ -10,25 +10,61 @@ import csv
 import os
 import random
 
-SUBJECTS = ('a man', 'a woman', 'a young boy', 'two girls', 'an old man', 'the children',
-            'a tall woman', 'three men', 'a little girl', 'the dog')
-GENERIC = {'a man': 'a person', 'a woman': 'a person', 'a young boy': 'a child',
-           'two girls': 'some kids', 'an old man': 'someone', 'the children': 'some kids',
-           'a tall woman': 'someone', 'three men': 'some people', 'a little girl': 'a child',
-           'the dog': 'an animal'}
+SUBJECTS = (
+  'a man',
+  'a woman',
+  'a young boy',
+  'two girls',
+  'an old man',
+  'the children',
+  'a tall woman',
+  'three men',
+  'a little girl',
+  'the dog',
+)
+GENERIC = {
+  'a man': 'a person',
+  'a woman': 'a person',
+  'a young boy': 'a child',
+  'two girls': 'some kids',
+  'an old man': 'someone',
+  'the children': 'some kids',
+  'a tall woman': 'someone',
+  'three men': 'some people',
+  'a little girl': 'a child',
+  'the dog': 'an animal',
+}
 # (action, paraphrase of the action).
-ACTIONS = (('is playing a guitar', 'is making music'), ('is riding a bike', 'is cycling'),
-           ('runs along the beach', 'is outside near the sea'), ('is cooking dinner', 'makes food'),
-           ('reads a book', 'is reading'), ('is swimming in a lake', 'is in the water'),
-           ('sleeps on a couch', 'is resting'), ('is climbing a rock', 'climbs'),
-           ('kicks a ball', 'plays a game'), ('paints a picture', 'is making art'),
-           ('is talking on the phone', 'makes a call'), ('waits for the bus', 'is at a bus stop'))
+ACTIONS = (
+  ('is playing a guitar', 'is making music'),
+  ('is riding a bike', 'is cycling'),
+  ('runs along the beach', 'is outside near the sea'),
+  ('is cooking dinner', 'makes food'),
+  ('reads a book', 'is reading'),
+  ('is swimming in a lake', 'is in the water'),
+  ('sleeps on a couch', 'is resting'),
+  ('is climbing a rock', 'climbs'),
+  ('kicks a ball', 'plays a game'),
+  ('paints a picture', 'is making art'),
+  ('is talking on the phone', 'makes a call'),
+  ('waits for the bus', 'is at a bus stop'),
+)
 # Files of configs/local_data.py (NLI_FILES) and of the STS-B GLUE TSVs.
 NLI_FILES = ('snli_train_subset.csv', 'snli_dev.csv', 'snli_test.csv', 'mnli_dev_label1.csv')
 NLI_ROWS = 240  # per file: 160 entailment pairs (a smoke batch is 16)
 STS_ROWS = 96
-GLUE_STSB_HEADER = ('index', 'genre', 'filename', 'year', 'old_index', 'source1', 'source2',
-                    'sentence1', 'sentence2', 'score')
+GLUE_STSB_HEADER = (
+  'index',
+  'genre',
+  'filename',
+  'year',
+  'old_index',
+  'source1',
+  'source2',
+  'sentence1',
+  'sentence2',
+  'score',
+)
 
 
 def nli_rows(seed: int, n: int = NLI_ROWS) -> list[tuple[str, str, str]]:
@@ -41,8 +77,13 @@ def nli_rows(seed: int, n: int = NLI_ROWS) -> list[tuple[str, str, str]]:
     premise = f'{subject.capitalize()} {action}.'
     if i % 3 == 2:
       other = rng.choice([a for a in ACTIONS if a[0] != action])[1]
-      rows.append((premise, f'{GENERIC[subject].capitalize()} {other}.',
-                   rng.choice(('neutral', 'contradiction'))))
+      rows.append(
+        (
+          premise,
+          f'{GENERIC[subject].capitalize()} {other}.',
+          rng.choice(('neutral', 'contradiction')),
+        )
+      )
     else:
       rows.append((premise, f'{GENERIC[subject].capitalize()} {paraphrase}.', 'entailment'))
   return rows
@@ -89,12 +130,35 @@ def write_tiny_data(root: str) -> str:
 
 
 # ------------------------------------------------------------------ TFDS raw downloads
-SNLI_HEADER = ('gold_label', 'sentence1_binary_parse', 'sentence2_binary_parse', 'sentence1_parse',
-               'sentence2_parse', 'sentence1', 'sentence2', 'captionID', 'pairID', 'label1',
-               'label2', 'label3', 'label4', 'label5')
-MNLI_HEADER = ('gold_label', 'sentence1_binary_parse', 'sentence2_binary_parse', 'sentence1_parse',
-               'sentence2_parse', 'sentence1', 'sentence2', 'promptID', 'pairID', 'genre',
-               'label1')
+SNLI_HEADER = (
+  'gold_label',
+  'sentence1_binary_parse',
+  'sentence2_binary_parse',
+  'sentence1_parse',
+  'sentence2_parse',
+  'sentence1',
+  'sentence2',
+  'captionID',
+  'pairID',
+  'label1',
+  'label2',
+  'label3',
+  'label4',
+  'label5',
+)
+MNLI_HEADER = (
+  'gold_label',
+  'sentence1_binary_parse',
+  'sentence2_binary_parse',
+  'sentence1_parse',
+  'sentence2_parse',
+  'sentence1',
+  'sentence2',
+  'promptID',
+  'pairID',
+  'genre',
+  'label1',
+)
 
 
 def _nli_txt(path: str, header, rows) -> None:
@@ -103,8 +167,10 @@ def _nli_txt(path: str, header, rows) -> None:
     f.write('\t'.join(header) + '\n')
     for i, (premise, hypothesis, label) in enumerate(rows):
       extra = [f'{i}', f'{i}n'] + [label] + [''] * (blank - 3)
-      f.write('\t'.join([label, '( x )', '( y )', '(ROOT x)', '(ROOT y)', premise, hypothesis,
-                         *extra]) + '\n')
+      f.write(
+        '\t'.join([label, '( x )', '( y )', '(ROOT x)', '(ROOT y)', premise, hypothesis, *extra])
+        + '\n'
+      )
 
 
 def write_tfds_downloads(root: str) -> dict[str, str]:
@@ -123,14 +189,19 @@ def write_tfds_downloads(root: str) -> dict[str, str]:
     rows[5] = (rows[5][0], rows[5][1], '-')  # SNLI's "no gold label"
     _nli_txt(os.path.join(snli, 'snli_1.0', f'snli_1.0_{split}.txt'), SNLI_HEADER, rows)
   for seed, split in enumerate(('train', 'dev_matched', 'dev_mismatched')):
-    _nli_txt(os.path.join(mnli, 'multinli_1.0', f'multinli_1.0_{split}.txt'), MNLI_HEADER,
-             nli_rows(20 + seed, 90))
+    _nli_txt(
+      os.path.join(mnli, 'multinli_1.0', f'multinli_1.0_{split}.txt'),
+      MNLI_HEADER,
+      nli_rows(20 + seed, 90),
+    )
   write_stsb_tsv(os.path.join(stsb, 'STS-B', 'train.tsv'), sts_rows(30))
   write_stsb_tsv(os.path.join(stsb, 'STS-B', 'dev.tsv'), sts_rows(31, 64))
   with open(os.path.join(stsb, 'STS-B', 'test.tsv'), 'w', encoding='utf-8') as f:
     f.write('\t'.join(GLUE_STSB_HEADER[:-1]) + '\n')
     for i, (a, b, _) in enumerate(sts_rows(32, 20)):
       f.write(f'{i}\tmain-captions\tMSRvid\t2012test\t{i:04d}\tnone\tnone\t{a}\t{b}\n')
-  return {'https://nlp.stanford.edu/projects/snli/snli_1.0.zip': snli,
-          'https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip': mnli,
-          'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip': stsb}
+  return {
+    'https://nlp.stanford.edu/projects/snli/snli_1.0.zip': snli,
+    'https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip': mnli,
+    'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip': stsb,
+  }

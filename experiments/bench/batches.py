@@ -12,13 +12,27 @@ from configs import local_data
 from configs.table1_common import table1
 from pete_jax.data import pipeline
 
-TABLE1 = ('fourier_1x256', 'learned_1x256', 'fourier_1x512', 'learned_1x512',
-          'fourier_2x256', 'learned_2x256', 'fourier_2x512', 'learned_2x512')
+TABLE1 = (
+  'fourier_1x256',
+  'learned_1x256',
+  'fourier_1x512',
+  'learned_1x512',
+  'fourier_2x256',
+  'learned_2x256',
+  'fourier_2x512',
+  'learned_2x512',
+)
 
 # Official PyTorch code on this machine kind (2 threads, torch 2.13 CPU, fp32, padded
 # to 128, batch 128). Its Fourier model drops the FFN output (no FFN backward).
-OFFICIAL_PAIRS_PER_S = {'fourier_1x256': 76.0, 'learned_1x256': 46.0, 'fourier_2x256': 52.0,
-                        'learned_2x256': 27.0, 'fourier_1x512': 21.0, 'fourier_2x512': 12.0}
+OFFICIAL_PAIRS_PER_S = {
+  'fourier_1x256': 76.0,
+  'learned_1x256': 46.0,
+  'fourier_2x256': 52.0,
+  'learned_2x256': 27.0,
+  'fourier_1x512': 21.0,
+  'fourier_2x512': 12.0,
+}
 OFFICIAL_ENCODE_SENTENCES_PER_S = {'fourier_2x256': 97.0}  # batch 256
 # Suffix of the benchmark rows of Fourier models with the FFN output dropped: the official
 # code's work, for like-for-like comparisons with its rates.
@@ -29,8 +43,9 @@ DROP_FFN = '_dropffn'
 BERT_VOCAB_SIZE = 30522
 
 
-def table1_config(name: str, quick: bool = False, vocab_size: int = BERT_VOCAB_SIZE,
-                  drop_ffn_output: bool = False):
+def table1_config(
+  name: str, quick: bool = False, vocab_size: int = BERT_VOCAB_SIZE, drop_ffn_output: bool = False
+):
   """The config of Table 1 model ``name`` ('fourier_2x512'), on the local data.
 
   ``drop_ffn_output`` (Fourier only): the official code's block, whose FFN output is
@@ -59,14 +74,18 @@ def load_training_batches(config, num_steps: int, start_step: int) -> tuple[list
   batches = [batcher.batch_at(s) for s in range(start_step, start_step + num_steps)]
   epoch_steps = batcher.steps_per_epoch
   info = {
-      'num_pairs': int(batcher.num_examples), 'steps_per_epoch': int(epoch_steps),
-      'batch_size': int(batcher.batch_size), 'lengths': list(batcher.lengths),
-      'padding_efficiency_epoch': batcher.padding_efficiency(epoch_steps),
-      'padding_efficiency_measured': batcher.padding_efficiency(num_steps, start_step),
-      'shapes_measured': [list(batcher.shape_at(s)) for s in range(start_step,
-                                                                    start_step + num_steps)],
-      'mean_len_a': float(batcher.a.lengths.mean()), 'mean_len_b': float(batcher.b.lengths.mean()),
-      'vocab_size': int(data.tokenizer.vocab_size),
+    'num_pairs': int(batcher.num_examples),
+    'steps_per_epoch': int(epoch_steps),
+    'batch_size': int(batcher.batch_size),
+    'lengths': list(batcher.lengths),
+    'padding_efficiency_epoch': batcher.padding_efficiency(epoch_steps),
+    'padding_efficiency_measured': batcher.padding_efficiency(num_steps, start_step),
+    'shapes_measured': [
+      list(batcher.shape_at(s)) for s in range(start_step, start_step + num_steps)
+    ],
+    'mean_len_a': float(batcher.a.lengths.mean()),
+    'mean_len_b': float(batcher.b.lengths.mean()),
+    'vocab_size': int(data.tokenizer.vocab_size),
   }
   shapes = {}
   for s in range(epoch_steps):

@@ -31,8 +31,11 @@ def forward_flops(model, lengths: np.ndarray, padded_length: int | None) -> floa
   tokens); without it only real tokens count (attention over real keys only).
   """
   d = model.d_model
-  n = np.full(len(lengths), padded_length, np.float64) if padded_length else lengths.astype(
-      np.float64)
+  n = (
+    np.full(len(lengths), padded_length, np.float64)
+    if padded_length
+    else lengths.astype(np.float64)
+  )
   attention = model.num_layers * 4.0 * d * float((n * n).sum())  # q.k and weights.v
   pooler = 2.0 * d * d * len(lengths)
   return dense_flops_per_token(model) * float(n.sum()) + attention + pooler

@@ -40,9 +40,13 @@ def matmul_peak(n: int, reps: int = 5, dtype=jnp.float32) -> dict:
     t = time.perf_counter()
     block(f(a, b))
     times.append(time.perf_counter() - t)
-  flops = 2.0 * n ** 3
-  return {'n': n, 'median_flops': flops / float(np.median(times)), 'max_flops': flops / min(times),
-          'times_s': times}
+  flops = 2.0 * n**3
+  return {
+    'n': n,
+    'median_flops': flops / float(np.median(times)),
+    'max_flops': flops / min(times),
+    'times_s': times,
+  }
 
 
 def memory_of(compiled) -> dict:
@@ -53,14 +57,17 @@ def memory_of(compiled) -> dict:
     ma = None
   if ma is None:
     return {}
-  out = {k: int(getattr(ma, f'{k}_size_in_bytes', 0)) for k in
-         ('argument', 'output', 'alias', 'temp', 'generated_code')}
+  out = {
+    k: int(getattr(ma, f'{k}_size_in_bytes', 0))
+    for k in ('argument', 'output', 'alias', 'temp', 'generated_code')
+  }
   out['peak_estimate'] = out['argument'] + out['output'] - out['alias'] + out['temp']
   return out
 
 
-def count_ops(hlo_text: str, names: Sequence[str] = ('sine', 'cosine'),
-              source: str | None = None) -> dict:
+def count_ops(
+  hlo_text: str, names: Sequence[str] = ('sine', 'cosine'), source: str | None = None
+) -> dict:
   """Number of HLO instructions with each opcode in ``names`` (fused computations included).
 
   ``source``: only instructions whose metadata op_name contains it (e.g. 'features_of'
@@ -89,17 +96,23 @@ class Trainer:
   def __init__(self, config, compute_dtype: str = 'float32', rng_impl: str | None = None):
     self.config, self.name = config, describe(config)
     self.model = config.model
-    self.encoder = encoder_from_config(config.model, config.model.vocab_size, config.data.max_len,
-                                       compute_dtype)
+    self.encoder = encoder_from_config(
+      config.model, config.model.vocab_size, config.data.max_len, compute_dtype
+    )
     self.optimizer = train.make_optimizer(config.train, config.train.weight_decay)
     params = train.init_params(self.encoder, config, jax.random.key(config.seed))
     self.num_params = tree_size(params['encoder'])
     self.state = train.create_train_state(params, self.optimizer)
     self.state_bytes = tree_bytes(self.state)
-    self.jitted = jax.jit(train.make_train_step(self.encoder, self.optimizer, losses.OBJECTIVES['contrastive']),
-                          donate_argnums=0)
-    self.key = jax.random.key(config.seed + 1, impl=rng_impl) if rng_impl else jax.random.key(
-        config.seed + 1)
+    self.jitted = jax.jit(
+      train.make_train_step(self.encoder, self.optimizer, losses.OBJECTIVES['contrastive']),
+      donate_argnums=0,
+    )
+    self.key = (
+      jax.random.key(config.seed + 1, impl=rng_impl)
+      if rng_impl
+      else jax.random.key(config.seed + 1)
+    )
     self.compiled: dict[tuple, Any] = {}
     self.memory: dict[tuple, dict] = {}
     self.compile_s: dict[tuple, float] = {}
@@ -129,20 +142,24 @@ class Trainer:
     return self.compile(batch).as_text()
 
 
-def interleaved(runners: dict[str, Callable[[int], float]], n: int, warmup: int = 1,
-                warmup_items: Sequence[int] | None = None) -> dict[str, list[float]]:
+def interleaved(
+  runners: dict[str, Callable[[int], float]],
+  n: int,
+  warmup: int = 1,
+  warmup_items: Sequence[int] | None = None,
+) -> dict[str, list[float]]:
   """Calls ``runners[name](i)`` for i in range(n), alternating names at every i.
 
   ``warmup_items``: indices run once (untimed) first; default range(warmup).
   The order of names is rotated each round, so no one always runs first.
   """
   names = list(runners)
-  for i in (warmup_items if warmup_items is not None else range(warmup)):
+  for i in warmup_items if warmup_items is not None else range(warmup):
     for name in names:
       runners[name](i)
   times = {name: [] for name in names}
   for i in range(n):
-    rot = names[i % len(names):] + names[:i % len(names)]
+    rot = names[i % len(names) :] + names[: i % len(names)]
     for name in rot:
       times[name].append(runners[name](i))
   return times

@@ -8,8 +8,12 @@ import time
 import jax
 import numpy as np
 
-from experiments.bench.batches import (BERT_VOCAB_SIZE, OFFICIAL_ENCODE_SENTENCES_PER_S,
-                                       random_batch, table1_config)
+from experiments.bench.batches import (
+  BERT_VOCAB_SIZE,
+  OFFICIAL_ENCODE_SENTENCES_PER_S,
+  random_batch,
+  table1_config,
+)
 from experiments.bench.measure import Trainer, block, interleaved, log, med
 from pete_jax import train
 from pete_jax.data import batching
@@ -34,8 +38,12 @@ def section_inference(args, sentences: dict) -> list[dict]:
   for size in args.inference_sizes:
     f_cfg = table1_config(f'fourier_{size}', args.quick)
     l_cfg = table1_config(f'learned_{size}', args.quick)
-    f_enc = encoder_from_config(f_cfg.model, f_cfg.model.vocab_size, args.max_len, args.compute_dtype)
-    l_enc = encoder_from_config(l_cfg.model, l_cfg.model.vocab_size, args.max_len, args.compute_dtype)
+    f_enc = encoder_from_config(
+      f_cfg.model, f_cfg.model.vocab_size, args.max_len, args.compute_dtype
+    )
+    l_enc = encoder_from_config(
+      l_cfg.model, l_cfg.model.vocab_size, args.max_len, args.compute_dtype
+    )
     f_params = train.init_params(f_enc, f_cfg, jax.random.key(0))['encoder']
     l_params = train.init_params(l_enc, l_cfg, jax.random.key(0))['encoder']
     table_fn = jax.jit(lambda p: f_enc.apply({'params': p}, method='embedding_table'))
@@ -50,7 +58,7 @@ def section_inference(args, sentences: dict) -> list[dict]:
     for padding, bl in batches.items():
       if padding == 'padded' and args.inference_padded_batches <= 0:
         continue
-      bl = bl if padding == 'bucketed' else bl[:max(args.inference_padded_batches, 1)]
+      bl = bl if padding == 'bucketed' else bl[: max(args.inference_padded_batches, 1)]
       bl = [jax.device_put(b) for b in bl]
 
       def run(fn, *pre):
@@ -59,31 +67,50 @@ def section_inference(args, sentences: dict) -> list[dict]:
           t = time.perf_counter()
           block(fn(*pre, ids, mask))
           return time.perf_counter() - t
+
         return r
+
       first = {}
       for i, (ids, _) in enumerate(bl):
         first.setdefault(ids.shape, i)
-      times = interleaved({'fourier_table': run(enc_table, f_params, table),
-                           'fourier_on_the_fly': run(enc_fly, f_params),
-                           'learned': run(enc_learned, l_params)}, len(bl),
-                          warmup_items=sorted(first.values()))
+      times = interleaved(
+        {
+          'fourier_table': run(enc_table, f_params, table),
+          'fourier_on_the_fly': run(enc_fly, f_params),
+          'learned': run(enc_learned, l_params),
+        },
+        len(bl),
+        warmup_items=sorted(first.values()),
+      )
       n_sent = bsz * len(bl)
-      row = {'size': size, 'padding': padding, 'batch': bsz, 'batches': len(bl),
-             'table_materialise_s': table_s, 'table_bytes': int(table.size * table.dtype.itemsize)}
+      row = {
+        'size': size,
+        'padding': padding,
+        'batch': bsz,
+        'batches': len(bl),
+        'table_materialise_s': table_s,
+        'table_bytes': int(table.size * table.dtype.itemsize),
+      }
       for k, v in times.items():
         row[f'{k}_sentences_per_s'] = n_sent / float(sum(v))
         row[f'{k}_median_batch_s'] = med(v)
-      row['table_over_learned'] = row['fourier_table_sentences_per_s'] / row['learned_sentences_per_s']
-      row['table_over_on_the_fly'] = (row['fourier_table_sentences_per_s'] /
-                                      row['fourier_on_the_fly_sentences_per_s'])
+      row['table_over_learned'] = (
+        row['fourier_table_sentences_per_s'] / row['learned_sentences_per_s']
+      )
+      row['table_over_on_the_fly'] = (
+        row['fourier_table_sentences_per_s'] / row['fourier_on_the_fly_sentences_per_s']
+      )
       row['median_of_ratios_table_over_learned'] = med(
-          np.asarray(times['learned']) / np.asarray(times['fourier_table']))
+        np.asarray(times['learned']) / np.asarray(times['fourier_table'])
+      )
       ref = OFFICIAL_ENCODE_SENTENCES_PER_S.get(f'fourier_{size}')
       if ref and padding == 'padded':
         row['official_sentences_per_s'] = ref
       rows.append(row)
-      log(f'inference {size} {padding}: table {row["fourier_table_sentences_per_s"]:.0f}  fly '
-          f'{row["fourier_on_the_fly_sentences_per_s"]:.0f}  learned {row["learned_sentences_per_s"]:.0f}')
+      log(
+        f'inference {size} {padding}: table {row["fourier_table_sentences_per_s"]:.0f}  fly '
+        f'{row["fourier_on_the_fly_sentences_per_s"]:.0f}  learned {row["learned_sentences_per_s"]:.0f}'
+      )
   return rows
 
 
@@ -92,20 +119,35 @@ def section_vocab(args) -> list[dict]:
   rows = []
   size = '1x256'
   for vocab in args.vocab_sizes:
-    batch = jax.device_put(random_batch(args.batch_size, args.scaling_len, args.scaling_len,
-                                         vocab))
-    trainers = {e: Trainer(table1_config(f'{e}_{size}', args.quick, vocab), args.compute_dtype,
-                           args.rng_impl) for e in ('fourier', 'learned')}
-    times = interleaved({n: (lambda i, t=t: t.step(batch)) for n, t in trainers.items()},
-                        args.scaling_steps, warmup=1)
+    batch = jax.device_put(random_batch(args.batch_size, args.scaling_len, args.scaling_len, vocab))
+    trainers = {
+      e: Trainer(table1_config(f'{e}_{size}', args.quick, vocab), args.compute_dtype, args.rng_impl)
+      for e in ('fourier', 'learned')
+    }
+    times = interleaved(
+      {n: (lambda i, t=t: t.step(batch)) for n, t in trainers.items()}, args.scaling_steps, warmup=1
+    )
     for e, t in trainers.items():
       mem = next(iter(t.memory.values()), {})
-      rows.append({'vocab_size': vocab, 'embedding': e, 'num_params': t.num_params,
-                   'step_time_s_median': med(times[e]), 'step_times_s': times[e],
-                   'peak_memory_bytes': mem.get('peak_estimate', 0), 'temp_bytes': mem.get('temp', 0),
-                   'state_bytes': t.state_bytes})
-    log(f'vocab {vocab}: ' + '  '.join(f'{r["embedding"]} {r["step_time_s_median"]:.3f}s '
-                                      f'{r["peak_memory_bytes"] / 2**20:.0f}MiB' for r in rows[-2:]))
+      rows.append(
+        {
+          'vocab_size': vocab,
+          'embedding': e,
+          'num_params': t.num_params,
+          'step_time_s_median': med(times[e]),
+          'step_times_s': times[e],
+          'peak_memory_bytes': mem.get('peak_estimate', 0),
+          'temp_bytes': mem.get('temp', 0),
+          'state_bytes': t.state_bytes,
+        }
+      )
+    log(
+      f'vocab {vocab}: '
+      + '  '.join(
+        f'{r["embedding"]} {r["step_time_s_median"]:.3f}s {r["peak_memory_bytes"] / 2**20:.0f}MiB'
+        for r in rows[-2:]
+      )
+    )
     del trainers
   return rows
 
@@ -114,17 +156,27 @@ def section_shapes(args) -> list[dict]:
   """Step time as the batch (at ``scaling_len``) and the padded length (at batch 128) grow."""
   rows = []
   points = [('batch', b, args.scaling_len) for b in args.scaling_batches] + [
-      ('max_len', args.batch_size, n) for n in args.scaling_lens]
+    ('max_len', args.batch_size, n) for n in args.scaling_lens
+  ]
   for embedding in args.shape_models:
-    trainer = Trainer(table1_config(f'{embedding}_1x256', args.quick), args.compute_dtype,
-                      args.rng_impl)
+    trainer = Trainer(
+      table1_config(f'{embedding}_1x256', args.quick), args.compute_dtype, args.rng_impl
+    )
     for kind, bsz, length in points:
       batch = jax.device_put(random_batch(bsz, length, length, BERT_VOCAB_SIZE))
       times = interleaved({'x': lambda i: trainer.step(batch)}, args.scaling_steps, warmup=1)
       t = med(times['x'])
-      rows.append({'embedding': embedding, 'varying': kind, 'batch_pairs': bsz, 'length': length,
-                   'step_time_s_median': t, 'pairs_per_s': bsz / t,
-                   'tokens_per_s': 2 * bsz * length / t,
-                   'peak_memory_bytes': trainer.memory[Trainer.shape_of(batch)].get('peak_estimate', 0)})
+      rows.append(
+        {
+          'embedding': embedding,
+          'varying': kind,
+          'batch_pairs': bsz,
+          'length': length,
+          'step_time_s_median': t,
+          'pairs_per_s': bsz / t,
+          'tokens_per_s': 2 * bsz * length / t,
+          'peak_memory_bytes': trainer.memory[Trainer.shape_of(batch)].get('peak_estimate', 0),
+        }
+      )
       log(f'shapes {embedding} {kind} B={bsz} L={length}: {t:.3f}s')
   return rows

@@ -12,8 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.bench.batches import (DROP_FFN, OFFICIAL_PAIRS_PER_S, computed_tokens, fixed_batch,
-                                      pad_to, real_tokens, table1_config)
+from experiments.bench.batches import (
+  DROP_FFN,
+  OFFICIAL_PAIRS_PER_S,
+  computed_tokens,
+  fixed_batch,
+  pad_to,
+  real_tokens,
+  table1_config,
+)
 from experiments.bench.flops import step_flops
 from experiments.bench.measure import Trainer, block, count_ops, interleaved, log, med
 from pete_jax.embeddings import FourierEmbed, LearnedEmbed
@@ -49,28 +56,42 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
       first_of_shape = {}
       for i, b in enumerate(steps):
         first_of_shape.setdefault(Trainer.shape_of(b), i)
-      log(f'train {size} {padding}: {list(trainers)}, {n_steps} steps, shapes {list(first_of_shape)}')
-      times = interleaved({n: (lambda i, t=t: t.step(steps[i])) for n, t in trainers.items()},
-                          n_steps, warmup_items=sorted(first_of_shape.values()))
+      log(
+        f'train {size} {padding}: {list(trainers)}, {n_steps} steps, shapes {list(first_of_shape)}'
+      )
+      times = interleaved(
+        {n: (lambda i, t=t: t.step(steps[i])) for n, t in trainers.items()},
+        n_steps,
+        warmup_items=sorted(first_of_shape.values()),
+      )
       for n, t in trainers.items():
         total = float(sum(times[n]))
         flops_c = sum(step_flops(t.model, b, padded=True) for b in steps)
         flops_r = sum(step_flops(t.model, b, padded=False) for b in steps)
         mem = max((m.get('peak_estimate', 0) for m in t.memory.values()), default=0)
         row = {
-            'config': n, 'padding': padding, 'size': size, 'embedding': n.split('_')[0],
-            'num_params': t.num_params, 'steps': n_steps, 'batch_pairs': int(steps[0]['a_ids'].shape[0]),
-            'step_time_s_median': med(times[n]), 'step_times_s': times[n],
-            'pairs_per_s': n_steps * int(steps[0]['a_ids'].shape[0]) / total,
-            'real_tokens_per_s': sum(real_tokens(b) for b in steps) / total,
-            'computed_tokens_per_s': sum(computed_tokens(b) for b in steps) / total,
-            'padding_efficiency': sum(real_tokens(b) for b in steps) / sum(
-                computed_tokens(b) for b in steps),
-            'flops_per_step_computed': flops_c / n_steps, 'flops_per_step_real': flops_r / n_steps,
-            'mfu_computed': flops_c / total / peak, 'mfu_real': flops_r / total / peak,
-            'achieved_gflops_computed': flops_c / total / 1e9,
-            'peak_memory_bytes': mem, 'state_bytes': t.state_bytes,
-            'compile_s': {('x'.join(str(s[1]) for s in k)): v for k, v in t.compile_s.items()},
+          'config': n,
+          'padding': padding,
+          'size': size,
+          'embedding': n.split('_')[0],
+          'num_params': t.num_params,
+          'steps': n_steps,
+          'batch_pairs': int(steps[0]['a_ids'].shape[0]),
+          'step_time_s_median': med(times[n]),
+          'step_times_s': times[n],
+          'pairs_per_s': n_steps * int(steps[0]['a_ids'].shape[0]) / total,
+          'real_tokens_per_s': sum(real_tokens(b) for b in steps) / total,
+          'computed_tokens_per_s': sum(computed_tokens(b) for b in steps) / total,
+          'padding_efficiency': sum(real_tokens(b) for b in steps)
+          / sum(computed_tokens(b) for b in steps),
+          'flops_per_step_computed': flops_c / n_steps,
+          'flops_per_step_real': flops_r / n_steps,
+          'mfu_computed': flops_c / total / peak,
+          'mfu_real': flops_r / total / peak,
+          'achieved_gflops_computed': flops_c / total / 1e9,
+          'peak_memory_bytes': mem,
+          'state_bytes': t.state_bytes,
+          'compile_s': {('x'.join(str(s[1]) for s in k)): v for k, v in t.compile_s.items()},
         }
         official = n.removesuffix(DROP_FFN)
         if official in OFFICIAL_PAIRS_PER_S:
@@ -78,13 +99,21 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
           # The official Fourier model drops its FFN output; its learned model is ours.
           row['like_for_like'] = t.model.drop_ffn_output or n.startswith('learned')
         rows.append(row)
-        log(f'  {n:15s} {padding:8s} median {row["step_time_s_median"]:.3f} s  '
-            f'{row["pairs_per_s"]:.1f} pairs/s  MFU {row["mfu_computed"]:.2f}')
+        log(
+          f'  {n:15s} {padding:8s} median {row["step_time_s_median"]:.3f} s  '
+          f'{row["pairs_per_s"]:.1f} pairs/s  MFU {row["mfu_computed"]:.2f}'
+        )
       if 'fourier_' + size in times and 'learned_' + size in times:
         f, lt = np.asarray(times['fourier_' + size]), np.asarray(times['learned_' + size])
-        rows.append({'config': 'ratio_' + size, 'padding': padding, 'size': size,
-                     'fourier_over_learned_median_of_ratios': med(f / lt),
-                     'fourier_over_learned_total': float(f.sum() / lt.sum())})
+        rows.append(
+          {
+            'config': 'ratio_' + size,
+            'padding': padding,
+            'size': size,
+            'fourier_over_learned_median_of_ratios': med(f / lt),
+            'fourier_over_learned_total': float(f.sum() / lt.sum()),
+          }
+        )
       del trainers
   return rows
 
@@ -93,12 +122,14 @@ def _trainers(args, names: list) -> dict:
   """name -> Trainer. Each Fourier model with an official reference also runs with its FFN
   output dropped (``<name>_dropffn``): the official code's work, for a like-for-like
   comparison (the compiler removes the dead FFN, forward and backward)."""
-  trainers = {n: Trainer(table1_config(n, args.quick), args.compute_dtype, args.rng_impl)
-              for n in names}
+  trainers = {
+    n: Trainer(table1_config(n, args.quick), args.compute_dtype, args.rng_impl) for n in names
+  }
   for n in names:
     if n.startswith('fourier') and (n in OFFICIAL_PAIRS_PER_S or args.quick):
-      trainers[n + DROP_FFN] = Trainer(table1_config(n, args.quick, drop_ffn_output=True),
-                                       args.compute_dtype, args.rng_impl)
+      trainers[n + DROP_FFN] = Trainer(
+        table1_config(n, args.quick, drop_ffn_output=True), args.compute_dtype, args.rng_impl
+      )
   return trainers
 
 
@@ -109,8 +140,9 @@ def section_breakdown(args, batches: list) -> dict:
   reps = args.breakdown_reps
   for size in args.breakdown_sizes:
     for shape in args.breakdown_shapes:
-      out[f'{size} at {shape[0]}x{shape[1]}'] = _breakdown(args, size, fixed_batch(batches, shape),
-                                                            reps)
+      out[f'{size} at {shape[0]}x{shape[1]}'] = _breakdown(
+        args, size, fixed_batch(batches, shape), reps
+      )
   return out
 
 
@@ -118,13 +150,13 @@ def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
   """The breakdown of one size at one batch shape."""
   batch = jax.device_put(batch)
   variants = {
-      'fourier': ('fourier', {}, None),
-      'fourier_no_embed_mlp': ('fourier', {'embed_mlp': 'none'}, None),
-      'fourier_drop_ffn_output': ('fourier', {'drop_ffn_output': True}, None),
-      'learned': ('learned', {}, None),
-      'learned_no_dropout': ('learned', {'dropout_rate': 0.0}, None),
-      'learned_rbg': ('learned', {}, 'rbg'),
-      'learned_unsafe_rbg': ('learned', {}, 'unsafe_rbg'),
+    'fourier': ('fourier', {}, None),
+    'fourier_no_embed_mlp': ('fourier', {'embed_mlp': 'none'}, None),
+    'fourier_drop_ffn_output': ('fourier', {'drop_ffn_output': True}, None),
+    'learned': ('learned', {}, None),
+    'learned_no_dropout': ('learned', {'dropout_rate': 0.0}, None),
+    'learned_rbg': ('learned', {}, 'rbg'),
+    'learned_unsafe_rbg': ('learned', {}, 'unsafe_rbg'),
   }
   if args.quick:
     variants = {k: v for k, v in variants.items() if k in QUICK_VARIANTS}
@@ -135,8 +167,9 @@ def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
       config.model[k] = v
     trainers[vname] = Trainer(config, args.compute_dtype, impl)
   log(f'breakdown {size}: shape {Trainer.shape_of(batch)}')
-  times = interleaved({n: (lambda i, t=t: t.step(batch)) for n, t in trainers.items()}, reps,
-                      warmup=1)
+  times = interleaved(
+    {n: (lambda i, t=t: t.step(batch)) for n, t in trainers.items()}, reps, warmup=1
+  )
   step_med = {n: med(v) for n, v in times.items()}
 
   # Sub-functions, interleaved with the full steps of the two models.
@@ -146,36 +179,42 @@ def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
   sub_med = {n: med(v) for n, v in sub_times.items()}
   hlo_step, hlo_learned = f_t.hlo(batch), l_t.hlo(batch)
   ids = jnp.concatenate([batch['a_ids'].reshape(-1), batch['b_ids'].reshape(-1)])
-  basis_fn = jax.jit(lambda i: f_t.encoder.apply({'params': f_t.state.params['encoder']}, i,
-                                                 method=lambda m, i: m.embed.features_of(i)))
+  basis_fn = jax.jit(
+    lambda i: f_t.encoder.apply(
+      {'params': f_t.state.params['encoder']}, i, method=lambda m, i: m.embed.features_of(i)
+    )
+  )
   hlo_basis = basis_fn.lower(ids).compile().as_text()
   res = {
-      'shape': [list(s) for s in Trainer.shape_of(batch)], 'reps': reps,
-      'step_s_median': step_med, 'sub_s_median': sub_med,
-      'hlo_ops_train_step_fourier': count_ops(hlo_step),
-      'hlo_ops_train_step_fourier_basis': count_ops(hlo_step, source='features_of'),
-      'hlo_ops_train_step_fourier_rope': count_ops(hlo_step, source='attention'),
-      'hlo_ops_basis_only': count_ops(hlo_basis),
-      'hlo_ops_train_step_learned': count_ops(hlo_learned),
-      'hlo_threefry_calls_learned': len(re.findall(r'threefry', hlo_learned)),
+    'shape': [list(s) for s in Trainer.shape_of(batch)],
+    'reps': reps,
+    'step_s_median': step_med,
+    'sub_s_median': sub_med,
+    'hlo_ops_train_step_fourier': count_ops(hlo_step),
+    'hlo_ops_train_step_fourier_basis': count_ops(hlo_step, source='features_of'),
+    'hlo_ops_train_step_fourier_rope': count_ops(hlo_step, source='attention'),
+    'hlo_ops_basis_only': count_ops(hlo_basis),
+    'hlo_ops_train_step_learned': count_ops(hlo_learned),
+    'hlo_threefry_calls_learned': len(re.findall(r'threefry', hlo_learned)),
   }
   f, lt = step_med['fourier'], step_med['learned']
   nan = float('nan')
   sm = lambda k: step_med.get(k, nan)
   res['shares_of_fourier_step'] = {
-      'basis forward (jitted alone; it has no backward)': sub_med['basis_forward'] / f,
-      'embed MLP (step - step without it)': (f - sm('fourier_no_embed_mlp')) / f,
-      'FFN fwd+bwd (step - step with FFN dropped)': (f - sm('fourier_drop_ffn_output')) / f,
-      'attention fwd+bwd (all blocks, measured alone)': sub_med['attention_fwd_bwd'] / f,
-      'FFN fwd+bwd (all blocks, measured alone)': sub_med['ffn_fwd_bwd'] / f,
-      'optimizer update (AdamW alone)': sub_med['adamw_fourier'] / f,
+    'basis forward (jitted alone; it has no backward)': sub_med['basis_forward'] / f,
+    'embed MLP (step - step without it)': (f - sm('fourier_no_embed_mlp')) / f,
+    'FFN fwd+bwd (step - step with FFN dropped)': (f - sm('fourier_drop_ffn_output')) / f,
+    'attention fwd+bwd (all blocks, measured alone)': sub_med['attention_fwd_bwd'] / f,
+    'FFN fwd+bwd (all blocks, measured alone)': sub_med['ffn_fwd_bwd'] / f,
+    'optimizer update (AdamW alone)': sub_med['adamw_fourier'] / f,
   }
   res['shares_of_learned_step'] = {
-      'dropout incl. RNG (step - step without dropout)': (lt - sm('learned_no_dropout')) / lt,
-      'rbg key instead of threefry (saving)': (lt - sm('learned_rbg')) / lt,
-      'unsafe_rbg key instead of threefry (saving)': (lt - sm('learned_unsafe_rbg')) / lt,
-      'embedding lookup fwd+bwd (gather + dense [V,d] scatter)': sub_med['learned_embed_fwd_bwd'] / lt,
-      'optimizer update (AdamW alone)': sub_med['adamw_learned'] / lt,
+    'dropout incl. RNG (step - step without dropout)': (lt - sm('learned_no_dropout')) / lt,
+    'rbg key instead of threefry (saving)': (lt - sm('learned_rbg')) / lt,
+    'unsafe_rbg key instead of threefry (saving)': (lt - sm('learned_unsafe_rbg')) / lt,
+    'embedding lookup fwd+bwd (gather + dense [V,d] scatter)': sub_med['learned_embed_fwd_bwd']
+    / lt,
+    'optimizer update (AdamW alone)': sub_med['adamw_learned'] / lt,
   }
   res['fourier_over_learned'] = f / lt
   res['fourier_over_learned_no_dropout'] = f / sm('learned_no_dropout')
@@ -187,8 +226,11 @@ def _breakdown(args, size: str, batch: dict, reps: int) -> dict:
 def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callable[[int], float]]:
   """Jitted pieces of a step, each returning its seconds."""
   m = f_t.encoder.config
-  ids = jnp.concatenate([batch['a_ids'], batch['b_ids'][:, :batch['a_ids'].shape[1]]]) if (
-      batch['a_ids'].shape[1] == batch['b_ids'].shape[1]) else batch['a_ids']
+  ids = (
+    jnp.concatenate([batch['a_ids'], batch['b_ids'][:, : batch['a_ids'].shape[1]]])
+    if (batch['a_ids'].shape[1] == batch['b_ids'].shape[1])
+    else batch['a_ids']
+  )
   mask = (ids > 0).astype(jnp.int32)
   d = m.d_model
   x = jax.random.normal(jax.random.key(3), ids.shape + (d,), jnp.float32)
@@ -196,10 +238,12 @@ def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callabl
 
   def timed(fn, *a):
     fn = jax.jit(fn)
+
     def run(_):
       t = time.perf_counter()
       block(fn(*a))
       return (time.perf_counter() - t) * scale  # scaled to both sides of the batch
+
     return run
 
   fe = FourierEmbed(m.vocab_size, d, mlp=m.embed_mlp)
@@ -215,8 +259,10 @@ def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callabl
   def fwd_bwd(apply, params, *inputs):
     def loss(p, *inp):
       return jnp.sum(apply(p, *inp) * x)
+
     return jax.grad(loss, argnums=(0, 1) if inputs and inputs[0].dtype == jnp.float32 else 0)(
-        params, *inputs)
+      params, *inputs
+    )
 
   def learned_embed(p, i):
     return le.apply(p, i, deterministic=False, rngs={'dropout': jax.random.key(5)})
@@ -230,6 +276,7 @@ def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callabl
     def upd(g, s, p):
       u, s = opt.update(g, s, p)
       return jax.tree.map(lambda a, b: a + b, p, u), s
+
     fn = jax.jit(upd, donate_argnums=(1, 2))
     box = {'s': opt_state, 'p': jax.tree.map(jnp.copy, params)}
 
@@ -237,18 +284,22 @@ def _sub_functions(f_t: Trainer, l_t: Trainer, batch: dict) -> dict[str, Callabl
       t = time.perf_counter()
       box['p'], box['s'] = block(fn(grads, box['s'], box['p']))
       return time.perf_counter() - t
+
     return run
 
   return {
-      'basis_forward': timed(lambda i: fe.apply(fe_params, i, method=lambda mod, i: mod.features_of(i)),
-                             ids),
-      'fourier_embed_fwd_bwd': timed(lambda p, i: fwd_bwd(fe.apply, p, i), fe_params, ids),
-      'learned_embed_fwd_bwd': timed(lambda p, i: fwd_bwd(learned_embed, p, i), le_params, ids),
-      'attention_fwd_bwd': _times(timed(lambda p, h: fwd_bwd(
-          lambda pp, hh: attn.apply(pp, hh, mask), p, h), attn_params, x), layers),
-      'ffn_fwd_bwd': _times(timed(lambda p, h: fwd_bwd(ffn.apply, p, h), ffn_params, x), layers),
-      'adamw_fourier': adamw(f_t),
-      'adamw_learned': adamw(l_t),
+    'basis_forward': timed(
+      lambda i: fe.apply(fe_params, i, method=lambda mod, i: mod.features_of(i)), ids
+    ),
+    'fourier_embed_fwd_bwd': timed(lambda p, i: fwd_bwd(fe.apply, p, i), fe_params, ids),
+    'learned_embed_fwd_bwd': timed(lambda p, i: fwd_bwd(learned_embed, p, i), le_params, ids),
+    'attention_fwd_bwd': _times(
+      timed(lambda p, h: fwd_bwd(lambda pp, hh: attn.apply(pp, hh, mask), p, h), attn_params, x),
+      layers,
+    ),
+    'ffn_fwd_bwd': _times(timed(lambda p, h: fwd_bwd(ffn.apply, p, h), ffn_params, x), layers),
+    'adamw_fourier': adamw(f_t),
+    'adamw_learned': adamw(l_t),
   }
 
 

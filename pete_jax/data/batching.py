@@ -40,8 +40,9 @@ import numpy as np
 Batch = dict[str, np.ndarray]
 
 
-def bucket_lengths(max_len: int, buckets: Sequence[int],
-                   pad_to_max_len: bool = False) -> tuple[int, ...]:
+def bucket_lengths(
+  max_len: int, buckets: Sequence[int], pad_to_max_len: bool = False
+) -> tuple[int, ...]:
   """Sorted padding lengths ending at max_len (buckets above it are dropped).
 
   pad_to_max_len=True gives (max_len,): every batch padded to max_len, as the
@@ -51,16 +52,17 @@ def bucket_lengths(max_len: int, buckets: Sequence[int],
     raise ValueError(f'max_len must be positive, got {max_len}')
   if pad_to_max_len:
     return (max_len,)
-  return tuple(sorted({int(b) for b in buckets if 0 < int(b) < max_len})) + (
-      max_len,)
+  return tuple(sorted({int(b) for b in buckets if 0 < int(b) < max_len})) + (max_len,)
 
 
 def fit_length(length: int, lengths: Sequence[int]) -> int:
   """The smallest of `lengths` (sorted) that is >= length."""
   i = int(np.searchsorted(lengths, length))
   if i == len(lengths):
-    raise ValueError(f'a sequence of {length} tokens does not fit the largest '
-                     f'padding length {lengths[-1]}; encode with max_len')
+    raise ValueError(
+      f'a sequence of {length} tokens does not fit the largest '
+      f'padding length {lengths[-1]}; encode with max_len'
+    )
   return int(lengths[i])
 
 
@@ -74,30 +76,27 @@ class PackedSequences:
   """
 
   def __init__(self, seqs: Sequence[Sequence[int]]):
-    self.lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64,
-                               count=len(seqs))
-    self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(
-        np.int64)
-    self.flat = np.fromiter(itertools.chain.from_iterable(seqs),
-                            dtype=np.int32, count=int(self.lengths.sum()))
+    self.lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+    self.flat = np.fromiter(
+      itertools.chain.from_iterable(seqs), dtype=np.int32, count=int(self.lengths.sum())
+    )
 
   def __len__(self) -> int:
     return len(self.lengths)
 
-  def pad(self, rows: np.ndarray, length: int,
-          pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  def pad(self, rows: np.ndarray, length: int, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(ids, mask), int32 [len(rows), length], of the sequences `rows`."""
     positions = np.arange(length)
     mask = positions[None, :] < self.lengths[rows][:, None]
-    index = np.minimum(self.offsets[rows][:, None] + positions[None, :],
-                       max(len(self.flat) - 1, 0))
-    ids = np.where(mask, self.flat[index] if len(self.flat) else pad_id,
-                   pad_id)
+    index = np.minimum(self.offsets[rows][:, None] + positions[None, :], max(len(self.flat) - 1, 0))
+    ids = np.where(mask, self.flat[index] if len(self.flat) else pad_id, pad_id)
     return ids.astype(np.int32), mask.astype(np.int32)
 
 
-def pad_batch(seqs: Sequence[Sequence[int]], lengths: int | Sequence[int],
-              pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(
+  seqs: Sequence[Sequence[int]], lengths: int | Sequence[int], pad_id: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
   """Pads token-id sequences for inference or evaluation.
 
   Args:
@@ -113,8 +112,7 @@ def pad_batch(seqs: Sequence[Sequence[int]], lengths: int | Sequence[int],
     lengths = (lengths,)
   packed = PackedSequences(seqs)
   longest = int(packed.lengths.max()) if len(packed) else 1
-  return packed.pad(np.arange(len(packed)), fit_length(longest, lengths),
-                    pad_id)
+  return packed.pad(np.arange(len(packed)), fit_length(longest, lengths), pad_id)
 
 
 def padding_efficiency(batches: Iterable[Batch]) -> float:
@@ -145,29 +143,35 @@ class PairBatcher:
     pad_id: Padding id.
   """
 
-  def __init__(self, a_seqs: Sequence[Sequence[int]],
-               b_seqs: Sequence[Sequence[int]], *, batch_size: int,
-               lengths: Sequence[int], seed: int,
-               scores: Sequence[float] | None = None,
-               sort_window_batches: int = 64, process_index: int = 0,
-               process_count: int = 1, pad_id: int = 0):
+  def __init__(
+    self,
+    a_seqs: Sequence[Sequence[int]],
+    b_seqs: Sequence[Sequence[int]],
+    *,
+    batch_size: int,
+    lengths: Sequence[int],
+    seed: int,
+    scores: Sequence[float] | None = None,
+    sort_window_batches: int = 64,
+    process_index: int = 0,
+    process_count: int = 1,
+    pad_id: int = 0,
+  ):
     if len(a_seqs) != len(b_seqs):
       raise ValueError(f'{len(a_seqs)} first vs {len(b_seqs)} second sentences')
     if batch_size % process_count:
-      raise ValueError(f'global batch {batch_size} is not divisible by '
-                       f'process_count {process_count}')
+      raise ValueError(
+        f'global batch {batch_size} is not divisible by process_count {process_count}'
+      )
     if not 0 <= process_index < process_count:
-      raise ValueError(f'process_index {process_index} not in '
-                       f'[0, {process_count})')
+      raise ValueError(f'process_index {process_index} not in [0, {process_count})')
     if len(a_seqs) < batch_size:
-      raise ValueError(f'{len(a_seqs)} pairs are fewer than one global batch '
-                       f'of {batch_size}')
+      raise ValueError(f'{len(a_seqs)} pairs are fewer than one global batch of {batch_size}')
     self.a, self.b = PackedSequences(a_seqs), PackedSequences(b_seqs)
     self.lengths = tuple(int(n) for n in lengths)
     for side in (self.a, self.b):
       fit_length(int(side.lengths.max()), self.lengths)  # Raises if too long.
-    self.scores = (None if scores is None
-                   else np.asarray(scores, dtype=np.float32))
+    self.scores = None if scores is None else np.asarray(scores, dtype=np.float32)
     self.num_examples = len(a_seqs)
     self.batch_size, self.seed = batch_size, seed
     self.sort_window_batches = sort_window_batches
@@ -175,8 +179,9 @@ class PairBatcher:
     self.process_index, self.pad_id = process_index, pad_id
     # Bucket index of each side: the sort key is the pair's batch shape.
     nb = len(self.lengths)
-    self._shape_key = (np.searchsorted(self.lengths, self.a.lengths) * nb +
-                       np.searchsorted(self.lengths, self.b.lengths))
+    self._shape_key = np.searchsorted(self.lengths, self.a.lengths) * nb + np.searchsorted(
+      self.lengths, self.b.lengths
+    )
     self.steps_per_epoch = self.num_examples // batch_size
     self._leftover = self.num_examples % batch_size
     self._carried: list[np.ndarray] = []  # Leftovers of epochs 0, 1, ...
@@ -194,8 +199,7 @@ class PairBatcher:
   def _pool(self, epoch: int) -> np.ndarray:
     """Epoch's examples: last epoch's leftovers, then the rest shuffled."""
     carried_in = self.carried_over(epoch - 1)
-    order = np.random.default_rng([self.seed, epoch, 0]).permutation(
-        self.num_examples)
+    order = np.random.default_rng([self.seed, epoch, 0]).permutation(self.num_examples)
     rest = order[~np.isin(order, carried_in)]
     return np.concatenate([carried_in, rest])
 
@@ -204,20 +208,18 @@ class PairBatcher:
     if epoch < 0:
       return np.zeros(0, np.int64)
     for e in range(len(self._carried), epoch + 1):  # Replay the chain.
-      self._carried.append(
-          self._pool(e)[self.num_examples - self._leftover:])
+      self._carried.append(self._pool(e)[self.num_examples - self._leftover :])
     return self._carried[epoch]
 
   def epoch_order(self, epoch: int) -> np.ndarray:
     """Example indices of all of `epoch`'s batches, concatenated."""
     if epoch not in self._plans:
-      pool = self._pool(epoch)[:self.num_examples - self._leftover]
+      pool = self._pool(epoch)[: self.num_examples - self._leftover]
       window = self.sort_window_batches * self.batch_size
       if window > 0:
         for start in range(0, len(pool), window):
-          part = pool[start:start + window]
-          pool[start:start + window] = part[
-              np.argsort(self._shape_key[part], kind='stable')]
+          part = pool[start : start + window]
+          pool[start : start + window] = part[np.argsort(self._shape_key[part], kind='stable')]
       batches = pool.reshape(-1, self.batch_size)
       rng = np.random.default_rng([self.seed, epoch, 1])
       self._plans = {epoch: batches[rng.permutation(len(batches))].reshape(-1)}
@@ -230,19 +232,20 @@ class PairBatcher:
       raise ValueError(f'step must be >= 0, got {step}')
     epoch = self.epoch_of(step)
     j = step - self.epoch_start(epoch)
-    return self.epoch_order(epoch)[j * self.batch_size:(j + 1) *
-                                   self.batch_size]
+    return self.epoch_order(epoch)[j * self.batch_size : (j + 1) * self.batch_size]
 
   def shape_at(self, step: int) -> tuple[int, int]:
     """(La, Lb): the padded lengths of the batch at `step`."""
     rows = self.global_indices(step)
-    return (fit_length(int(self.a.lengths[rows].max()), self.lengths),
-            fit_length(int(self.b.lengths[rows].max()), self.lengths))
+    return (
+      fit_length(int(self.a.lengths[rows].max()), self.lengths),
+      fit_length(int(self.b.lengths[rows].max()), self.lengths),
+    )
 
   def local_indices(self, step: int) -> np.ndarray:
     """This process's contiguous block of the global batch at `step`."""
     start = self.process_index * self.local_batch_size
-    return self.global_indices(step)[start:start + self.local_batch_size]
+    return self.global_indices(step)[start : start + self.local_batch_size]
 
   def batch_at(self, step: int) -> Batch:
     """This process's rows of the batch at global step `step`.

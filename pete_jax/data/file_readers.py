@@ -40,20 +40,20 @@ def _check_text(path: str, fmt: str) -> None:
       if len(first_line) < _SNIFF_BYTES or e.start < len(first_line) - 4:  # not a cut character
         problem = f'its first line is not valid UTF-8 (byte {e.start})'
   if problem:
-    raise SourceError(f'{fmt} source {path!r} is not a UTF-8 text file: {problem}. '
-                      f'Convert it to UTF-8 text, or check that the path names the right file.')
+    raise SourceError(
+      f'{fmt} source {path!r} is not a UTF-8 text file: {problem}. '
+      f'Convert it to UTF-8 text, or check that the path names the right file.'
+    )
 
 
 def _open(path: str, fmt: str) -> TextIO:
   if os.path.isdir(path):
     raise SourceError(f'{fmt} source {path!r} is a directory; give the path of a file')
   if not os.path.isfile(path):
-    raise SourceError(f'{fmt} source: no such file: {path!r} '
-                      f'(absolute: {os.path.abspath(path)})')
+    raise SourceError(f'{fmt} source: no such file: {path!r} (absolute: {os.path.abspath(path)})')
   _check_text(path, fmt)
   # utf-8-sig drops a byte-order mark (some GLUE/MSR files carry one).
-  return open(path, encoding='utf-8-sig', errors='surrogateescape',
-              newline='')
+  return open(path, encoding='utf-8-sig', errors='surrogateescape', newline='')
 
 
 def _tsv_lines(path: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
@@ -72,8 +72,7 @@ def _tsv_lines(path: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
 def _column_index(header: Sequence[str], name: str, path: str) -> int:
   names = [h.strip() for h in header]
   if name not in names:
-    raise SourceError(f'{path}: column {name!r} not found; columns found: '
-                      f'{names}')
+    raise SourceError(f'{path}: column {name!r} not found; columns found: {names}')
   return names.index(name)
 
 
@@ -105,8 +104,7 @@ def read_stsb_tsv(path: str) -> Iterator[RawRow]:
   _, header = next(lines, (0, None))
   if header is None:
     raise SourceError(f'{path}: empty file (expected a header row)')
-  cols = [_column_index(header, n, path)
-          for n in ('sentence1', 'sentence2', 'score')]
+  cols = [_column_index(header, n, path) for n in ('sentence1', 'sentence2', 'score')]
   for lineno, fields in lines:
     where = f'{path}:{lineno}'
     if len(fields) != len(header):
@@ -122,8 +120,7 @@ def read_stsb_csv(path: str) -> Iterator[RawRow]:
     if len(fields) <= _STSB_CSV_B:
       yield RawRow(where, error='wrong_column_count')
     else:
-      yield RawRow(where, fields[_STSB_CSV_A], fields[_STSB_CSV_B],
-                   fields[_STSB_CSV_SCORE])
+      yield RawRow(where, fields[_STSB_CSV_A], fields[_STSB_CSV_B], fields[_STSB_CSV_SCORE])
 
 
 def _csv_rows(f: TextIO, path: str) -> Iterator[tuple[int, list[str]]]:
@@ -140,8 +137,7 @@ def _csv_rows(f: TextIO, path: str) -> Iterator[tuple[int, list[str]]]:
       yield reader.line_num, row
 
 
-def read_pairs(path: str, columns: Sequence[str],
-               delimiter: str) -> Iterator[RawRow]:
+def read_pairs(path: str, columns: Sequence[str], delimiter: str) -> Iterator[RawRow]:
   """Generic CSV (quoted) or TSV (quoting off) with a header row.
 
   Args:

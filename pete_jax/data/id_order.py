@@ -29,8 +29,7 @@ ID_ORDER_FILENAME = 'id_order.json'
 _COUNT_MAX_LEN = 1 << 20
 
 
-def _permutation(ranked: np.ndarray, vocab_size: int,
-                 special_ids: Sequence[int]) -> np.ndarray:
+def _permutation(ranked: np.ndarray, vocab_size: int, special_ids: Sequence[int]) -> np.ndarray:
   """Gives the free ids, in ascending order, to `ranked` non-special ids."""
   new_id = np.arange(vocab_size, dtype=np.int64)
   free = np.setdiff1d(new_id, np.asarray(special_ids, dtype=np.int64))
@@ -42,8 +41,7 @@ def _non_special(vocab_size: int, special_ids: Sequence[int]) -> np.ndarray:
   return np.setdiff1d(np.arange(vocab_size), np.asarray(special_ids))
 
 
-def frequency_order(counts: np.ndarray, special_ids: Sequence[int]
-                    ) -> np.ndarray:
+def frequency_order(counts: np.ndarray, special_ids: Sequence[int]) -> np.ndarray:
   """new_id[native_id]: most frequent non-special token gets the lowest free id.
 
   Ties (e.g. tokens never seen) keep their native relative order.
@@ -53,8 +51,7 @@ def frequency_order(counts: np.ndarray, special_ids: Sequence[int]
   return _permutation(ranked, len(counts), special_ids)
 
 
-def random_order(vocab_size: int, special_ids: Sequence[int], seed: int
-                 ) -> np.ndarray:
+def random_order(vocab_size: int, special_ids: Sequence[int], seed: int) -> np.ndarray:
   """new_id[native_id]: a seeded random permutation fixing special ids."""
   ids = _non_special(vocab_size, special_ids)
   ranked = np.random.default_rng(seed).permutation(ids)
@@ -65,7 +62,7 @@ def token_counts(tokenizer: Tokenizer, texts: Sequence[str]) -> np.ndarray:
   """How often each native id occurs in `texts` (untruncated)."""
   counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)
   for start in range(0, len(texts), 65536):
-    seqs = tokenizer.encode(texts[start:start + 65536], _COUNT_MAX_LEN)
+    seqs = tokenizer.encode(texts[start : start + 65536], _COUNT_MAX_LEN)
     flat = np.fromiter(itertools.chain.from_iterable(seqs), dtype=np.int64)
     counts += np.bincount(flat, minlength=tokenizer.vocab_size)
   return counts
@@ -99,7 +96,7 @@ class ReorderedTokenizer:
     mapped = self.new_id[flat].tolist()
     out, start = [], 0
     for seq in seqs:
-      out.append(mapped[start:start + len(seq)])
+      out.append(mapped[start : start + len(seq)])
       start += len(seq)
     return out
 
@@ -107,9 +104,12 @@ class ReorderedTokenizer:
     return self.base.decode(self.native_id[np.asarray(ids, dtype=np.int64)])
 
 
-def apply_id_order(base: Tokenizer, config: ml_collections.ConfigDict,
-                   workdir: str | None,
-                   training_texts: Sequence[str] | None = None) -> Tokenizer:
+def apply_id_order(
+  base: Tokenizer,
+  config: ml_collections.ConfigDict,
+  workdir: str | None,
+  training_texts: Sequence[str] | None = None,
+) -> Tokenizer:
   """Wraps `base` with `config.tokenizer.id_order`, loading or saving it.
 
   A saved mapping is reused only if it was made for the same order, seed
@@ -120,28 +120,34 @@ def apply_id_order(base: Tokenizer, config: ml_collections.ConfigDict,
   if order == 'native':
     return base
   if not workdir:
-    raise ValueError(f"id_order={order!r} needs a workdir to save its mapping")
+    raise ValueError(f'id_order={order!r} needs a workdir to save its mapping')
   seed = int(config.tokenizer.id_order_seed)
-  expect = {'id_order': order, 'seed': seed if order == 'random' else None,
-            'vocab_size': base.vocab_size, 'tokenizer': base.fingerprint}
+  expect = {
+    'id_order': order,
+    'seed': seed if order == 'random' else None,
+    'vocab_size': base.vocab_size,
+    'tokenizer': base.fingerprint,
+  }
   path = os.path.join(workdir, ID_ORDER_FILENAME)
   if os.path.exists(path):
     with open(path) as f:
       record = json.load(f)
     found = {k: record.get(k) for k in expect}
     if found != expect:
-      raise ValueError(f'{path} was made for {found}, but this run has '
-                       f'{expect}; use a fresh workdir or delete the file')
+      raise ValueError(
+        f'{path} was made for {found}, but this run has '
+        f'{expect}; use a fresh workdir or delete the file'
+      )
     logging.info('reusing token id order %s', path)
     return ReorderedTokenizer(base, np.asarray(record['new_id']), order)
   if order == 'random':
     new_id = random_order(base.vocab_size, base.special_ids, seed)
   elif training_texts is None:
-    raise ValueError(f'no {path} and no training text to rank ids by '
-                     'frequency (pass training_texts)')
+    raise ValueError(
+      f'no {path} and no training text to rank ids by frequency (pass training_texts)'
+    )
   else:
-    new_id = frequency_order(token_counts(base, training_texts),
-                             base.special_ids)
+    new_id = frequency_order(token_counts(base, training_texts), base.special_ids)
   os.makedirs(workdir, exist_ok=True)
   files.write_json(path, {**expect, 'new_id': new_id.tolist()}, indent=None)
   logging.info('saved token id order (%s) -> %s', order, path)

@@ -29,8 +29,11 @@ from pete_jax.data.tokenizers import Tokenizer
 DEFAULT_SORT_WINDOW_BATCHES = 64
 
 
-def build_tokenizer(config: ml_collections.ConfigDict, workdir: str | None,
-                    training_texts: Sequence[str] | None = None) -> Tokenizer:
+def build_tokenizer(
+  config: ml_collections.ConfigDict,
+  workdir: str | None,
+  training_texts: Sequence[str] | None = None,
+) -> Tokenizer:
   """The run's tokenizer, with `tokenizer.id_order` applied.
 
   Training calls it with the training sentences; evaluation of the same
@@ -57,14 +60,16 @@ def pair_texts(pairs: Sequence[SentencePair]) -> list[str]:
 _TOKENIZE_CHUNK = 50_000
 
 
-def encode_pairs(tokenizer: Tokenizer, pairs: Sequence[SentencePair],
-                 max_len: int) -> tuple[list[list[int]], list[list[int]]]:
+def encode_pairs(
+  tokenizer: Tokenizer, pairs: Sequence[SentencePair], max_len: int
+) -> tuple[list[list[int]], list[list[int]]]:
   """Token ids of the first and of the second sentences, each on its own."""
   a_ids, b_ids = [], []
   chunk = _TOKENIZE_CHUNK if progress.interactive() else max(len(pairs), 1)
-  for start in progress.iterate(range(0, len(pairs), chunk), 'tokenizing', unit='chunk',
-                                min_total=3):
-    part = pairs[start:start + chunk]
+  for start in progress.iterate(
+    range(0, len(pairs), chunk), 'tokenizing', unit='chunk', min_total=3
+  ):
+    part = pairs[start : start + chunk]
     a_ids += tokenizer.encode([p.text_a for p in part], max_len)
     b_ids += tokenizer.encode([p.text_b for p in part], max_len)
   return a_ids, b_ids
@@ -73,33 +78,42 @@ def encode_pairs(tokenizer: Tokenizer, pairs: Sequence[SentencePair],
 def padding_lengths(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   """The padding lengths the config asks for (buckets or max_len only)."""
   data = config.data
-  return batching.bucket_lengths(data.max_len, data.buckets,
-                                 bool(data.pad_to_max_len))
+  return batching.bucket_lengths(data.max_len, data.buckets, bool(data.pad_to_max_len))
 
 
-def make_batcher(config: ml_collections.ConfigDict,
-                 a_seqs: Sequence[Sequence[int]],
-                 b_seqs: Sequence[Sequence[int]], *, batch_size: int,
-                 scores: Sequence[float] | None = None,
-                 process_index: int = 0,
-                 process_count: int = 1) -> batching.PairBatcher:
+def make_batcher(
+  config: ml_collections.ConfigDict,
+  a_seqs: Sequence[Sequence[int]],
+  b_seqs: Sequence[Sequence[int]],
+  *,
+  batch_size: int,
+  scores: Sequence[float] | None = None,
+  process_index: int = 0,
+  process_count: int = 1,
+) -> batching.PairBatcher:
   """A `PairBatcher` with the config's padding, seed and sorting window."""
   return batching.PairBatcher(
-      a_seqs, b_seqs, batch_size=batch_size, lengths=padding_lengths(config),
-      seed=int(config.seed), scores=scores,
-      sort_window_batches=int(config.data.get(
-          'sort_window_batches', DEFAULT_SORT_WINDOW_BATCHES)),
-      process_index=process_index, process_count=process_count)
+    a_seqs,
+    b_seqs,
+    batch_size=batch_size,
+    lengths=padding_lengths(config),
+    seed=int(config.seed),
+    scores=scores,
+    sort_window_batches=int(config.data.get('sort_window_batches', DEFAULT_SORT_WINDOW_BATCHES)),
+    process_index=process_index,
+    process_count=process_count,
+  )
 
 
 def check_enough_pairs(num_pairs: int, batch_size: int, stage: str, report: ReadReport) -> None:
   """Raises SourceError if the data cannot fill one global batch of the stage."""
   if num_pairs < batch_size:
     raise SourceError(
-        f'{num_pairs} {stage} pairs are fewer than one global batch ({stage}.batch_size='
-        f'{batch_size}): lower {stage}.batch_size (a multiple of the device count) or give '
-        f'more data ({report.read} rows read from {report.source}, {report.kept} kept; the log '
-        'above says why the others were dropped).')
+      f'{num_pairs} {stage} pairs are fewer than one global batch ({stage}.batch_size='
+      f'{batch_size}): lower {stage}.batch_size (a multiple of the device count) or give '
+      f'more data ({report.read} rows read from {report.source}, {report.kept} kept; the log '
+      'above says why the others were dropped).'
+    )
 
 
 @dataclasses.dataclass
@@ -112,14 +126,14 @@ class TrainData:
     report: What was read and dropped.
     pairs: The training pairs, in source order.
   """
+
   tokenizer: Tokenizer
   batcher: batching.PairBatcher
   report: ReadReport
   pairs: list[SentencePair]
 
 
-def tokenizer_files(config: ml_collections.ConfigDict,
-                    workdir: str) -> list[str]:
+def tokenizer_files(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
   """Files that training writes into the workdir to fix the token ids."""
   tok = config.tokenizer
   paths = []
@@ -136,15 +150,20 @@ def _wait_for(paths: list[str], timeout_s: float) -> None:
     if time.monotonic() > deadline:
       missing = [p for p in paths if not os.path.exists(p)]
       raise TimeoutError(
-          f'waited {timeout_s:.0f} s for process 0 to write {missing}; the '
-          'workdir must be on a filesystem all processes share (or set '
-          'tokenizer.spm_model_path and id_order native)')
+        f'waited {timeout_s:.0f} s for process 0 to write {missing}; the '
+        'workdir must be on a filesystem all processes share (or set '
+        'tokenizer.spm_model_path and id_order native)'
+      )
     time.sleep(min(1.0, timeout_s / 10))
 
 
-def prepare_training_data(config: ml_collections.ConfigDict, workdir: str,
-                          process_index: int = 0, process_count: int = 1,
-                          wait_timeout_s: float = 3600.0) -> TrainData:
+def prepare_training_data(
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  process_index: int = 0,
+  process_count: int = 1,
+  wait_timeout_s: float = 3600.0,
+) -> TrainData:
   """Reads data.train_sources, builds the tokenizer, returns the batcher.
 
   Batch size is config.train.batch_size (global). Process 0 trains/saves the
@@ -161,10 +180,14 @@ def prepare_training_data(config: ml_collections.ConfigDict, workdir: str,
       _wait_for(paths, wait_timeout_s)
   tokenizer = build_tokenizer(config, workdir, pair_texts(pairs))
   a_seqs, b_seqs = encode_pairs(tokenizer, pairs, config.data.max_len)
-  batcher = make_batcher(config, a_seqs, b_seqs,
-                         batch_size=config.train.batch_size,
-                         process_index=process_index,
-                         process_count=process_count)
+  batcher = make_batcher(
+    config,
+    a_seqs,
+    b_seqs,
+    batch_size=config.train.batch_size,
+    process_index=process_index,
+    process_count=process_count,
+  )
   return TrainData(tokenizer, batcher, report, pairs)
 
 
@@ -179,6 +202,7 @@ class StsData:
     scores: float32 [n] gold scores 0..5.
     report: What was read and dropped.
   """
+
   pairs: list[SentencePair]
   a_ids: list[list[int]]
   b_ids: list[list[int]]
@@ -186,26 +210,35 @@ class StsData:
   report: ReadReport
 
 
-def prepare_sts(config: ml_collections.ConfigDict, tokenizer: Tokenizer,
-                spec: str | None = None,
-                default_split: str = 'validation') -> StsData:
+def prepare_sts(
+  config: ml_collections.ConfigDict,
+  tokenizer: Tokenizer,
+  spec: str | None = None,
+  default_split: str = 'validation',
+) -> StsData:
   """Reads and encodes an STS set (default: config.data.eval_source)."""
-  pairs, report = sources.load_sts_pairs(spec or config.data.eval_source,
-                                         config, default_split)
+  pairs, report = sources.load_sts_pairs(spec or config.data.eval_source, config, default_split)
   a_ids, b_ids = encode_pairs(tokenizer, pairs, config.data.max_len)
   scores = np.asarray([p.score for p in pairs], np.float32)
   return StsData(pairs, a_ids, b_ids, scores, report)
 
 
-def prepare_finetune_batcher(config: ml_collections.ConfigDict,
-                             tokenizer: Tokenizer, process_index: int = 0,
-                             process_count: int = 1
-                             ) -> tuple[batching.PairBatcher, ReadReport]:
+def prepare_finetune_batcher(
+  config: ml_collections.ConfigDict,
+  tokenizer: Tokenizer,
+  process_index: int = 0,
+  process_count: int = 1,
+) -> tuple[batching.PairBatcher, ReadReport]:
   """STS fine-tuning batches (with 'score') from data.finetune_source."""
   sts = prepare_sts(config, tokenizer, config.data.finetune_source, 'train')
   check_enough_pairs(len(sts.pairs), config.finetune.batch_size, 'finetune', sts.report)
-  batcher = make_batcher(config, sts.a_ids, sts.b_ids,
-                         batch_size=config.finetune.batch_size,
-                         scores=sts.scores, process_index=process_index,
-                         process_count=process_count)
+  batcher = make_batcher(
+    config,
+    sts.a_ids,
+    sts.b_ids,
+    batch_size=config.finetune.batch_size,
+    scores=sts.scores,
+    process_index=process_index,
+    process_count=process_count,
+  )
   return batcher, sts.report

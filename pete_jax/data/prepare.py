@@ -22,8 +22,9 @@ from pete_jax.errors import UserError, exit_with
 
 def tfds_splits(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
   """(TFDS name, split) of every TFDS source the config reads, in order, without repeats."""
-  specs = [(s, 'train') for s in config.data.train_sources] + [(config.data.eval_source,
-                                                                'validation')]
+  specs = [(s, 'train') for s in config.data.train_sources] + [
+    (config.data.eval_source, 'validation')
+  ]
   if config.finetune.enabled:
     specs.append((config.data.finetune_source, 'train'))
   out = []
@@ -37,8 +38,10 @@ def tfds_splits(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
 def prepare(config: ml_collections.ConfigDict) -> list[tuple[str, str, int]]:
   """Prepares (downloading where needed) each TFDS split; returns (name, split, rows)."""
   data_dir = config.data.tfds_data_dir or None
-  return [(name, split, len(tfds_reader.open_source(name, split, data_dir, download=True)))
-          for name, split in tfds_splits(config)]
+  return [
+    (name, split, len(tfds_reader.open_source(name, split, data_dir, download=True)))
+    for name, split in tfds_splits(config)
+  ]
 
 
 def main(argv: Sequence[str]) -> None:

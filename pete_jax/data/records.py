@@ -20,9 +20,15 @@ NO_GOLD = 'no_gold'
 # Reasons a row is malformed. Only these count as bad rows (and fail in
 # on_bad_row='error' mode); label-filter drops are not errors.
 BAD_ROW_REASONS = (
-    'wrong_column_count', 'malformed_json', 'missing_field', 'undecodable',
-    'empty_sentence', 'unknown_label', 'non_numeric_score',
-    'score_out_of_range')
+  'wrong_column_count',
+  'malformed_json',
+  'missing_field',
+  'undecodable',
+  'empty_sentence',
+  'unknown_label',
+  'non_numeric_score',
+  'score_out_of_range',
+)
 STS_SCORE_RANGE = (0.0, 5.0)
 
 
@@ -45,6 +51,7 @@ class SentencePair:
       STS pairs and for NLI pairs without a gold label.
     score: STS gold similarity in [0, 5]; None for NLI pairs.
   """
+
   text_a: str
   text_b: str
   label: str | None = None
@@ -63,6 +70,7 @@ class RawRow:
     error: A reason from BAD_ROW_REASONS when the reader already rejected
       the row (e.g. wrong column count); None otherwise.
   """
+
   where: str
   text_a: str | None = None
   text_b: str | None = None
@@ -87,13 +95,12 @@ class ReadReport:
     first_where: The first 'file:line' seen for each dropped reason.
     parts: Per-source reports when this one merges several.
   """
+
   source: str
   read: int = 0
   kept: int = 0
-  dropped: collections.Counter = dataclasses.field(
-      default_factory=collections.Counter)
-  labels: collections.Counter = dataclasses.field(
-      default_factory=collections.Counter)
+  dropped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  labels: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   first_where: dict = dataclasses.field(default_factory=dict)
   parts: list = dataclasses.field(default_factory=list)
 
@@ -124,12 +131,12 @@ class ReadReport:
 
   def summary(self) -> str:
     """One human-readable line per fact, for logging."""
-    lines = [f'{self.source}: read {self.read}, kept {self.kept}, '
-             f'dropped {self.read - self.kept}']
+    lines = [f'{self.source}: read {self.read}, kept {self.kept}, dropped {self.read - self.kept}']
     for reason, n in sorted(self.dropped.items()):
       kind = 'bad row' if reason in BAD_ROW_REASONS else 'filtered'
-      lines.append(f'  dropped {n:>8} {reason} ({kind}; first at '
-                   f'{self.first_where.get(reason, "?")})')
+      lines.append(
+        f'  dropped {n:>8} {reason} ({kind}; first at {self.first_where.get(reason, "?")})'
+      )
     if self.labels:
       labels = ', '.join(f'{k} {v}' for k, v in sorted(self.labels.items()))
       lines.append(f'  labels: {labels}')

@@ -36,11 +36,11 @@ from pete_jax.data.records import to_pair
 
 # Which kinds of pairs ('nli' labels, 'sts' scores) each local format holds.
 _LOCAL_KINDS = {
-    'nli_jsonl': ('nli',),
-    'pairs_csv': ('nli', 'sts'),
-    'pairs_tsv': ('nli', 'sts'),
-    'stsb_tsv': ('sts',),
-    'stsb_csv': ('sts',),
+  'nli_jsonl': ('nli',),
+  'pairs_csv': ('nli', 'sts'),
+  'pairs_tsv': ('nli', 'sts'),
+  'stsb_tsv': ('sts',),
+  'stsb_csv': ('sts',),
 }
 LOCAL_FORMATS = tuple(_LOCAL_KINDS)
 FORMATS = ('tfds',) + LOCAL_FORMATS
@@ -57,6 +57,7 @@ class SourceSpec:
     location: TFDS name (with optional ':version') or file path.
     split: TFDS split, or None (local files have no split).
   """
+
   format: str
   location: str
   split: str | None = None
@@ -71,8 +72,9 @@ def parse_spec(spec: str) -> SourceSpec:
   """
   fmt, sep, rest = spec.partition(':')
   if not sep or fmt not in FORMATS or not rest:
-    raise SourceError(f'bad source spec {spec!r}: expected format:location '
-                      f'with format one of {FORMATS}')
+    raise SourceError(
+      f'bad source spec {spec!r}: expected format:location with format one of {FORMATS}'
+    )
   if fmt != 'tfds':
     return SourceSpec(fmt, rest)
   m = re.fullmatch(r'([^:\[]+(?::\d+\.\d+\.\d+)?)(?::(.+))?', rest)
@@ -83,22 +85,29 @@ def parse_spec(spec: str) -> SourceSpec:
 
 def source_kind(spec: SourceSpec, wanted: str) -> str:
   """Checks that `spec` can give `wanted` ('nli' | 'sts') pairs."""
-  kinds = ((tfds_reader.tfds_kind(spec.location),) if spec.format == 'tfds'
-           else _LOCAL_KINDS[spec.format])
+  kinds = (
+    (tfds_reader.tfds_kind(spec.location),) if spec.format == 'tfds' else _LOCAL_KINDS[spec.format]
+  )
   if wanted not in kinds:
     need = 'NLI labels' if wanted == 'nli' else 'STS scores 0..5'
-    raise SourceError(f'{spec.format}:{spec.location} holds {"/".join(kinds)} '
-                      f'pairs, but {wanted} pairs ({need}) are needed here')
+    raise SourceError(
+      f'{spec.format}:{spec.location} holds {"/".join(kinds)} '
+      f'pairs, but {wanted} pairs ({need}) are needed here'
+    )
   return wanted
 
 
-def _rows(spec: SourceSpec, config: ml_collections.ConfigDict,
-          default_split: str) -> Iterator[RawRow]:
+def _rows(
+  spec: SourceSpec, config: ml_collections.ConfigDict, default_split: str
+) -> Iterator[RawRow]:
   data = config.data
   if spec.format == 'tfds':
-    return tfds_reader.read_tfds(spec.location, spec.split or default_split,
-                                 data.tfds_data_dir or None,
-                                 bool(data.tfds_download))
+    return tfds_reader.read_tfds(
+      spec.location,
+      spec.split or default_split,
+      data.tfds_data_dir or None,
+      bool(data.tfds_download),
+    )
   if spec.format == 'nli_jsonl':
     return file_readers.read_nli_jsonl(spec.location)
   if spec.format == 'stsb_tsv':
@@ -107,14 +116,16 @@ def _rows(spec: SourceSpec, config: ml_collections.ConfigDict,
     return file_readers.read_stsb_csv(spec.location)
   columns = [c.strip() for c in str(data.csv_columns).split(',')]
   if len(columns) != 3 or not all(columns):
-    raise SourceError(f'data.csv_columns must name 3 columns (a, b, label or '
-                      f'score), got {data.csv_columns!r}')
+    raise SourceError(
+      f'data.csv_columns must name 3 columns (a, b, label or score), got {data.csv_columns!r}'
+    )
   delimiter = ',' if spec.format == 'pairs_csv' else '\t'
   return file_readers.read_pairs(spec.location, columns, delimiter)
 
 
-def _collect(rows: Iterable[RawRow], kind: str, label_filter: str,
-             on_bad_row: str, report: ReadReport) -> list[SentencePair]:
+def _collect(
+  rows: Iterable[RawRow], kind: str, label_filter: str, on_bad_row: str, report: ReadReport
+) -> list[SentencePair]:
   """Validates rows, applies the NLI label filter and counts everything."""
   pairs = []
   for row in rows:
@@ -128,8 +139,7 @@ def _collect(rows: Iterable[RawRow], kind: str, label_filter: str,
     if kind == 'nli':
       report.labels[pair.label or NO_GOLD] += 1
       if label_filter == 'entailment' and pair.label != 'entailment':
-        reason = (f'label_filter:{pair.label}' if pair.label
-                  else 'no_gold_label')
+        reason = f'label_filter:{pair.label}' if pair.label else 'no_gold_label'
         report.drop(reason, row.where)
         continue
     report.kept += 1
@@ -137,9 +147,9 @@ def _collect(rows: Iterable[RawRow], kind: str, label_filter: str,
   return pairs
 
 
-def read_source(spec: str, kind: str, config: ml_collections.ConfigDict,
-                default_split: str = 'train'
-                ) -> tuple[list[SentencePair], ReadReport]:
+def read_source(
+  spec: str, kind: str, config: ml_collections.ConfigDict, default_split: str = 'train'
+) -> tuple[list[SentencePair], ReadReport]:
   """Reads one source.
 
   Args:
@@ -159,22 +169,22 @@ def read_source(spec: str, kind: str, config: ml_collections.ConfigDict,
   pairs = _collect(rows, kind, data.label_filter, data.on_bad_row, report)
   logging.info('%s', report.summary())
   if report.bad_rows:
-    logging.warning('%s: skipped %d malformed rows (set data.on_bad_row='
-                    "'error' to stop at the first)", spec, report.bad_rows)
+    logging.warning(
+      "%s: skipped %d malformed rows (set data.on_bad_row='error' to stop at the first)",
+      spec,
+      report.bad_rows,
+    )
   if not report.read:
     logging.warning('%s: no rows at all', spec)
   return pairs, report
 
 
-def _non_empty(pairs: list[SentencePair], report: ReadReport,
-               what: str) -> None:
+def _non_empty(pairs: list[SentencePair], report: ReadReport, what: str) -> None:
   if not pairs:
-    raise SourceError(f'no {what} pairs left after reading and filtering:\n'
-                      f'{report.summary()}')
+    raise SourceError(f'no {what} pairs left after reading and filtering:\n{report.summary()}')
 
 
-def load_nli_pairs(config: ml_collections.ConfigDict
-                   ) -> tuple[list[SentencePair], ReadReport]:
+def load_nli_pairs(config: ml_collections.ConfigDict) -> tuple[list[SentencePair], ReadReport]:
   """All training pairs of `config.data.train_sources`, concatenated.
 
   Returns:
@@ -199,9 +209,9 @@ def load_nli_pairs(config: ml_collections.ConfigDict
   return pairs, report
 
 
-def load_sts_pairs(spec: str, config: ml_collections.ConfigDict,
-                   default_split: str = 'validation'
-                   ) -> tuple[list[SentencePair], ReadReport]:
+def load_sts_pairs(
+  spec: str, config: ml_collections.ConfigDict, default_split: str = 'validation'
+) -> tuple[list[SentencePair], ReadReport]:
   """STS pairs (text_a, text_b, score) of one eval or fine-tuning spec.
 
   Args:

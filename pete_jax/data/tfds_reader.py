@@ -23,25 +23,24 @@ from pete_jax.data.records import RawRow, SourceError
 
 # Dataset name (without config/version) -> (text_a, text_b, target, kind).
 _SCHEMAS = {
-    'snli': ('premise', 'hypothesis', 'label', 'nli'),
-    'multi_nli': ('premise', 'hypothesis', 'label', 'nli'),
-    'glue/stsb': ('sentence1', 'sentence2', 'label', 'sts'),
+  'snli': ('premise', 'hypothesis', 'label', 'nli'),
+  'multi_nli': ('premise', 'hypothesis', 'label', 'nli'),
+  'glue/stsb': ('sentence1', 'sentence2', 'label', 'sts'),
 }
 # Builders that live in TFDS's lazily imported `text` package must be
 # imported explicitly, or TFDS reports "Dataset multi_nli not found".
 _BUILDER_MODULES = {
-    'multi_nli': 'tensorflow_datasets.text.multi_nli',
-    'glue/stsb': 'tensorflow_datasets.text.glue',
+  'multi_nli': 'tensorflow_datasets.text.multi_nli',
+  'glue/stsb': 'tensorflow_datasets.text.glue',
 }
 # Where each builder downloads from (its _split_generators), for the network probe.
 _DOWNLOAD_URLS = {
-    'snli': 'https://nlp.stanford.edu/projects/snli/snli_1.0.zip',
-    'multi_nli': 'https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip',
-    'glue/stsb': 'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip',
+  'snli': 'https://nlp.stanford.edu/projects/snli/snli_1.0.zip',
+  'multi_nli': 'https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip',
+  'glue/stsb': 'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip',
 }
 NETWORK_TIMEOUT_S = 5.0
 LOCAL_FORMATS_HELP = 'nli_jsonl:, pairs_csv:, pairs_tsv:, stsb_tsv: or stsb_csv:PATH'
-
 
 
 def _base_name(name: str) -> str:
@@ -53,8 +52,7 @@ def tfds_kind(name: str) -> str:
   """'nli' or 'sts' for a supported TFDS name; raises SourceError otherwise."""
   base = _base_name(name)
   if base not in _SCHEMAS:
-    raise SourceError(f'unsupported TFDS dataset {name!r}; supported: '
-                      f'{sorted(_SCHEMAS)}')
+    raise SourceError(f'unsupported TFDS dataset {name!r}; supported: {sorted(_SCHEMAS)}')
   return _SCHEMAS[base][3]
 
 
@@ -74,24 +72,32 @@ def _scalar(value: object) -> int | float | None:
 
 
 def _prepared_elsewhere_help() -> str:
-  return ('Either prepare it on a machine with internet access (python -m pete_jax.data.prepare '
-          '--config=<the same config>) and copy that machine\'s TFDS data_dir here '
-          '(data.tfds_data_dir; default ~/tensorflow_datasets), or train on local files: '
-          'python -m pete_jax.main --config=configs/local_data.py, with PETE_DATA_DIR pointing at '
-          'SNLI/MNLI CSVs and STS-B TSVs (data.train_sources / data.eval_source / '
-          f'data.finetune_source take {LOCAL_FORMATS_HELP}).')
+  return (
+    'Either prepare it on a machine with internet access (python -m pete_jax.data.prepare '
+    "--config=<the same config>) and copy that machine's TFDS data_dir here "
+    '(data.tfds_data_dir; default ~/tensorflow_datasets), or train on local files: '
+    'python -m pete_jax.main --config=configs/local_data.py, with PETE_DATA_DIR pointing at '
+    'SNLI/MNLI CSVs and STS-B TSVs (data.train_sources / data.eval_source / '
+    f'data.finetune_source take {LOCAL_FORMATS_HELP}).'
+  )
 
 
-def _not_available(name: str, split: str, where: str, prepared: bool,
-                   error: Exception | None) -> SourceError:
-  state = ('is prepared there but not in the array_record format that '
-           'tfds.data_source needs (re-prepare it with file_format='
-           "'array_record')" if prepared else 'is not prepared')
+def _not_available(
+  name: str, split: str, where: str, prepared: bool, error: Exception | None
+) -> SourceError:
+  state = (
+    'is prepared there but not in the array_record format that '
+    'tfds.data_source needs (re-prepare it with file_format='
+    "'array_record')"
+    if prepared
+    else 'is not prepared'
+  )
   said = f' TFDS said: {type(error).__name__}: {error}' if error else ''
   return SourceError(
-      f'TFDS dataset {name!r} (split {split!r}) {state}. TFDS expects it under {where} (set '
-      'data.tfds_data_dir to change the root), and data.tfds_download=False forbids '
-      f'downloading it. {_prepared_elsewhere_help()}{said}')
+    f'TFDS dataset {name!r} (split {split!r}) {state}. TFDS expects it under {where} (set '
+    'data.tfds_data_dir to change the root), and data.tfds_download=False forbids '
+    f'downloading it. {_prepared_elsewhere_help()}{said}'
+  )
 
 
 def _download_host(name: str) -> tuple[str, int]:
@@ -112,9 +118,10 @@ def network_reachable(host: str, port: int, timeout_s: float = NETWORK_TIMEOUT_S
 
 def _offline(name: str, split: str, where: str, host: str, port: int) -> SourceError:
   return SourceError(
-      f'TFDS dataset {name!r} (split {split!r}) is not prepared under {where} and cannot be '
-      f'downloaded: no network connection to {host}:{port} within {NETWORK_TIMEOUT_S:.0f} s. '
-      f'{_prepared_elsewhere_help()}')
+    f'TFDS dataset {name!r} (split {split!r}) is not prepared under {where} and cannot be '
+    f'downloaded: no network connection to {host}:{port} within {NETWORK_TIMEOUT_S:.0f} s. '
+    f'{_prepared_elsewhere_help()}'
+  )
 
 
 def _without_tensorflow(base: str) -> None:
@@ -128,12 +135,16 @@ def _without_tensorflow(base: str) -> None:
   if base != 'multi_nli' or importlib.util.find_spec('tensorflow') is not None:
     return
   from etils import epath  # pylint: disable=g-import-not-at-top
+
   module = importlib.import_module(_BUILDER_MODULES[base])
   module.tf = types.SimpleNamespace(
-      io=types.SimpleNamespace(gfile=types.SimpleNamespace(
-          GFile=lambda path, mode='r': epath.Path(path).open(mode))),
-      compat=types.SimpleNamespace(
-          as_text=lambda b: b.decode('utf-8') if isinstance(b, bytes) else b))
+    io=types.SimpleNamespace(
+      gfile=types.SimpleNamespace(GFile=lambda path, mode='r': epath.Path(path).open(mode))
+    ),
+    compat=types.SimpleNamespace(
+      as_text=lambda b: b.decode('utf-8') if isinstance(b, bytes) else b
+    ),
+  )
 
 
 def open_source(name: str, split: str, data_dir: str | None, download: bool):
@@ -146,6 +157,7 @@ def open_source(name: str, split: str, data_dir: str | None, download: bool):
   message instead of inside TFDS's retry loop.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   base = _base_name(name)
   if base in _BUILDER_MODULES:
     importlib.import_module(_BUILDER_MODULES[base])
@@ -159,21 +171,23 @@ def open_source(name: str, split: str, data_dir: str | None, download: bool):
     if not network_reachable(host, port):
       raise _offline(name, split, where, host, port)
     _without_tensorflow(base)
-    logging.info('TFDS: downloading and preparing %s into %s (once; later runs reuse it)',
-                 name, where)
+    logging.info(
+      'TFDS: downloading and preparing %s into %s (once; later runs reuse it)', name, where
+    )
     try:
       builder.download_and_prepare()
     except Exception as e:  # pylint: disable=broad-except
-      raise SourceError(f'TFDS could not download and prepare {name!r} into {where}: '
-                        f'{type(e).__name__}: {e}. {_prepared_elsewhere_help()}') from e
+      raise SourceError(
+        f'TFDS could not download and prepare {name!r} into {where}: '
+        f'{type(e).__name__}: {e}. {_prepared_elsewhere_help()}'
+      ) from e
   try:
     return builder.as_data_source(split=split)
   except Exception as e:  # pylint: disable=broad-except
     raise _not_available(name, split, where, prepared, e) from e
 
 
-def read_tfds(name: str, split: str, data_dir: str | None,
-              download: bool) -> Iterator[RawRow]:
+def read_tfds(name: str, split: str, data_dir: str | None, download: bool) -> Iterator[RawRow]:
   """Yields the rows of one TFDS split in the dataset's own order.
 
   Args:
@@ -186,5 +200,9 @@ def read_tfds(name: str, split: str, data_dir: str | None,
   text_a, text_b, target, _ = _SCHEMAS[_base_name(name)]
   source = open_source(name, split, data_dir, download)
   for i, ex in enumerate(source):
-    yield RawRow(f'tfds:{name}:{split}[{i}]', _text(ex.get(text_a)),
-                 _text(ex.get(text_b)), _scalar(ex.get(target)))
+    yield RawRow(
+      f'tfds:{name}:{split}[{i}]',
+      _text(ex.get(text_a)),
+      _text(ex.get(text_b)),
+      _scalar(ex.get(target)),
+    )

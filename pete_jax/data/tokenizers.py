@@ -44,6 +44,7 @@ class Tokenizer(Protocol):
     fingerprint: Identifies the vocabulary (a hash of the vocab/model file),
       so an id-order mapping is never applied to the wrong vocabulary.
   """
+
   vocab_size: int
   pad_id: int
   special_ids: tuple[int, ...]
@@ -63,8 +64,7 @@ def _file_hash(path: str) -> str:
 
 def _check_max_len(max_len: int, markers: int) -> None:
   if max_len <= markers:
-    raise ValueError(f'max_len={max_len} leaves no room for text after '
-                     f'{markers} marker tokens')
+    raise ValueError(f'max_len={max_len} leaves no room for text after {markers} marker tokens')
 
 
 class WordPieceTokenizer:
@@ -78,26 +78,26 @@ class WordPieceTokenizer:
   def __init__(self, vocab_path: str, lowercase: bool = True):
     vocab_path = assets.vocab_file(vocab_path)
     if not os.path.isfile(vocab_path):
-      raise FileNotFoundError(f'WordPiece vocab not found: {vocab_path!r} '
-                              f'(absolute: {os.path.abspath(vocab_path)}); '
-                              'set tokenizer.vocab_path')
-    tok = hf_tokenizers.Tokenizer(
-        models.WordPiece.from_file(vocab_path, unk_token='[UNK]'))
+      raise FileNotFoundError(
+        f'WordPiece vocab not found: {vocab_path!r} '
+        f'(absolute: {os.path.abspath(vocab_path)}); '
+        'set tokenizer.vocab_path'
+      )
+    tok = hf_tokenizers.Tokenizer(models.WordPiece.from_file(vocab_path, unk_token='[UNK]'))
     ids = {t: tok.token_to_id(t) for t in _BERT_SPECIALS}
     missing = [t for t in _BERT_SPECIALS[:4] if ids[t] is None]
     if missing:
       raise ValueError(f'{vocab_path}: special tokens {missing} not in vocab')
     if ids['[PAD]'] != 0:
-      raise ValueError(f'{vocab_path}: [PAD] must have id 0, has '
-                       f'{ids["[PAD]"]}')
+      raise ValueError(f'{vocab_path}: [PAD] must have id 0, has {ids["[PAD]"]}')
     # strip_accents=None follows `lowercase`, as in BERT.
     tok.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=None,
-        lowercase=lowercase)
+      clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
+    )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
-        single='[CLS] $A [SEP]',
-        special_tokens=[('[CLS]', ids['[CLS]']), ('[SEP]', ids['[SEP]'])])
+      single='[CLS] $A [SEP]', special_tokens=[('[CLS]', ids['[CLS]']), ('[SEP]', ids['[SEP]'])]
+    )
     tok.decoder = decoders.WordPiece(prefix='##')
     tok.add_special_tokens([t for t in _BERT_SPECIALS if ids[t] is not None])
     self._tok = tok
@@ -126,14 +126,16 @@ class SentencePieceTokenizer:
       raise FileNotFoundError(f'SentencePiece model not found: {model_path!r}')
     self._sp = spm.SentencePieceProcessor(model_file=model_path)
     if self._sp.pad_id() != 0:
-      raise ValueError(f'{model_path}: pad id must be 0 (train with '
-                       f'--pad_id=0), got {self._sp.pad_id()}')
+      raise ValueError(
+        f'{model_path}: pad id must be 0 (train with --pad_id=0), got {self._sp.pad_id()}'
+      )
     self._bos, self._eos = self._sp.bos_id(), self._sp.eos_id()
     self._markers = [i for i in (self._bos, self._eos) if i >= 0]
     self.vocab_size = self._sp.get_piece_size()
     self.pad_id = 0
-    self.special_ids = tuple(sorted(
-        i for i in (0, self._sp.unk_id(), self._bos, self._eos) if i >= 0))
+    self.special_ids = tuple(
+      sorted(i for i in (0, self._sp.unk_id(), self._bos, self._eos) if i >= 0)
+    )
     self.fingerprint = f'sentencepiece:{_file_hash(model_path)}'
 
   def encode(self, texts: Sequence[str], max_len: int) -> list[list[int]]:
@@ -149,9 +151,14 @@ class SentencePieceTokenizer:
     return self._sp.decode([int(i) for i in ids if int(i) not in skip])
 
 
-def train_sentencepiece(texts: Sequence[str], model_path: str,
-                        vocab_size: int, max_sentences: int,
-                        lowercase: bool = True, seed: int = 0) -> str:
+def train_sentencepiece(
+  texts: Sequence[str],
+  model_path: str,
+  vocab_size: int,
+  max_sentences: int,
+  lowercase: bool = True,
+  seed: int = 0,
+) -> str:
   """Trains a unigram SentencePiece model and writes it atomically.
 
   The model is written to a temporary name and renamed, so a crash or a
@@ -177,25 +184,34 @@ def train_sentencepiece(texts: Sequence[str], model_path: str,
   sample = unique[:max_sentences]
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(sample), model_writer=model,
-      vocab_size=vocab_size, model_type='unigram', hard_vocab_limit=False,
-      input_sentence_size=0, character_coverage=0.9995,  # 0: all of sample.
-      normalization_rule_name='nmt_nfkc_cf' if lowercase else 'nmt_nfkc',
-      num_threads=os.cpu_count() or 1, minloglevel=2, **_SPM_IDS)
+    sentence_iterator=iter(sample),
+    model_writer=model,
+    vocab_size=vocab_size,
+    model_type='unigram',
+    hard_vocab_limit=False,
+    input_sentence_size=0,
+    character_coverage=0.9995,  # 0: all of sample.
+    normalization_rule_name='nmt_nfkc_cf' if lowercase else 'nmt_nfkc',
+    num_threads=os.cpu_count() or 1,
+    minloglevel=2,
+    **_SPM_IDS,
+  )
   os.makedirs(os.path.dirname(os.path.abspath(model_path)), exist_ok=True)
   tmp_path = f'{model_path}.tmp.{os.getpid()}'
   with open(tmp_path, 'wb') as f:
     f.write(model.getvalue())
   os.replace(tmp_path, model_path)
-  logging.info('trained SentencePiece (%d sentences, vocab %d) -> %s',
-               len(sample), vocab_size, model_path)
+  logging.info(
+    'trained SentencePiece (%d sentences, vocab %d) -> %s', len(sample), vocab_size, model_path
+  )
   return model_path
 
 
-def build_base_tokenizer(config: ml_collections.ConfigDict,
-                         workdir: str | None,
-                         training_texts: Sequence[str] | None = None
-                         ) -> Tokenizer:
+def build_base_tokenizer(
+  config: ml_collections.ConfigDict,
+  workdir: str | None,
+  training_texts: Sequence[str] | None = None,
+) -> Tokenizer:
   """The tokenizer in its native id order (``pipeline.build_tokenizer`` adds the id order)."""
   tok = config.tokenizer
   if tok.kind == 'wordpiece':  # else 'sentencepiece': KINDS, checked by configuration.validate
@@ -203,16 +219,23 @@ def build_base_tokenizer(config: ml_collections.ConfigDict,
   if tok.spm_model_path:
     return SentencePieceTokenizer(tok.spm_model_path)
   if not workdir:
-    raise ValueError('a workdir is needed to train/reuse a SentencePiece model'
-                     ' (or set tokenizer.spm_model_path)')
+    raise ValueError(
+      'a workdir is needed to train/reuse a SentencePiece model (or set tokenizer.spm_model_path)'
+    )
   path = os.path.join(workdir, SPM_FILENAME)
   if os.path.exists(path):
     logging.info('reusing SentencePiece model %s', path)
   elif training_texts is None:
-    raise ValueError(f'no SentencePiece model at {path} and no training text '
-                     'to train one (pass training_texts)')
+    raise ValueError(
+      f'no SentencePiece model at {path} and no training text to train one (pass training_texts)'
+    )
   else:
-    train_sentencepiece(training_texts, path, tok.spm_vocab_size,
-                        tok.spm_max_sentences, bool(tok.lowercase),
-                        config.get('seed', 0))
+    train_sentencepiece(
+      training_texts,
+      path,
+      tok.spm_vocab_size,
+      tok.spm_max_sentences,
+      bool(tok.lowercase),
+      config.get('seed', 0),
+    )
   return SentencePieceTokenizer(path)
