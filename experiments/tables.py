@@ -122,6 +122,13 @@ def _vs_reference(row: dict) -> str:
   return f'{cmp["difference"]:+.2f} ({p})'
 
 
+def _leading_cells(row: dict, ref: bool) -> list[str]:
+  """Run, paper, ours, per seed, difference (and the comparison with the reference row)."""
+  cells = [row['name'], _num(row['paper']['spearman']), _fmt(row['spearman']), _per_seed(row),
+           _num(row['difference'], '+.2f')]  # fmt: skip
+  return cells + ([_vs_reference(row)] if ref else [])
+
+
 def _has_reference(rows: list[dict]) -> bool:
   return any(r.get('reference') for r in rows)
 
@@ -142,17 +149,7 @@ def compact_table(rows: list[dict], finetune: bool = False) -> str:
     '|---' * (7 + ref + finetune) + '|',
   ]
   for r in rows:
-    cells = (
-      [
-        r['name'],
-        _num(r['paper']['spearman']),
-        _fmt(r['spearman']),
-        _per_seed(r),
-        _num(r['difference'], '+.2f'),
-      ]
-      + ([_vs_reference(r)] if ref else [])
-      + [f'{r["params"]["total"]:,}', _wall(r)]
-    )
+    cells = _leading_cells(r, ref) + [f'{r["params"]["total"]:,}', _wall(r)]
     if finetune:
       cells.append(_fmt(r['zero_shot_spearman']))
     lines.append('| ' + ' | '.join(cells) + ' |')
@@ -194,16 +191,8 @@ def markdown(sweep: str, rows: list[dict]) -> str:
     steps = str(first['steps']) + (
       f' + {first["finetune_steps"]} ft' if first['finetune_steps'] else ''
     )
-    cells = (
+    cells = _leading_cells(r, ref) + (
       [
-        r['name'],
-        _num(r['paper']['spearman']),
-        _fmt(r['spearman']),
-        _per_seed(r),
-        _num(r['difference'], '+.2f'),
-      ]
-      + ([_vs_reference(r)] if ref else [])
-      + [
         _fmt(r['pearson']),
         _num(r['paper']['pearson']),
         f'{r["params"]["total"]:,}',

@@ -23,8 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pete_jax import default_config
-from pete_jax import published_weights
+from pete_jax import default_config, logs, published_weights
 from pete_jax.encoder import encoder_from_config
 from pete_jax.layers import rope_angles
 
@@ -257,8 +256,7 @@ def convert(
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logs.start_command(argv)
   f = flags.FLAGS
   config, _ = convert(f.weights, f.workdir, f.eval_source)
   m = config.model

@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 import safetensors.numpy
 
-from pete_jax import assets, configuration, files
+from pete_jax import assets, configuration, files, logs
 from pete_jax.data import id_order, tokenizers
 from pete_jax.trained_model import TrainedModel, assemble
 from pete_jax.errors import UserError, exit_with
@@ -277,11 +277,7 @@ def load_folder(folder: str) -> TrainedModel:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  from pete_jax import logs  # pylint: disable=import-outside-toplevel
-
-  logs.quiet_library_logs()
+  logs.start_command(argv)
   f = flags.FLAGS
   try:
     out = export(

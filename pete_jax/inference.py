@@ -17,6 +17,7 @@ from absl import app, flags
 import jax
 import numpy as np
 
+from pete_jax import logs
 from pete_jax.data import pipeline
 from pete_jax.errors import UserError, exit_with
 from pete_jax.evaluate import encode_sequences
@@ -62,11 +63,7 @@ class SentenceEmbedder:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  from pete_jax import logs  # pylint: disable=import-outside-toplevel
-
-  logs.quiet_library_logs()
+  logs.start_command(argv)
   f = flags.FLAGS
   try:
     embedder = SentenceEmbedder.from_pretrained(f.model)

@@ -6,7 +6,7 @@ longer ship; tensorboardX writes the same event files without it.
 
 from typing import Any, Mapping
 
-from absl import logging
+from absl import app, logging
 import tensorboardX
 
 
@@ -57,3 +57,10 @@ class _DropLibraryInfo:
 def quiet_library_logs(prefixes: tuple[str, ...] = ('orbax', 'xla_bridge')) -> None:
   """Keeps the run's own progress lines readable; warnings and errors still show."""
   logging.get_absl_handler().addFilter(_DropLibraryInfo(prefixes))
+
+
+def start_command(argv) -> None:
+  """What every ``python -m pete_jax.<command>`` does first: no stray arguments, quiet libraries."""
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  quiet_library_logs()

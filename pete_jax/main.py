@@ -27,13 +27,11 @@ def default_workdir(config_arg: str) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logs.start_command(argv)
   workdir = flags.FLAGS.workdir or default_workdir(
     config_flags.get_config_filename(flags.FLAGS['config'])
   )
   logging.info('Workdir: %s', os.path.abspath(workdir))
-  logs.quiet_library_logs()
   logging.info(
     'JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(), jax.process_count()
   )

@@ -11,14 +11,12 @@ from configs import default
 import numpy as np
 import pytest
 
+import tiny_data
+
 from pete_jax import data as data_lib
 
 VOCAB = [
-  '[PAD]',
-  '[UNK]',
-  '[CLS]',
-  '[SEP]',
-  '[MASK]',
+  *tiny_data.BERT_SPECIALS,
   'a',
   'man',
   'dog',

@@ -12,6 +12,7 @@ import json
 from configs import default
 import pytest
 
+import tiny_data
 from pete_jax.data import sources
 from pete_jax.data import tfds_reader
 from pete_jax.data.records import BadRowError
@@ -323,50 +324,13 @@ def test_tfds_download_prepares_readable_array_record(tmp_path, monkeypatch):
   )
   raw = tmp_path / 'raw' / 'snli_1.0'
   raw.mkdir(parents=True)
-  header = [
-    'gold_label',
-    'sentence1_binary_parse',
-    'sentence2_binary_parse',
-    'sentence1_parse',
-    'sentence2_parse',
-    'sentence1',
-    'sentence2',
-    'captionID',
-    'pairID',
-    'label1',
-    'label2',
-    'label3',
-    'label4',
-    'label5',
-  ]
   rows = [
-    ('neutral', 'A man in a café.', 'He waits.'),
-    ('entailment', 'A man in a café.', 'A man is indoors.'),
-    ('-', 'Kids play.', 'Children are outside.'),
+    ('A man in a café.', 'He waits.', 'neutral'),
+    ('A man in a café.', 'A man is indoors.', 'entailment'),
+    ('Kids play.', 'Children are outside.', '-'),
   ]
   for split in ('train', 'dev', 'test'):
-    lines = ['\t'.join(header)] + [
-      '\t'.join(
-        [
-          g,
-          '( x )',
-          '( y )',
-          '(ROOT x)',
-          '(ROOT y)',
-          a,
-          b,
-          '1.jpg#0',
-          '1.jpg#0r1n',
-          g,
-          '',
-          '',
-          '',
-          '',
-        ]
-      )
-      for g, a, b in rows
-    ]
-    (raw / f'snli_1.0_{split}.txt').write_text('\n'.join(lines) + '\n')
+    tiny_data.write_nli_txt(str(raw / f'snli_1.0_{split}.txt'), tiny_data.SNLI_HEADER, rows)
   monkeypatch.setattr(
     tfds.download.DownloadManager, 'download_and_extract', lambda self, url: str(tmp_path / 'raw')
   )

@@ -10,6 +10,8 @@ import json
 from configs import default
 import numpy as np
 import pytest
+
+import tiny_data
 import tokenizers as hf_tokenizers
 
 from pete_jax import assets
@@ -53,11 +55,7 @@ def _config(**tokenizer):
 @pytest.fixture
 def tiny_vocab(tmp_path):
   tokens = [
-    '[PAD]',
-    '[UNK]',
-    '[CLS]',
-    '[SEP]',
-    '[MASK]',
+    *tiny_data.BERT_SPECIALS,
     'a',
     'man',
     'is',

@@ -49,6 +49,8 @@ ACTIONS = (
   ('is talking on the phone', 'makes a call'),
   ('waits for the bus', 'is at a bus stop'),
 )
+# The first five lines of a BERT vocab.txt (ids 0-4 in a test vocabulary).
+BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 # Files of configs/local_data.py (NLI_FILES) and of the STS-B GLUE TSVs.
 NLI_FILES = ('snli_train_subset.csv', 'snli_dev.csv', 'snli_test.csv', 'mnli_dev_label1.csv')
 NLI_ROWS = 240  # per file: 160 entailment pairs (a smoke batch is 16)
@@ -130,38 +132,15 @@ def write_tiny_data(root: str) -> str:
 
 
 # ------------------------------------------------------------------ TFDS raw downloads
-SNLI_HEADER = (
-  'gold_label',
-  'sentence1_binary_parse',
-  'sentence2_binary_parse',
-  'sentence1_parse',
-  'sentence2_parse',
-  'sentence1',
-  'sentence2',
-  'captionID',
-  'pairID',
-  'label1',
-  'label2',
-  'label3',
-  'label4',
-  'label5',
-)
-MNLI_HEADER = (
-  'gold_label',
-  'sentence1_binary_parse',
-  'sentence2_binary_parse',
-  'sentence1_parse',
-  'sentence2_parse',
-  'sentence1',
-  'sentence2',
-  'promptID',
-  'pairID',
-  'genre',
-  'label1',
-)
+# The columns of the SNLI 1.0 and MultiNLI 1.0 .txt files: seven in common, then their own.
+_NLI_COLUMNS = ('gold_label', 'sentence1_binary_parse', 'sentence2_binary_parse',
+                'sentence1_parse', 'sentence2_parse', 'sentence1', 'sentence2')  # fmt: skip
+SNLI_HEADER = _NLI_COLUMNS + ('captionID', 'pairID', 'label1', 'label2', 'label3', 'label4',
+                              'label5')  # fmt: skip
+MNLI_HEADER = _NLI_COLUMNS + ('promptID', 'pairID', 'genre', 'label1')
 
 
-def _nli_txt(path: str, header, rows) -> None:
+def write_nli_txt(path: str, header, rows) -> None:
   blank = len(header) - 7
   with open(path, 'w', encoding='utf-8') as f:
     f.write('\t'.join(header) + '\n')
@@ -187,9 +166,9 @@ def write_tfds_downloads(root: str) -> dict[str, str]:
   for seed, split in enumerate(('train', 'dev', 'test')):
     rows = nli_rows(10 + seed, 120)
     rows[5] = (rows[5][0], rows[5][1], '-')  # SNLI's "no gold label"
-    _nli_txt(os.path.join(snli, 'snli_1.0', f'snli_1.0_{split}.txt'), SNLI_HEADER, rows)
+    write_nli_txt(os.path.join(snli, 'snli_1.0', f'snli_1.0_{split}.txt'), SNLI_HEADER, rows)
   for seed, split in enumerate(('train', 'dev_matched', 'dev_mismatched')):
-    _nli_txt(
+    write_nli_txt(
       os.path.join(mnli, 'multinli_1.0', f'multinli_1.0_{split}.txt'),
       MNLI_HEADER,
       nli_rows(20 + seed, 90),

@@ -45,9 +45,7 @@ def prepare(config: ml_collections.ConfigDict) -> list[tuple[str, str, int]]:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logs.quiet_library_logs()
+  logs.start_command(argv)
   config = flags.FLAGS.config
   try:
     prepared = prepare(config)
