@@ -87,7 +87,7 @@ def score(config, encoder_params: dict, sts) -> dict[str, float]:
   """STS scores of a (possibly modified) config, as pete_jax.evaluate.evaluate_workdir does."""
   encoder = encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
   return evaluate.sts_eval(
-    evaluate.encoder_fn(encoder, encoder_params),
+    evaluate.encoder_fn(evaluate.jit_apply(encoder), encoder_params),
     sts,
     pipeline.padding_lengths(config),
     _BATCH.value,

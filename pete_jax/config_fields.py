@@ -22,3 +22,14 @@ def set_field(config: ml_collections.ConfigDict, dotted: str, value: Any) -> Non
   if leaf not in node:
     raise KeyError(f'config has no field {dotted!r}')
   node[leaf] = value
+
+
+def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
+  """``{'model.d_model': 256, ...}`` with tuples as strings (for hparams)."""
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      out.update(flatten(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = str(value) if isinstance(value, (tuple, list)) else value
+  return out

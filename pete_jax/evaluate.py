@@ -6,6 +6,7 @@ each sentence encoded on its own, real-valued gold scores, Pearson and Spearman
 x 100 (scipy).
 """
 
+import functools
 import json
 from typing import Callable, Sequence
 
@@ -71,9 +72,19 @@ def sts_eval(
   return result
 
 
-def encoder_fn(encoder, encoder_params) -> EncodeFn:
-  """A jitted ``(ids, mask) -> vectors`` for a SentenceEncoder and its parameters."""
-  return jax.jit(lambda ids, mask: encoder.apply({'params': encoder_params}, ids, mask))
+def jit_apply(encoder) -> Callable[[dict, np.ndarray, np.ndarray], jax.Array]:
+  """``apply(params, ids, mask) -> vectors``, jitted once for an encoder.
+
+  The parameters are an argument, not constants captured by the traced function,
+  so evaluating new parameters (every evaluation of a training run) reuses the
+  compiled step of each bucket shape instead of compiling it again.
+  """
+  return jax.jit(lambda params, ids, mask: encoder.apply({'params': params}, ids, mask))
+
+
+def encoder_fn(apply: Callable, encoder_params: dict) -> EncodeFn:
+  """``(ids, mask) -> vectors`` of one parameter tree, from a ``jit_apply`` function."""
+  return functools.partial(apply, encoder_params)
 
 
 def evaluate_workdir(
@@ -89,7 +100,10 @@ def evaluate_workdir(
   model = load_workdir(workdir, step, best)
   sts = pipeline.prepare_sts(model.config, model.tokenizer, source or None)
   return sts_eval(
-    encoder_fn(model.encoder, model.params), sts, pipeline.padding_lengths(model.config), batch_size
+    encoder_fn(jit_apply(model.encoder), model.params),
+    sts,
+    pipeline.padding_lengths(model.config),
+    batch_size,
   )
 
 

@@ -24,12 +24,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from pete_jax import checkpoint, configuration, files, logs, workdir_lock
+from pete_jax import checkpoint, config_fields, configuration, devices, files, logs, workdir_lock
 from pete_jax.data import pipeline
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
-from pete_jax.evaluate import encoder_fn, sts_eval
+from pete_jax.evaluate import encoder_fn, jit_apply, sts_eval
 from pete_jax import losses
 from pete_jax.progress import TrainingProgress
 
@@ -113,28 +113,6 @@ def make_train_step(
     return state, {'loss': loss, 'temperature': temperature, 'grad_norm': optax.tree.norm(grads)}
 
   return step
-
-
-def maybe_initialize_distributed() -> None:
-  """``jax.distributed.initialize()`` on multi-host clusters only (env set by the launcher)."""
-  markers = ('JAX_COORDINATOR_ADDRESS', 'COORDINATOR_ADDRESS', 'MEGASCALE_COORDINATOR_ADDRESS')
-  multi_tpu = ',' in os.environ.get('TPU_WORKER_HOSTNAMES', '')
-  multi_slurm = int(os.environ.get('SLURM_NTASKS', '1')) > 1
-  if (
-    any(m in os.environ for m in markers) or multi_tpu or multi_slurm
-  ) and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
-
-
-def data_mesh(devices: list | None = None) -> jax.sharding.Mesh:
-  """All (or the given) devices on one 'data' axis.
-
-  Auto axis type: the compiler places the communication of the global-batch
-  contrastive loss (an Explicit mesh would refuse ``a @ b.T`` of two
-  batch-sharded arrays).
-  """
-  devices = jax.devices() if devices is None else devices
-  return jax.make_mesh((len(devices),), ('data',), axis_types=(AxisType.Auto,), devices=devices)
 
 
 @dataclasses.dataclass
@@ -293,7 +271,7 @@ def run_stage(
   Returns:
     (final parameters, final evaluation metrics).
   """
-  mesh = data_mesh()
+  mesh = devices.data_mesh()
   replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
   optimizer = make_optimizer(stage.settings, config.train.weight_decay, config.train.grad_clip_norm)
   mgr = checkpoint.manager(
@@ -327,7 +305,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns:
     The final evaluation metrics: ``{'pretrain': {...}, 'finetune': {...}}``.
   """
-  maybe_initialize_distributed()
+  devices.maybe_initialize_distributed()
   config = configuration.resolve(config)
   configuration.validate(config, num_devices=jax.device_count())
   # One run per workdir (process 0 speaks for a multi-host run).
@@ -356,8 +334,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   )
   eval_encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
   lengths = pipeline.padding_lengths(config)
-  evaluate = lambda params: sts_eval(encoder_fn(eval_encoder, params['encoder']), sts, lengths)
-  writer.write_hparams(flatten(config))
+  eval_apply = jit_apply(eval_encoder)  # compiled once per bucket shape, for every evaluation
+  evaluate = lambda params: sts_eval(encoder_fn(eval_apply, params['encoder']), sts, lengths)
+  writer.write_hparams(config_fields.flatten(config))
   sample = min(config.train.num_steps, 500)
   results = {'padding_efficiency': train_data.batcher.padding_efficiency(sample)}
   logging.info(
@@ -403,14 +382,3 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     files.write_json(os.path.join(workdir, 'final_metrics.json'), results)
   writer.close()
   return results
-
-
-def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
-  """``{'model.d_model': 256, ...}`` with tuples as strings (for hparams)."""
-  out = {}
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      out.update(flatten(value, f'{prefix}{key}.'))
-    else:
-      out[f'{prefix}{key}'] = str(value) if isinstance(value, (tuple, list)) else value
-  return out

@@ -162,3 +162,23 @@ def test_bad_configuration_fails_before_compute(kwargs, match):
   with pytest.raises(ValueError, match=match):
     model = small(**kwargs)
     model.init(jax.random.key(0), IDS, MASK)
+
+
+def test_evaluation_compiles_once_per_shape_whatever_the_parameters():
+  """Each evaluation of a training run has new parameters; they must not trigger a recompile."""
+  import types  # pylint: disable=import-outside-toplevel
+
+  from pete_jax import evaluate  # pylint: disable=import-outside-toplevel
+
+  model = small()
+  apply = evaluate.jit_apply(model)
+  short, long = [101, 2023, 102], [101] + [2023, 2003, 1037] * 6 + [102]
+  sts = types.SimpleNamespace(
+    a_ids=[short, long, short, long], b_ids=[long, short, short, long],
+    scores=np.array([1.0, 2.0, 4.0, 5.0]))  # fmt: skip
+  results = []
+  for seed in range(3):
+    params = model.init(jax.random.key(seed), IDS, MASK)['params']
+    results.append(evaluate.sts_eval(evaluate.encoder_fn(apply, params), sts, (8, 32), 2))
+    assert apply._cache_size() == 2  # one compilation per padded shape: [2, 8] and [2, 32]
+  assert results[0]['pearson'] != results[1]['pearson']  # the parameters do reach the model

@@ -15,6 +15,7 @@ import tiny_data as tiny_data_files
 from configs import smoke
 from pete_jax import checkpoint, configuration, losses, train
 from pete_jax.data import pipeline
+from pete_jax.devices import data_mesh
 from pete_jax.encoder import encoder_from_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def _one_step(config, devices, batch):
   encoder = encoder_from_config(config.model, 30522, config.data.max_len)
   params = train.init_params(encoder, config, jax.random.key(0))
   optimizer = train.make_optimizer(config.train)
-  mesh = train.data_mesh(devices)
+  mesh = data_mesh(devices)
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   step = jax.jit(
