@@ -278,7 +278,10 @@ def load_step(
     if step not in steps:
       raise CheckpointError(f'{directory} has no step {step}; it has {steps}.')
     try:
-      restored = _restore_step(mgr, step, ocp.args.Composite(state=ocp.args.StandardRestore()))
+      # Saved on another topology (a pod, two processes, 8 devices): read onto one local device.
+      local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      args = ocp.args.Composite(state=ocp.args.StandardRestore(fallback_sharding=local))
+      restored = _restore_step(mgr, step, args)
     except CheckpointError as e:
       others = [s for s in steps if s != step]
       raise CheckpointError(

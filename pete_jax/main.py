@@ -13,7 +13,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from pete_jax import logs, train
+from pete_jax import devices, logs, train
 from pete_jax.errors import UserError, exit_with
 
 
@@ -32,6 +32,7 @@ def main(argv):
     config_flags.get_config_filename(flags.FLAGS['config'])
   )
   logging.info('Workdir: %s', os.path.abspath(workdir))
+  devices.maybe_initialize_distributed()  # before anything starts the backend
   logging.info(
     'JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(), jax.process_count()
   )
