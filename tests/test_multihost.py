@@ -14,7 +14,6 @@ import sys
 
 import jax
 import numpy as np
-import pytest
 
 from pete_jax import checkpoint
 
