@@ -17,6 +17,7 @@ def use_local_data(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   config.data.csv_columns = 'premise,hypothesis,label'
   config.data.eval_source = f'stsb_tsv:{data_path("stsb", "dev.tsv")}'
   config.data.finetune_source = f'stsb_tsv:{data_path("stsb", "train.tsv")}'
+  config.data.select_source = config.data.finetune_source  # zero-shot during pre-training
   return config
 
 

@@ -252,7 +252,8 @@ def load_step(
   Args:
     workdir: a training or converted workdir.
     step: a specific step; default the latest (or the best with ``best``).
-    best: take the checkpoint with the best STS Spearman.
+    best: take the checkpoint with the best recorded Spearman (the selection set's when the
+      run had one, else eval_source's).
     stage: 'pretrain' or 'finetune' (the STS-B fine-tuned model, ``<workdir>/finetune``).
 
   Returns:

@@ -107,6 +107,12 @@ def get_config() -> ml_collections.ConfigDict:
   # Zero-shot STS evaluation set and STS fine-tuning set.
   data.eval_source = 'tfds:glue/stsb:validation'
   data.finetune_source = 'tfds:glue/stsb:train'
+  # Selection set: STS pairs scored zero-shot beside eval_source at every
+  # pre-training evaluation (as select_spearman, ...), so that learning rates,
+  # steps and the kept best checkpoint are chosen without looking at the reported
+  # eval_source. '' = none; configs/local_data.py uses STS-B train, which
+  # pre-training never sees.
+  data.select_source = ''
   # TFDS settings.
   data.tfds_data_dir = ''
   # Download and prepare TFDS datasets on first use (array_record; later runs reuse them).

@@ -124,6 +124,8 @@ if __name__ == '__main__':
   # never clashes with another command's flags.
   flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
   flags.DEFINE_string('source', '', "STS source spec (default: the config's data.eval_source).")
-  flags.DEFINE_bool('best', False, 'Score the best checkpoint instead of the latest.')
+  flags.DEFINE_bool(
+    'best', False, 'Score the best checkpoint (by the selection set, if the run had one).'
+  )
   flags.DEFINE_integer('step', -1, 'Score the checkpoint of this step (default: the latest).')
   app.run(main)

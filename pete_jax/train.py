@@ -169,7 +169,9 @@ class PeriodicActions:
   """What the loop does every few steps: log (with the non-finite check), evaluate, checkpoint.
 
   Called after every step with the step count done; the loss values stay on the
-  device until a log step, so the loop never waits for the host in between.
+  device until a log step, so the loop never waits for the host in between. The
+  reported pairs/s and ETA leave out what is not training: compiling a new batch
+  shape and evaluating (``exclude``).
   """
 
   def __init__(
@@ -193,7 +195,13 @@ class PeriodicActions:
     self.pending: list[tuple[int, jax.Array]] = []
     self.eval_result: dict = {}
     self.t0 = time.time()
+    self.excluded_s, self.excluded_steps = 0.0, 0
     self.progress = TrainingProgress(stage.name, start, self.num_steps)
+
+  def exclude(self, seconds: float, steps: int = 0) -> None:
+    """Keeps ``seconds`` (and ``steps``) out of the reported training rate."""
+    self.excluded_s += seconds
+    self.excluded_steps += steps
 
   def __call__(self, done: int, state: TrainState, metrics: dict) -> None:
     self.pending.append((done, metrics['loss']))
@@ -210,9 +218,13 @@ class PeriodicActions:
         done,
         state,
         _data_position(self.stage.batcher, done, self.seed),
-        {'spearman': self.eval_result['spearman']} if is_eval else None,
+        {'spearman': self.selection_score()} if is_eval else None,
         force=True,
       )
+
+  def selection_score(self) -> float:
+    """What the kept best checkpoint is chosen by: the selection set's Spearman, if scored."""
+    return self.eval_result.get('select_spearman', self.eval_result['spearman'])
 
   def log(self, done: int, metrics: dict) -> None:
     """Stops at a non-finite loss since the last log; writes the scalars and the progress."""
@@ -227,7 +239,8 @@ class PeriodicActions:
       )
     self.pending.clear()
     batch_size = self.stage.settings.batch_size
-    pairs_per_s = (done - self.start) * batch_size / max(time.time() - self.t0, 1e-9)
+    trained = max(done - self.start - self.excluded_steps, 0)
+    pairs_per_s = trained * batch_size / max(time.time() - self.t0 - self.excluded_s, 1e-9)
     scalars = {f'{self.prefix}{k}': float(v) for k, v in metrics.items()}
     scalars[f'{self.prefix}learning_rate'] = float(self.schedule(done - 1))
     scalars[f'{self.prefix}pairs_per_second'] = pairs_per_s
@@ -237,15 +250,19 @@ class PeriodicActions:
     self.progress.report(done, scalars[f'{self.prefix}loss'], pairs_per_s, eta)
 
   def evaluate_now(self, done: int, state: TrainState) -> None:
+    start = time.time()
     result = self.eval_result = self.evaluate(state.params)
+    self.exclude(time.time() - start)
     self.writer.write_scalars(done, {f'{self.prefix}sts_{k}': v for k, v in result.items()})
     if jax.process_index() == 0:
       files.append_json(
         os.path.join(self.stage.workdir, 'eval_results.json'), {'step': done, **result}
       )
+    select = (f'  selection set spearman {result["select_spearman"]:.2f}'
+              if 'select_spearman' in result else '')  # fmt: skip
     self.progress.note(
       f'[{self.stage.name}] step {done}  STS spearman {result["spearman"]:.2f}  '
-      f'pearson {result["pearson"]:.2f}  ({result["num_pairs"]} pairs)'
+      f'pearson {result["pearson"]:.2f}  ({result["num_pairs"]} pairs){select}'
     )
 
   def finish(self, state: TrainState) -> dict:
@@ -286,12 +303,18 @@ def run_stage(
   )
   key = jax.random.key(config.seed + 1)
   actions = PeriodicActions(stage, config, mgr, evaluate, writer, start=int(state.step))
+  compiled = set()
   for step in range(int(state.step), actions.stop):
     batch = {
       k: jax.make_array_from_process_local_data(batch_sharding, v)
       for k, v in stage.batcher.batch_at(step).items()
     }
+    shape, start = stage.batcher.shape_at(step), time.time()
     state, metrics = step_fn(state, batch, key)
+    if shape not in compiled:  # this call compiled the shape: not part of the training rate
+      jax.block_until_ready(metrics)
+      compiled.add(shape)
+      actions.exclude(time.time() - start, steps=1)
     actions(step + 1, state, metrics)
   return jax.device_get(state.params), actions.finish(state)
 
@@ -322,6 +345,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   logging.info('Training data: %s', train_data.report)
   tokenizer = train_data.tokenizer
   sts = pipeline.prepare_sts(config, tokenizer)
+  select = config.data.get('select_source')
+  select_sts = pipeline.prepare_sts(config, tokenizer, select, 'train') if select else None
   finetune_batcher = None
   if config.finetune.enabled:
     finetune_batcher, report = pipeline.prepare_finetune_batcher(config, tokenizer, **proc)
@@ -335,7 +360,15 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   eval_encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
   lengths = pipeline.padding_lengths(config)
   eval_apply = jit_apply(eval_encoder)  # compiled once per bucket shape, for every evaluation
-  evaluate = lambda params: sts_eval(encoder_fn(eval_apply, params['encoder']), sts, lengths)
+  score = lambda params, data: sts_eval(encoder_fn(eval_apply, params['encoder']), data, lengths)
+
+  def evaluate(params: dict) -> dict:
+    """eval_source, and the selection set (keys select_*) when there is one."""
+    result = score(params, sts)
+    if select_sts is not None:
+      result.update({f'select_{k}': v for k, v in score(params, select_sts).items()})
+    return result
+
   writer.write_hparams(config_fields.flatten(config))
   sample = min(config.train.num_steps, 500)
   results = {'padding_efficiency': train_data.batcher.padding_efficiency(sample)}
@@ -377,7 +410,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
       config.finetune.eval_every_steps,
       config.finetune.eval_every_steps,
     )
-    _, results['finetune'] = run_stage(ft, config, encoder, params, evaluate, writer)
+    # Fine-tuning trains on STS pairs: only eval_source says anything about it.
+    evaluate_ft = lambda params: score(params, sts)
+    _, results['finetune'] = run_stage(ft, config, encoder, params, evaluate_ft, writer)
   if jax.process_index() == 0:
     files.write_json(os.path.join(workdir, 'final_metrics.json'), results)
   writer.close()

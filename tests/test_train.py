@@ -41,6 +41,7 @@ def test_smoke_trains_end_to_end_through_main(tmp_path, tiny_data):
   steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit())
   assert steps[-1] == 12
   evals = json.loads((tmp_path / 'eval_results.json').read_text())
+  assert all(e['select_num_pairs'] == tiny_data_files.STS_ROWS for e in evals)  # STS-B train
   assert [e['step'] for e in evals] == [6, 12] and all(
     e['num_pairs'] == tiny_data_files.STS_ROWS for e in evals
   )
