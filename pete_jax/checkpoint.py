@@ -13,7 +13,6 @@ checkpoint that passes, moving damaged ones to ``<workdir>/damaged_checkpoints``
 evaluation names the damaged one and the intact steps to pick instead.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -108,8 +107,7 @@ def _digests(step_dir: str) -> dict[str, list]:
       path = os.path.join(root, name)
       rel = os.path.relpath(path, step_dir)
       if not rel.startswith(MANIFEST):  # the manifest and its temporary file
-        with open(path, 'rb') as f:
-          out[rel] = [os.path.getsize(path), hashlib.file_digest(f, 'sha256').hexdigest()]
+        out[rel] = [os.path.getsize(path), files.sha256(path)]
   return out
 
 

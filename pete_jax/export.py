@@ -18,7 +18,6 @@ The folder is written under a temporary name and renamed when complete.
 """
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ import numpy as np
 import safetensors.numpy
 
 from pete_jax import assets, configuration, files, logs
-from pete_jax.data import id_order, tokenizers
+from pete_jax.data import pipeline, tokenizers
 from pete_jax.trained_model import TrainedModel, assemble
 from pete_jax.errors import UserError, exit_with
 
@@ -48,11 +47,6 @@ class ModelFolderError(UserError):
   """An export that cannot be written, or a model folder that is not complete and intact."""
 
 
-def _sha256(path: str) -> str:
-  with open(path, 'rb') as f:
-    return hashlib.file_digest(f, 'sha256').hexdigest()
-
-
 def flatten_params(params: dict) -> dict[str, np.ndarray]:
   """``{'embed/mlp/kernel': array, ...}``: the safetensors form of a Flax parameter tree."""
   flat = flax.traverse_util.flatten_dict(jax.device_get(params), sep='/')
@@ -60,18 +54,18 @@ def flatten_params(params: dict) -> dict[str, np.ndarray]:
 
 
 def _tokenizer_files(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
-  """{name in the folder: source path} of the files that fix the token ids."""
+  """{name in the folder: source path} of the files that fix the token ids.
+
+  The given vocabulary (vocab.txt, or a given spm.model) plus what training wrote
+  into the workdir (``pipeline.tokenizer_files``: a trained spm.model, id_order.json).
+  """
   tok = config.tokenizer
-  files = {}
+  given = {}
   if tok.kind == 'wordpiece':
-    files[VOCAB] = assets.vocab_file(tok.vocab_path)
-  else:
-    files[tokenizers.SPM_FILENAME] = tok.spm_model_path or os.path.join(
-      workdir, tokenizers.SPM_FILENAME
-    )
-  if tok.id_order != 'native':
-    files[id_order.ID_ORDER_FILENAME] = os.path.join(workdir, id_order.ID_ORDER_FILENAME)
-  return files
+    given[VOCAB] = assets.vocab_file(tok.vocab_path)
+  elif tok.spm_model_path:
+    given[tokenizers.SPM_FILENAME] = tok.spm_model_path
+  return given | {os.path.basename(p): p for p in pipeline.tokenizer_files(config, workdir)}
 
 
 def _folder_config(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collections.ConfigDict:
@@ -87,11 +81,7 @@ def _folder_config(config: ml_collections.ConfigDict, vocab_size: int) -> ml_col
 
 def _scores(stage_dir: str, step: int) -> dict:
   """The evaluation the run recorded at ``step`` (eval_results.json), if any."""
-  path = os.path.join(stage_dir, 'eval_results.json')
-  if not os.path.exists(path):
-    return {}
-  with open(path, encoding='utf-8') as f:
-    records = json.load(f)
+  records = files.read_json(os.path.join(stage_dir, 'eval_results.json'), [])
   return next((r for r in records if r.get('step') == step), {})
 
 
@@ -177,9 +167,8 @@ def export(
   if os.path.exists(out) and os.listdir(out) and not overwrite:
     raise ModelFolderError(f'{out} exists and is not empty; pass --overwrite to replace it.')
   if stage is None:
-    stage = (
-      'finetune' if os.path.isdir(os.path.join(workdir, 'finetune', 'checkpoints')) else 'pretrain'
-    )
+    finetuned = os.path.join(checkpoint.stage_dir(workdir, 'finetune'), 'checkpoints')
+    stage = 'finetune' if os.path.isdir(finetuned) else 'pretrain'
   model = load_workdir(workdir, step, best, stage)
   config, step = model.config, model.step
   folder_config = _folder_config(config, model.encoder.config.vocab_size)
@@ -203,7 +192,7 @@ def export(
       'exported': datetime.datetime.now().isoformat(timespec='seconds'),
     },
     'scores': _scores(checkpoint.stage_dir(workdir, stage), step),
-    'files': {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))},
+    'files': {name: files.sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))},
   }
   files.write_json(os.path.join(tmp, MODEL_JSON), record, sort_keys=True)
   files.write_text(os.path.join(tmp, CARD), _card(record))
@@ -242,7 +231,7 @@ def _read_record(folder: str) -> dict:
     file = os.path.join(folder, name)
     if not os.path.isfile(file):
       raise ModelFolderError(f'model folder {folder} is incomplete: {name} is missing.')
-    if _sha256(file) != digest:
+    if files.sha256(file) != digest:
       raise ModelFolderError(
         f'model folder {folder} is damaged: {name} does not match the '
         f'SHA-256 in {MODEL_JSON} (a truncated or altered copy); copy or '

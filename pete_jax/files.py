@@ -5,6 +5,7 @@ Everything is written to a temporary name beside the target and renamed over it
 is here.
 """
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -30,6 +31,12 @@ def read_json(path: str, default: Any = None) -> Any:
     return default
   with open(path, encoding='utf-8') as f:
     return json.load(f)
+
+
+def sha256(path: str) -> str:
+  """The hex SHA-256 of a file's bytes (integrity manifests of checkpoints and model folders)."""
+  with open(path, 'rb') as f:
+    return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def append_json(path: str, record: Any) -> None:

@@ -405,7 +405,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
       'finetune',
       'pearson',
       config.finetune,
-      os.path.join(workdir, 'finetune'),
+      checkpoint.stage_dir(workdir, 'finetune'),
       finetune_batcher,
       config.finetune.eval_every_steps,
       config.finetune.eval_every_steps,

@@ -82,21 +82,19 @@ def _prepared_elsewhere_help() -> str:
   )
 
 
-def _not_available(
-  name: str, split: str, where: str, prepared: bool, error: Exception | None
-) -> SourceError:
-  state = (
-    'is prepared there but not in the array_record format that '
-    'tfds.data_source needs (re-prepare it with file_format='
-    "'array_record')"
-    if prepared
-    else 'is not prepared'
-  )
-  said = f' TFDS said: {type(error).__name__}: {error}' if error else ''
+def _not_available(name: str, split: str, where: str) -> SourceError:
   return SourceError(
-    f'TFDS dataset {name!r} (split {split!r}) {state}. TFDS expects it under {where} (set '
-    'data.tfds_data_dir to change the root), and data.tfds_download=False forbids '
-    f'downloading it. {_prepared_elsewhere_help()}{said}'
+    f'TFDS dataset {name!r} (split {split!r}) is not prepared. TFDS expects it under {where} '
+    '(set data.tfds_data_dir to change the root), and data.tfds_download=False forbids '
+    f'downloading it. {_prepared_elsewhere_help()}'
+  )
+
+
+def _unreadable(name: str, split: str, where: str, error: Exception) -> SourceError:
+  return SourceError(
+    f'TFDS dataset {name!r} (split {split!r}) is prepared under {where} but cannot be read '
+    'as a data source: it must be in the array_record format (re-prepare it with '
+    f"file_format='array_record'). TFDS said: {type(error).__name__}: {error}"
   )
 
 
@@ -163,10 +161,9 @@ def open_source(name: str, split: str, data_dir: str | None, download: bool):
     importlib.import_module(_BUILDER_MODULES[base])
   builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
   where = os.fspath(builder.data_dir)
-  prepared = builder.is_prepared()
-  if not prepared:
+  if not builder.is_prepared():
     if not download:
-      raise _not_available(name, split, where, False, None)
+      raise _not_available(name, split, where)
     host, port = _download_host(name)
     if not network_reachable(host, port):
       raise _offline(name, split, where, host, port)
@@ -184,7 +181,7 @@ def open_source(name: str, split: str, data_dir: str | None, download: bool):
   try:
     return builder.as_data_source(split=split)
   except Exception as e:  # pylint: disable=broad-except
-    raise _not_available(name, split, where, prepared, e) from e
+    raise _unreadable(name, split, where, e) from e
 
 
 def read_tfds(name: str, split: str, data_dir: str | None, download: bool) -> Iterator[RawRow]:
