@@ -160,6 +160,8 @@ def run_record(job: Job) -> dict | None:
       'attempts': runner.get('attempts', []),
       'metrics': read_json(os.path.join(job.workdir, 'final_metrics.json')),
       'losses': read_losses(os.path.join(job.workdir, 'train.log')),
+      # Every evaluation of the run (validation and selection set): the learning curve.
+      'evals': read_json(os.path.join(job.workdir, 'eval_results.json'), []),
     }
     write_json(job.record_path, record)
   return record
