@@ -12,8 +12,13 @@ What is measured (all with the project's own code):
   first ``--steps`` batches of the real local NLI data as the training loop draws
   them (``pipeline.prepare_training_data`` + ``PairBatcher``: max_len 128, buckets
   16/32/64/128), and on the same batches padded to 128 (the official code).
-  Fourier and learned models of the same size run interleaved, step by step, on
-  the same batches, so their ratio is measured under the same machine load.
+  Fourier and learned models of the same size, and the PyTorch peer of each
+  (``experiments/bench/torch_peer.py``: the same model and step in eager PyTorch),
+  run interleaved, step by step, on the same batches, so every ratio is measured
+  under the same machine load.
+* ``loop``: the training loop (``train_and_evaluate``, logging and evaluation
+  included, compilation and evaluation time left out of its logged rate) against
+  the bare step on the same batches.
 * ``breakdown``: where the time of a step goes at each ``--breakdown_shapes`` batch
   shape (ablations of the full step and jitted sub-functions, interleaved) and the
   sin/cos count of the compiled HLO.
@@ -47,16 +52,15 @@ from typing import Sequence
 
 import jax
 
-from experiments.bench.batches import OFFICIAL_ENCODE_SENTENCES_PER_S, OFFICIAL_PAIRS_PER_S, TABLE1
-from experiments.bench.batches import BERT_VOCAB_SIZE, load_training_batches, table1_config
+from experiments.bench.batches import BERT_VOCAB_SIZE, TABLE1, load_training_batches, table1_config
 from experiments.bench.measure import log, matmul_peak, med
 from experiments import readme_blocks
 from experiments.bench.report import readme_summary, write_outputs
 from experiments.bench.scaling_sections import section_inference, section_shapes, section_vocab
-from experiments.bench.train_sections import section_breakdown, section_train
+from experiments.bench.train_sections import section_breakdown, section_loop, section_train
 from pete_jax.encoder import DTYPES
 
-SECTIONS = ('train', 'breakdown', 'inference', 'vocab', 'shapes')
+SECTIONS = ('train', 'loop', 'breakdown', 'inference', 'vocab', 'shapes')
 DEFAULT_OUT_DIR = os.path.join('experiments', 'results')
 
 
@@ -70,11 +74,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--steps', type=int, default=10, help='timed steps, real bucketed batches')
   p.add_argument('--padded_steps', type=int, default=3, help='timed steps, padded to max_len')
   p.add_argument(
-    '--padded_all',
-    action='store_true',
-    help='pad every config (default: those with an official reference)',
+    '--peer',
+    choices=('auto', 'on', 'off'),
+    default='auto',
+    help='time the PyTorch peer (experiments/bench/torch_peer.py) beside each model; auto: '
+    'when torch is installed and JAX runs fp32 on the CPU (the peer runs there)',
   )
   p.add_argument('--paddings', type=csv, default=['bucketed', 'padded'])
+  p.add_argument('--loop_config', default='fourier_1x256', choices=TABLE1)
+  p.add_argument('--loop_steps', type=int, default=60, help='steps of the loop section')
   p.add_argument('--start_step', type=int, default=0)
   p.add_argument('--max_len', type=int, default=128)
   p.add_argument('--batch_size', type=int, default=128)
@@ -119,8 +127,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   ]
   if bad:
     p.error(f'unknown configs/sections {bad}; configs: {TABLE1}; sections: {SECTIONS}')
+  args.peer = resolve_peer(args.peer, args.compute_dtype)
   if args.quick:
     args.steps, args.padded_steps, args.breakdown_reps, args.scaling_steps = 2, 1, 2, 1
+    args.loop_steps = 3
     args.batch_size, args.encode_batch, args.inference_batches = 8, 8, 2
     args.inference_padded_batches = 1
     args.configs = [c for c in args.configs if c.endswith('1x256')] or ['fourier_1x256']
@@ -131,6 +141,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.shape_models = ['fourier']
     args.peak_n = 256
   return args
+
+
+def resolve_peer(choice: str, compute_dtype: str) -> bool:
+  """Whether to time the PyTorch peer: 'on', 'off', or 'auto' (torch present, fp32 on CPU)."""
+  if choice == 'off':
+    return False
+  try:
+    import torch  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  except ImportError as e:
+    if choice == 'on':
+      raise SystemExit('--peer=on needs torch: pip install -e .[convert]') from e
+    return False
+  return choice == 'on' or (compute_dtype == 'float32' and jax.default_backend() == 'cpu')
 
 
 def section_runs(results: dict, sections: Sequence[str], this_run: dict) -> dict:
@@ -186,6 +209,8 @@ def main(argv: Sequence[str]) -> dict:
       if (r['config'], r['padding']) not in {(x['config'], x['padding']) for x in new}
     ]
     results['train'] = keep + new
+  if 'loop' in args.sections:
+    results['loop'] = section_loop(args)
   if 'breakdown' in args.sections:
     results['breakdown'] = section_breakdown(args, batches)
   if 'inference' in args.sections:
@@ -243,11 +268,19 @@ def main(argv: Sequence[str]) -> dict:
       'measured at the start and end of the run that timed it (matmul_peak_flops)',
     },
     'max_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    'official_pairs_per_s': OFFICIAL_PAIRS_PER_S,
-    'official_encode_sentences_per_s': OFFICIAL_ENCODE_SENTENCES_PER_S,
+    'peer': _peer_versions(args.peer),
   }
   publish(results, args)
   return results
+
+
+def _peer_versions(peer: bool) -> dict | None:
+  """The PyTorch peer's version and threads (None when it did not run)."""
+  if not peer:
+    return None
+  import torch  # pylint: disable=import-outside-toplevel
+
+  return {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'mode': 'eager, fp32'}
 
 
 def publish(results: dict, args) -> None:

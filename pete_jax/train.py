@@ -196,6 +196,7 @@ class PeriodicActions:
     self.eval_result: dict = {}
     self.t0 = time.time()
     self.excluded_s, self.excluded_steps = 0.0, 0
+    self.pairs_per_s = 0.0  # the training rate at the last log (compilation, evaluation excluded)
     self.progress = TrainingProgress(stage.name, start, self.num_steps)
 
   def exclude(self, seconds: float, steps: int = 0) -> None:
@@ -241,6 +242,7 @@ class PeriodicActions:
     batch_size = self.stage.settings.batch_size
     trained = max(done - self.start - self.excluded_steps, 0)
     pairs_per_s = trained * batch_size / max(time.time() - self.t0 - self.excluded_s, 1e-9)
+    self.pairs_per_s = pairs_per_s
     scalars = {f'{self.prefix}{k}': float(v) for k, v in metrics.items()}
     scalars[f'{self.prefix}learning_rate'] = float(self.schedule(done - 1))
     scalars[f'{self.prefix}pairs_per_second'] = pairs_per_s
@@ -266,13 +268,15 @@ class PeriodicActions:
     )
 
   def finish(self, state: TrainState) -> dict:
-    """Closes the bar and the checkpoints; the stage's final evaluation."""
+    """Closes the bar and the checkpoints; the stage's final evaluation and training rate."""
     self.progress.close()
     checkpoint.finish(self.mgr)
     if not self.eval_result and self.stop == self.num_steps:  # resumed after the last step
       self.eval_result = self.evaluate(state.params)
     self.writer.flush()
-    return self.eval_result
+    if not self.pairs_per_s:
+      return self.eval_result
+    return {**self.eval_result, 'pairs_per_second': self.pairs_per_s}
 
 
 def run_stage(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from experiments import benchmark
-from experiments.bench.batches import OFFICIAL_PAIRS_PER_S, table1_config
+from experiments.bench.batches import table1_config
 from experiments.bench.flops import dense_flops_per_token, forward_flops
 from experiments.bench.report import provenance, readme_summary, write_outputs
 from experiments.bench.targets import targets
@@ -35,7 +35,9 @@ def quick_run(tmp_path_factory, tiny_data_dir):
 
 def test_json_has_every_section(quick_run):
   _, results = quick_run
-  for key in ('meta', 'data', 'train', 'breakdown', 'inference', 'vocab', 'shapes', 'targets'):
+  for key in (
+    'meta', 'data', 'train', 'loop', 'breakdown', 'inference', 'vocab', 'shapes', 'targets'
+  ):  # fmt: skip
     assert key in results, key
   assert results['meta']['quick'] is True
   for key in ('load_average_start', 'load_average_end'):  # os.getloadavg(): 1, 5, 15 min
@@ -46,18 +48,20 @@ def test_json_has_every_section(quick_run):
 
 def test_train_rows(quick_run):
   _, results = quick_run
-  rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
+  rows = [r for r in results['train'] if 'pairs_per_s' in r]
+  # Each model, the official code's work (FFN output dropped), and with torch installed
+  # (the convert extra) the PyTorch peer of each.
+  models = {'fourier_1x256', 'learned_1x256', 'fourier_1x256_dropffn'}
+  peer = results['meta']['peer'] is not None
+  assert peer == _has_torch()
+  names = models | ({'torch_' + m for m in models} if peer else set())
   assert {(r['config'], r['padding']) for r in rows} == {
-    ('fourier_1x256', 'bucketed'),
-    ('learned_1x256', 'bucketed'),
-    ('fourier_1x256', 'padded'),
-    ('learned_1x256', 'padded'),
-    # The official code's work (FFN output dropped), like for like.
-    ('fourier_1x256_dropffn', 'bucketed'),
-    ('fourier_1x256_dropffn', 'padded'),
+    (n, p) for n in names for p in ('bucketed', 'padded')
   }
   for r in rows:
-    for key in (
+    assert r['framework'] == ('pytorch' if r['config'].startswith('torch_') else 'jax')
+    jax_only = ('peak_memory_bytes', 'state_bytes') if r['framework'] == 'jax' else ()
+    for key in jax_only + (
       'step_time_s_median',
       'pairs_per_s',
       'real_tokens_per_s',
@@ -66,8 +70,6 @@ def test_train_rows(quick_run):
       'flops_per_step_real',
       'mfu_computed',
       'mfu_real',
-      'peak_memory_bytes',
-      'state_bytes',
       'num_params',
       'matmul_peak_flops',
     ):
@@ -82,15 +84,39 @@ def test_train_rows(quick_run):
     by_config['fourier_1x256_dropffn']['flops_per_step_computed']
     < by_config['fourier_1x256']['flops_per_step_computed']
   )
-  assert (
-    by_config['fourier_1x256_dropffn']['like_for_like']
-    and not by_config['fourier_1x256']['like_for_like']
-  )
+  if peer:  # the same model in both frameworks: the same parameter count
+    assert (
+      by_config['torch_learned_1x256']['num_params'] == by_config['learned_1x256']['num_params']
+    )
+    assert (
+      by_config['torch_fourier_1x256']['num_params'] == by_config['fourier_1x256']['num_params']
+    )
+    vs = [r for r in results['train'] if r['config'].startswith('vs_peer_')]
+    assert {(r['config'], r['padding']) for r in vs} == {
+      ('vs_peer_' + m, p) for m in models for p in ('bucketed', 'padded')
+    }
   assert all(r['padding_efficiency'] < 0.5 for r in padded)  # NLI sentences are short.
   ratios = [r for r in results['train'] if r['config'].startswith('ratio_')]
   assert len(ratios) == 2
   for r in ratios:
     _positive_finite(r['fourier_over_learned_total'], 'ratio')
+
+
+def _has_torch() -> bool:
+  try:
+    import torch  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  except ImportError:
+    return False
+  return True
+
+
+def test_loop_section(quick_run):
+  _, results = quick_run
+  loop = results['loop']
+  assert loop['steps'] == 3
+  for key in ('loop_pairs_per_s', 'step_pairs_per_s', 'loop_over_step', 'loop_wall_s'):
+    _positive_finite(loop[key], key)
+  assert any(t['target'].startswith('training loop >= 0.9') for t in results['targets'])
 
 
 def test_breakdown_inference_scaling(quick_run):
@@ -141,8 +167,9 @@ def test_markdown_and_plot(quick_run):
   assert '--compute_dtype=bfloat16' in md
   assert '1-min load average at start / end ' in md
   assert (out / 'benchmark_vocab.png').stat().st_size > 0
-  rows = [r for r in results['train'] if not r['config'].startswith('ratio_')]
-  assert md.count('| fourier_1x256 |') == sum(r['config'] == 'fourier_1x256' for r in rows)
+  # One row in the step table, and one against the PyTorch peer when it ran.
+  rows = [r for r in results['train'] if r['config'] in ('fourier_1x256', 'vs_peer_fourier_1x256')]
+  assert md.count('| fourier_1x256 |') == len(rows)
 
 
 def test_readme_summary_lists_every_target(quick_run):
@@ -173,32 +200,37 @@ def test_flop_count_matches_hand_count():
   assert dense_flops_per_token(config.model) == per_token - 2 * d * 2 * m - 2 * m * d
 
 
-def test_official_target_compares_the_same_work():
-  """The official Fourier model drops its FFN output: the 3x target uses our _dropffn row."""
+def test_peer_targets_compare_the_same_model_and_the_official_way():
+  """Per token: the same model and shapes in both frameworks; end to end: pete_jax bucketed
+  against the peer padded to 128 (the official code's way) and given the same buckets."""
   row = lambda config, padding, pairs: {
     'config': config,
+    'framework': 'pytorch' if config.startswith('torch_') else 'jax',
     'padding': padding,
     'pairs_per_s': pairs,
     'size': '1x256',
-    'mfu_computed': 0.5,
+    'mfu_computed': 0.55,
   }
   results = {
     'train': [
-      row('fourier_1x256', 'bucketed', 150.0),
-      row('fourier_1x256_dropffn', 'bucketed', 240.0),
-      row('learned_1x256', 'bucketed', 130.0),
+      row('fourier_1x256', 'bucketed', 300.0),
+      row('torch_fourier_1x256', 'bucketed', 250.0),
+      row('fourier_1x256', 'padded', 60.0),
+      row('torch_fourier_1x256', 'padded', 50.0),
+      row('learned_1x256', 'bucketed', 130.0),  # no peer row: no peer target
     ]
   }
   by_name = {t['target']: t for t in targets(results)}
-  same = by_name['pairs/s >= 3x official (fourier_1x256; real data bucketed, same work)']
-  assert same['value'] == pytest.approx(240.0 / OFFICIAL_PAIRS_PER_S['fourier_1x256'])
-  assert same['met'] is (240.0 / OFFICIAL_PAIRS_PER_S['fourier_1x256'] >= 3.0)
-  computed = by_name[
-    "pairs/s / official (fourier_1x256; real data bucketed, FFN computed (the paper's model))"
+  bucketed = by_name['per computed token >= 1.0 x PyTorch (fourier_1x256, bucketed, same shapes)']
+  assert bucketed['value'] == pytest.approx(1.2) and bucketed['met']
+  same_buckets = by_name['end to end >= 1.5 x PyTorch given the same buckets (fourier_1x256)']
+  assert same_buckets['value'] == pytest.approx(1.2) and same_buckets['met'] is False
+  official_way = by_name[
+    'end to end >= 5 x PyTorch padded to 128 (fourier_1x256, pete_jax bucketed)'
   ]
-  assert computed['threshold'] == 'info' and computed['met'] is None
-  learned = by_name['pairs/s >= 3x official (learned_1x256; real data bucketed, same work)']
-  assert learned['value'] == pytest.approx(130.0 / OFFICIAL_PAIRS_PER_S['learned_1x256'])
+  assert official_way['value'] == pytest.approx(6.0) and official_way['met']
+  assert by_name['MFU >= 50% (fourier_1x256, padded to 128)']['met']
+  assert not any('learned_1x256' in t for t in by_name if 'PyTorch' in t)
 
 
 def test_merged_sections_name_the_command_that_measured_each(tmp_path):

@@ -1,6 +1,5 @@
 """What the benchmark runs on: the Table 1 configs, the real training batches as the
-training loop draws them, re-padded or synthetic batches, and the official code's
-reference rates on this machine kind.
+training loop draws them, re-padded or synthetic batches.
 """
 
 import tempfile
@@ -23,20 +22,11 @@ TABLE1 = (
   'learned_2x512',
 )
 
-# Official PyTorch code on this machine kind (2 threads, torch 2.13 CPU, fp32, padded
-# to 128, batch 128). Its Fourier model drops the FFN output (no FFN backward).
-OFFICIAL_PAIRS_PER_S = {
-  'fourier_1x256': 76.0,
-  'learned_1x256': 46.0,
-  'fourier_2x256': 52.0,
-  'learned_2x256': 27.0,
-  'fourier_1x512': 21.0,
-  'fourier_2x512': 12.0,
-}
-OFFICIAL_ENCODE_SENTENCES_PER_S = {'fourier_2x256': 97.0}  # batch 256
 # Suffix of the benchmark rows of Fourier models with the FFN output dropped: the official
 # code's work, for like-for-like comparisons with its rates.
 DROP_FFN = '_dropffn'
+# Prefix of the rows of the PyTorch peer (experiments/bench/torch_peer.py) of a model.
+PEER = 'torch_'
 
 
 # The vocabulary of the real batches: BERT uncased WordPiece (shared/data/vocab).

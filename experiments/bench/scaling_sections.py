@@ -8,12 +8,7 @@ import time
 import jax
 import numpy as np
 
-from experiments.bench.batches import (
-  BERT_VOCAB_SIZE,
-  OFFICIAL_ENCODE_SENTENCES_PER_S,
-  random_batch,
-  table1_config,
-)
+from experiments.bench.batches import BERT_VOCAB_SIZE, random_batch, table1_config
 from experiments.bench.measure import Trainer, block, interleaved, log, med
 from pete_jax import train
 from pete_jax.data import batching
@@ -73,12 +68,15 @@ def section_inference(args, sentences: dict) -> list[dict]:
       first = {}
       for i, (ids, _) in enumerate(bl):
         first.setdefault(ids.shape, i)
+      runners = {
+        'fourier_table': run(enc_table, f_params, table),
+        'fourier_on_the_fly': run(enc_fly, f_params),
+        'learned': run(enc_learned, l_params),
+      }
+      if args.peer:
+        runners['torch_fourier'] = _peer_encode(f_enc, f_params, bl)
       times = interleaved(
-        {
-          'fourier_table': run(enc_table, f_params, table),
-          'fourier_on_the_fly': run(enc_fly, f_params),
-          'learned': run(enc_learned, l_params),
-        },
+        runners,
         len(bl),
         warmup_items=sorted(first.values()),
       )
@@ -103,15 +101,35 @@ def section_inference(args, sentences: dict) -> list[dict]:
       row['median_of_ratios_table_over_learned'] = med(
         np.asarray(times['learned']) / np.asarray(times['fourier_table'])
       )
-      ref = OFFICIAL_ENCODE_SENTENCES_PER_S.get(f'fourier_{size}')
-      if ref and padding == 'padded':
-        row['official_sentences_per_s'] = ref
+      if 'torch_fourier' in times:
+        row['on_the_fly_over_torch'] = (
+          row['fourier_on_the_fly_sentences_per_s'] / row['torch_fourier_sentences_per_s']
+        )
       rows.append(row)
       log(
         f'inference {size} {padding}: table {row["fourier_table_sentences_per_s"]:.0f}  fly '
         f'{row["fourier_on_the_fly_sentences_per_s"]:.0f}  learned {row["learned_sentences_per_s"]:.0f}'
       )
   return rows
+
+
+def _peer_encode(encoder, params: dict, batches: list):
+  """The PyTorch peer of ``encoder`` (same parameters) encoding ``batches``, eval mode, no grad."""
+  import torch  # pylint: disable=import-outside-toplevel
+
+  from experiments.bench import torch_peer  # pylint: disable=import-outside-toplevel
+
+  peer = torch_peer.PeerEncoder(encoder.config).eval()
+  torch_peer.load_jax_params(peer, params)
+  inputs = [tuple(torch.from_numpy(np.array(x)).long() for x in b) for b in batches]
+
+  def run(i):
+    t = time.perf_counter()
+    with torch.inference_mode():
+      peer(*inputs[i])
+    return time.perf_counter() - t
+
+  return run
 
 
 def section_vocab(args) -> list[dict]:

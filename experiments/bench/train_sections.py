@@ -1,10 +1,12 @@
 """The training-step sections: ``train`` (every Table 1 model's real step, Fourier and
-learned interleaved, bucketed and padded) and ``breakdown`` (where a step's time goes:
+learned and their PyTorch peers interleaved, bucketed and padded), ``loop`` (the
+training loop against its bare step) and ``breakdown`` (where a step's time goes:
 ablated full steps, jitted sub-functions, sin/cos counts of the compiled HLO).
 """
 
 import json
 import re
+import tempfile
 import time
 from typing import Callable
 
@@ -14,15 +16,17 @@ import numpy as np
 
 from experiments.bench.batches import (
   DROP_FFN,
-  OFFICIAL_PAIRS_PER_S,
+  PEER,
   computed_tokens,
   fixed_batch,
+  load_training_batches,
   pad_to,
   real_tokens,
   table1_config,
 )
 from experiments.bench.flops import step_flops
 from experiments.bench.measure import Trainer, block, count_ops, interleaved, log, med
+from pete_jax import train
 from pete_jax.embeddings import FourierEmbed, LearnedEmbed
 from pete_jax.layers import GeGLU, MultiHeadAttention
 
@@ -30,79 +34,57 @@ QUICK_VARIANTS = ('fourier', 'learned', 'learned_no_dropout')
 
 
 def section_train(args, batches: list, peak: float) -> list[dict]:
-  """Fourier vs learned of each size, interleaved, bucketed and padded to 128."""
+  """Every model of a size (Fourier, Fourier with the FFN output dropped, learned), in
+  pete_jax and in the PyTorch peer, interleaved step by step on the same batches,
+  bucketed and padded to ``args.max_len``."""
   rows = []
-  sizes = []
-  for name in args.configs:
-    size = name.split('_')[1]
-    if size not in sizes:
-      sizes.append(size)
+  sizes = list(dict.fromkeys(name.split('_')[1] for name in args.configs))
   for size in sizes:
     names = [n for n in args.configs if n.endswith('_' + size)]
     for padding in args.paddings:
       n_steps = args.steps if padding == 'bucketed' else args.padded_steps
-      if padding == 'padded':
-        names_p = [n for n in names if args.quick or args.padded_all or n in OFFICIAL_PAIRS_PER_S]
-      else:
-        names_p = names
-      if not names_p or n_steps <= 0:
+      if n_steps <= 0:
         continue
       steps = batches[:n_steps]
       if padding == 'padded':
         steps = [pad_to(b, args.max_len) for b in steps]
-      steps = [jax.device_put(b) for b in steps]
-      trainers = _trainers(args, names_p)
+      trainers = _trainers(args, names)
+      peers = _peers(args, trainers)
+      on_device = [jax.device_put(b) for b in steps]
+      runners = {n: (lambda i, t=t: t.step(on_device[i])) for n, t in trainers.items()}
+      if peers:
+        from experiments.bench.torch_peer import to_torch  # pylint: disable=import-outside-toplevel
+
+        torch_steps = [to_torch(b) for b in steps]
+        runners.update({n: (lambda i, t=t: t.step(torch_steps[i])) for n, t in peers.items()})
       # Warm-up: one untimed step per distinct shape (compiles it), for every model.
       first_of_shape = {}
       for i, b in enumerate(steps):
         first_of_shape.setdefault(Trainer.shape_of(b), i)
       log(
-        f'train {size} {padding}: {list(trainers)}, {n_steps} steps, shapes {list(first_of_shape)}'
+        f'train {size} {padding}: {list(runners)}, {n_steps} steps, shapes {list(first_of_shape)}'
       )
-      times = interleaved(
-        {n: (lambda i, t=t: t.step(steps[i])) for n, t in trainers.items()},
-        n_steps,
-        warmup_items=sorted(first_of_shape.values()),
-      )
-      for n, t in trainers.items():
-        total = float(sum(times[n]))
-        flops_c = sum(step_flops(t.model, b, padded=True) for b in steps)
-        flops_r = sum(step_flops(t.model, b, padded=False) for b in steps)
-        mem = max((m.get('peak_estimate', 0) for m in t.memory.values()), default=0)
-        row = {
-          'config': n,
-          'padding': padding,
-          'size': size,
-          'embedding': n.split('_')[0],
-          'num_params': t.num_params,
-          'steps': n_steps,
-          'batch_pairs': int(steps[0]['a_ids'].shape[0]),
-          'step_time_s_median': med(times[n]),
-          'step_times_s': times[n],
-          'pairs_per_s': n_steps * int(steps[0]['a_ids'].shape[0]) / total,
-          'real_tokens_per_s': sum(real_tokens(b) for b in steps) / total,
-          'computed_tokens_per_s': sum(computed_tokens(b) for b in steps) / total,
-          'padding_efficiency': sum(real_tokens(b) for b in steps)
-          / sum(computed_tokens(b) for b in steps),
-          'flops_per_step_computed': flops_c / n_steps,
-          'flops_per_step_real': flops_r / n_steps,
-          'mfu_computed': flops_c / total / peak,
-          'mfu_real': flops_r / total / peak,
-          'achieved_gflops_computed': flops_c / total / 1e9,
-          'peak_memory_bytes': mem,
-          'state_bytes': t.state_bytes,
-          'compile_s': {('x'.join(str(s[1]) for s in k)): v for k, v in t.compile_s.items()},
-        }
-        official = n.removesuffix(DROP_FFN)
-        if official in OFFICIAL_PAIRS_PER_S:
-          row['official_pairs_per_s'] = OFFICIAL_PAIRS_PER_S[official]
-          # The official Fourier model drops its FFN output; its learned model is ours.
-          row['like_for_like'] = t.model.drop_ffn_output or n.startswith('learned')
+      times = interleaved(runners, n_steps, warmup_items=sorted(first_of_shape.values()))
+      for n in runners:
+        jax_name = n.removeprefix(PEER)
+        row = _train_row(n, trainers[jax_name], peers.get(n), padding, size, steps, times[n], peak)
         rows.append(row)
         log(
-          f'  {n:15s} {padding:8s} median {row["step_time_s_median"]:.3f} s  '
+          f'  {n:21s} {padding:8s} median {row["step_time_s_median"]:.3f} s  '
           f'{row["pairs_per_s"]:.1f} pairs/s  MFU {row["mfu_computed"]:.2f}'
         )
+      for n in trainers:
+        if PEER + n in times:
+          j, p = np.asarray(times[n]), np.asarray(times[PEER + n])
+          rows.append(
+            {
+              'config': 'vs_peer_' + n,
+              'padding': padding,
+              'size': size,
+              'peer_over_jax_median_of_ratios': med(p / j),
+              'peer_over_jax_total': float(p.sum() / j.sum()),
+            }
+          )
       if 'fourier_' + size in times and 'learned_' + size in times:
         f, lt = np.asarray(times['fourier_' + size]), np.asarray(times['learned_' + size])
         rows.append(
@@ -114,23 +96,112 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
             'fourier_over_learned_total': float(f.sum() / lt.sum()),
           }
         )
-      del trainers
+      del trainers, peers
   return rows
 
 
-def _trainers(args, names: list) -> dict:
-  """name -> Trainer. Each Fourier model with an official reference also runs with its FFN
-  output dropped (``<name>_dropffn``): the official code's work, for a like-for-like
-  comparison (the compiler removes the dead FFN, forward and backward)."""
-  trainers = {
-    n: Trainer(table1_config(n, args.quick), args.compute_dtype, args.rng_impl) for n in names
+def _train_row(name, t: Trainer, peer, padding, size, steps, times, peak) -> dict:
+  """One model's timing row; ``peer``: its PyTorch trainer (then ``t`` is the JAX twin)."""
+  n_steps, total = len(steps), float(sum(times))
+  flops_c = sum(step_flops(t.model, b, padded=True) for b in steps)
+  flops_r = sum(step_flops(t.model, b, padded=False) for b in steps)
+  row = {
+    'config': name,
+    'framework': 'pytorch' if peer else 'jax',
+    'padding': padding,
+    'size': size,
+    'embedding': name.removeprefix(PEER).split('_')[0],
+    'num_params': peer.num_params if peer else t.num_params,
+    'steps': n_steps,
+    'batch_pairs': int(steps[0]['a_ids'].shape[0]),
+    'step_time_s_median': med(times),
+    'step_times_s': times,
+    'pairs_per_s': n_steps * int(steps[0]['a_ids'].shape[0]) / total,
+    'real_tokens_per_s': sum(real_tokens(b) for b in steps) / total,
+    'computed_tokens_per_s': sum(computed_tokens(b) for b in steps) / total,
+    'padding_efficiency': sum(real_tokens(b) for b in steps)
+    / sum(computed_tokens(b) for b in steps),
+    'flops_per_step_computed': flops_c / n_steps,
+    'flops_per_step_real': flops_r / n_steps,
+    'mfu_computed': flops_c / total / peak,
+    'mfu_real': flops_r / total / peak,
+    'achieved_gflops_computed': flops_c / total / 1e9,
   }
+  if not peer:
+    row['peak_memory_bytes'] = max(
+      (m.get('peak_estimate', 0) for m in t.memory.values()), default=0
+    )
+    row['state_bytes'] = t.state_bytes
+    row['compile_s'] = {('x'.join(str(s[1]) for s in k)): v for k, v in t.compile_s.items()}
+  return row
+
+
+def _trainers(args, names: list) -> dict:
+  """name -> Trainer. Each Fourier model also runs with its FFN output dropped
+  (``<name>_dropffn``): the official code's work (the compiler removes the dead FFN,
+  forward and backward)."""
+  trainers = {}
   for n in names:
-    if n.startswith('fourier') and (n in OFFICIAL_PAIRS_PER_S or args.quick):
+    trainers[n] = Trainer(table1_config(n, args.quick), args.compute_dtype, args.rng_impl)
+    if n.startswith('fourier'):
       trainers[n + DROP_FFN] = Trainer(
         table1_config(n, args.quick, drop_ffn_output=True), args.compute_dtype, args.rng_impl
       )
   return trainers
+
+
+def _peers(args, trainers: dict) -> dict:
+  """``torch_<name>`` -> the PyTorch peer of each trainer's model (none without ``args.peer``)."""
+  if not args.peer:
+    return {}
+  from experiments.bench.torch_peer import PeerTrainer  # pylint: disable=import-outside-toplevel
+
+  out = {}
+  for n, t in trainers.items():
+    c = t.config.train
+    out[PEER + n] = PeerTrainer(
+      t.encoder.config, c.learning_rate, c.warmup_steps, c.num_steps, c.weight_decay, t.config.seed
+    )
+  return out
+
+
+def section_loop(args) -> dict:
+  """The training loop (``train_and_evaluate``: data, logging, evaluation, checkpoints)
+  against the bare jitted step on the same batches, one after the other.
+
+  The loop's rate is the one it logs (compiling new shapes and evaluating left out);
+  the step's is the same batches timed with ``Trainer.step`` after the loop.
+  """
+  config = table1_config(args.loop_config, args.quick)
+  t = config.train
+  t.batch_size, t.num_steps = args.batch_size, args.loop_steps
+  t.warmup_steps = min(t.warmup_steps, args.loop_steps // 2)
+  t.log_every_steps = 10
+  t.eval_every_steps = t.checkpoint_every_steps = args.loop_steps
+  t.keep_checkpoints = 1
+  workdir = tempfile.mkdtemp(prefix='pete_bench_loop_')
+  log(f'loop {args.loop_config}: train_and_evaluate, {args.loop_steps} steps in {workdir}')
+  start = time.perf_counter()
+  metrics = train.train_and_evaluate(config, workdir)
+  wall = time.perf_counter() - start
+  loop_rate = metrics['pretrain']['pairs_per_second']
+  batches, _ = load_training_batches(config, args.loop_steps, 0)
+  trainer = Trainer(config, args.compute_dtype, args.rng_impl)
+  batches = [jax.device_put(b) for b in batches]
+  for b in {Trainer.shape_of(b): b for b in batches}.values():
+    trainer.step(b)  # compiles each shape
+  times = [trainer.step(b) for b in batches]
+  step_rate = len(batches) * args.batch_size / float(sum(times))
+  log(f'  loop {loop_rate:.1f} pairs/s, bare step {step_rate:.1f} pairs/s')
+  return {
+    'config': args.loop_config,
+    'steps': args.loop_steps,
+    'loop_pairs_per_s': loop_rate,
+    'loop_wall_s': wall,
+    'step_pairs_per_s': step_rate,
+    'step_time_s_median': med(times),
+    'loop_over_step': loop_rate / step_rate,
+  }
 
 
 def section_breakdown(args, batches: list) -> dict:
