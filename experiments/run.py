@@ -1,6 +1,6 @@
 """Runs a named sweep and writes its results table.
 
-  python -m experiments.run table1|table2|ablations|<ablation> [--seeds=0,1,2]
+  python -m experiments.run table1|table2|lr_grid|ablations|<ablation> [--seeds=0,1,2]
       [--steps=200] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
@@ -14,7 +14,7 @@ import os
 
 from absl import app, flags
 
-from experiments import jobs, sweeps, tables
+from experiments import jobs, lr_grid, sweeps, tables
 from configs import reduced
 
 _SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each run's own).")
@@ -61,7 +61,10 @@ def run_sweep(
       tables.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget, results_dir))
       for r in runs
     ]
-    return tables.write(sweep, rows, results_dir)
+    path = tables.write(sweep, rows, results_dir)
+    if sweep == 'lr_grid':  # the choice of learning rate and the learning curves
+      lr_grid.write(rows, results_dir)
+    return path
 
   path = write_table()
   if not results_only:

@@ -184,3 +184,27 @@ def test_ablation_rows_are_compared_with_the_reference_row():
     single['difference'] == pytest.approx(68.5 - 66.6333, abs=1e-3) and single['welch_p'] is None
   )
   assert all(r['vs_reference'] is None for r in tables.compare_to_reference([row('a', [1.0, 2.0])]))
+
+
+def test_lr_grid_chooses_by_the_selection_set_and_flags_an_edge(tmp_path):
+  """Validation would pick 1e-4; the selection set picks 3e-4, at the grid's edge."""
+  from experiments import lr_grid  # pylint: disable=import-outside-toplevel
+
+  def row(lr, select, valid):
+    record = tmp_path / f'{lr:g}.json'
+    evals = [{'step': 250, 'spearman': 60.0, 'select_spearman': 50.0}]
+    evals.append({'step': 500, 'spearman': valid, 'select_spearman': select})
+    record.write_text(json.dumps({'evals': evals}))
+    return {
+      'module': 'table1_fourier_1x256',
+      'overrides': {'train.learning_rate': lr},
+      'seeds': [{'record': str(record)}],
+    }
+
+  rows = [row(3e-5, 60.0, 70.0), row(1e-4, 61.0, 73.0), row(3e-4, 62.0, 72.0)]
+  rows.append({**row(1e-3, 0, 0), 'seeds': [{'record': str(tmp_path / 'not_run.json')}]})
+  assert lr_grid.choices(lr_grid.curves(rows)) == {'fourier': 3e-4}
+  text = lr_grid.markdown(rows, None)
+  assert '| fourier | **0.0003** | 50.00 / 60.00 | 62.00 / 72.00 |' in text
+  assert 'an edge of the grid' in text and '0.001' not in text
+  assert sweeps.lr_grid()[0].overrides[0] == ('train.learning_rate', sweeps.LR_GRID[0])
