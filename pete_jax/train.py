@@ -313,9 +313,15 @@ def run_stage(
       k: jax.make_array_from_process_local_data(batch_sharding, v)
       for k, v in stage.batcher.batch_at(step).items()
     }
-    shape, start = stage.batcher.shape_at(step), time.time()
+    shape = stage.batcher.shape_at(step)
+    new_shape = shape not in compiled
+    if new_shape:
+      # This call compiles the shape, which is not part of the training rate. The earlier
+      # steps still queued (dispatch is asynchronous) finish first, so their time counts.
+      jax.block_until_ready(state)
+      start = time.time()
     state, metrics = step_fn(state, batch, key)
-    if shape not in compiled:  # this call compiled the shape: not part of the training rate
+    if new_shape:
       jax.block_until_ready(metrics)
       compiled.add(shape)
       actions.exclude(time.time() - start, steps=1)
