@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pete_jax.id_codes import ID_CODES
+
 NORMALISATIONS = ('vocab', 'max_seq_len')
 
 
@@ -228,10 +230,14 @@ BASES: dict[str, Callable[[jax.Array, int], jax.Array]] = {
 }
 
 
+# Every fixed code ``model.basis`` can name: the bases of x above and the id codes.
+FIXED_CODES = (*BASES, *ID_CODES)
+
+
 def check_basis_args(basis: str, vocab_size: int, dim: int) -> None:
   """Raises a ValueError naming the bad argument, before any compute."""
-  if basis not in BASES:
-    raise ValueError(f'Unknown basis {basis!r}; expected one of {tuple(BASES)}.')
+  if basis not in BASES and basis not in ID_CODES:
+    raise ValueError(f'Unknown basis {basis!r}; expected one of {FIXED_CODES}.')
   if vocab_size < 2:
     raise ValueError(f'vocab_size must be >= 2, got {vocab_size}.')
   if dim < 1:
@@ -256,11 +262,14 @@ def basis_features(
     vocab_size: N of the paper's normalisation.
     dim: number of features (the model width d).
     basis: a key of :data:`BASES`: 'fourier' (paper), 'chebyshev', 'legendre',
-      'hermite', 'laguerre', 'hermite_stretched' or 'laguerre_stretched'.
+      'hermite', 'laguerre', 'hermite_stretched' or 'laguerre_stretched'; or of
+      ``id_codes.ID_CODES`` ('random', 'binary': codes of the id, not of x).
     normalisation: 'vocab' (paper) or 'max_seq_len' (official code).
     max_seq_len: N of the 'max_seq_len' normalisation.
   """
   check_basis_args(basis, vocab_size, dim)
+  if basis in ID_CODES:  # codes of the integer id: no normalisation
+    return ID_CODES[basis](ids, vocab_size, dim)
   x = normalise_ids(ids, vocab_size, normalisation=normalisation, max_seq_len=max_seq_len)
   return BASES[basis](x, dim)
 

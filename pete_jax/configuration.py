@@ -13,14 +13,14 @@ from pete_jax import assets, published_weights
 from pete_jax.config_fields import get_field
 from pete_jax.data import id_order, sources, tokenizers
 from pete_jax.errors import UserError
-from pete_jax.basis import BASES, NORMALISATIONS
+from pete_jax.basis import FIXED_CODES, NORMALISATIONS
 from pete_jax.embeddings import EMBED_MLPS
 from pete_jax.encoder import DTYPES, EMBEDDINGS, POOLINGS
 from pete_jax.layers import ROPE_KINDS
 
 CHOICES = {
   'model.embedding': EMBEDDINGS,
-  'model.basis': tuple(BASES),
+  'model.basis': FIXED_CODES,
   'model.normalisation': NORMALISATIONS,
   'model.embed_mlp': EMBED_MLPS,
   'model.rope': ROPE_KINDS,

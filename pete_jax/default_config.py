@@ -33,8 +33,14 @@ def get_config() -> ml_collections.ConfigDict:
 
   # ---------------------------------------------------------------- model
   model = config.model = ml_collections.ConfigDict()
-  # 'fourier' (PETE: fixed basis + MLP) or 'learned' (V x d table baseline).
+  # 'fourier' (PETE: fixed basis + MLP), 'learned' (V x d table baseline), or a smaller
+  # table (pete_jax/table_embeddings.py): 'factorised' (V x e then e -> d), 'hashed'
+  # (hash_buckets rows, hash_functions hashes), 'quotient_remainder' (p // m, p % m).
   model.embedding = 'fourier'
+  model.embed_rank = 128  # e of 'factorised'
+  model.hash_buckets = 4096  # B of 'hashed'
+  model.hash_functions = 1  # k of 'hashed' (k > 1: hash embedding, learned V x k weights)
+  model.qr_modulus = 0  # m of 'quotient_remainder'; 0 = ceil(sqrt(V))
   # Vocabulary size V of the model. 0 = take it from the tokenizer.
   model.vocab_size = 0
   model.d_model = 256
@@ -46,7 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
   # 4 for Table 1, 0.25 for the small Table 2 models.
   model.ffn_multiplier = 4.0
   # Fixed basis: fourier | chebyshev | legendre | hermite | laguerre
-  # | hermite_stretched | laguerre_stretched (see pete_jax/basis.py).
+  # | hermite_stretched | laguerre_stretched (see pete_jax/basis.py), or a code of the
+  # id itself: random | binary (pete_jax/id_codes.py, the controls of issue 17).
   model.basis = 'fourier'
   # Id normalisation: 'vocab' (paper: 2p/(N-1)-1, N = basis_vocab_size or V)
   # or 'max_seq_len' (current official code: 2p/(max_seq_len-1)-1).

@@ -27,9 +27,10 @@ class FourierEmbed(nn.Module):
   Attributes:
     num_embeddings: vocabulary size V (ids are in [0, V)).
     features: embedding width d.
-    basis: a key of ``pete_jax.basis.BASES``: 'fourier' (paper), 'chebyshev',
+    basis: a key of ``pete_jax.basis.FIXED_CODES``: 'fourier' (paper), 'chebyshev',
       'legendre', 'hermite', 'laguerre', or 'hermite_stretched' / 'laguerre_stretched'
-      (x stretched so that the id range spans their oscillatory range).
+      (x stretched so that the id range spans their oscillatory range); or the controls
+      'random' / 'binary' (``pete_jax/id_codes.py``: codes of the id, no normalisation).
     normalisation: 'vocab' (paper) or 'max_seq_len' (current official code).
     basis_vocab_size: N of the 'vocab' normalisation; None = num_embeddings. The
       official weights need 30552.

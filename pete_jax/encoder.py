@@ -9,10 +9,13 @@ import jax.numpy as jnp
 import ml_collections
 
 from pete_jax.embeddings import FourierEmbed, LearnedEmbed
+from pete_jax.table_embeddings import FactorisedEmbed, HashedEmbed, QuotientRemainderEmbed
 from pete_jax.layers import ROPE_KINDS, EncoderBlock
 
 Dtype = Any
-EMBEDDINGS = ('fourier', 'learned')
+# 'fourier' (PETE, any fixed code of pete_jax.basis), 'learned' (the paper's baseline) and
+# the smaller tables of pete_jax/table_embeddings.py.
+EMBEDDINGS = ('fourier', 'learned', 'factorised', 'hashed', 'quotient_remainder')
 POOLINGS = ('masked_mean', 'mean_all')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 
@@ -54,6 +57,10 @@ class EncoderConfig:
   max_seq_len: int = 128
   embed_mlp: str = 'linear'
   embed_mlp_expansion: int = 4
+  embed_rank: int = 128
+  hash_buckets: int = 4096
+  hash_functions: int = 1
+  qr_modulus: int = 0
   dropout_rate: float = 0.0
   rope: str = 'standard'
   pooling: str = 'masked_mean'
@@ -81,6 +88,13 @@ class EncoderConfig:
         f'the head size d_model/num_heads = {self.d_model}/{self.num_heads} must be even for RoPE',
       ),
       (self.ffn_hidden >= 1, f'the FFN hidden size must be >= 1, got {self.ffn_hidden}'),
+      (self.embed_rank >= 1, f'model.embed_rank must be >= 1, got {self.embed_rank}'),
+      (self.hash_buckets >= 1, f'model.hash_buckets must be >= 1, got {self.hash_buckets}'),
+      (
+        self.hash_functions >= 1,
+        f'model.hash_functions must be >= 1, got {self.hash_functions}',
+      ),
+      (self.qr_modulus >= 0, f'model.qr_modulus must be >= 0 (0 = sqrt V), got {self.qr_modulus}'),
       (
         0.0 <= self.dropout_rate < 1.0,
         f'model.dropout_rate must be in [0, 1), got {self.dropout_rate}',
@@ -119,6 +133,10 @@ class EncoderConfig:
       max_seq_len=max_len,
       embed_mlp=model.embed_mlp,
       embed_mlp_expansion=model.embed_mlp_expansion,
+      embed_rank=model.embed_rank,
+      hash_buckets=model.hash_buckets,
+      hash_functions=model.hash_functions,
+      qr_modulus=model.qr_modulus,
       dropout_rate=model.dropout_rate,
       rope=model.rope,
       pooling=model.pooling,
@@ -133,7 +151,8 @@ class SentenceEncoder(nn.Module):
   """``(token_ids [B, L], mask [B, L]) -> sentence vector [B, d]``.
 
   The paper's two models differ only in ``config.embedding``: 'fourier' (PETE)
-  or 'learned' (the baseline table).
+  or 'learned' (the baseline table); the other choices are the smaller tables
+  PETE is compared with (issue 17).
   """
 
   config: EncoderConfig
@@ -156,13 +175,21 @@ class SentenceEncoder(nn.Module):
         param_dtype=c.param_dtype,
       )
     else:
-      self.embed = LearnedEmbed(
+      tables = {
+        'learned': (LearnedEmbed, {}),
+        'factorised': (FactorisedEmbed, {'rank': c.embed_rank}),
+        'hashed': (HashedEmbed, {'buckets': c.hash_buckets, 'num_hashes': c.hash_functions}),
+        'quotient_remainder': (QuotientRemainderEmbed, {'modulus': c.qr_modulus}),
+      }
+      module, extra = tables[c.embedding]
+      self.embed = module(
         num_embeddings=c.vocab_size,
         features=c.d_model,
         dropout_rate=c.dropout_rate,
         rms_eps=c.rms_eps,
         dtype=c.dtype,
         param_dtype=c.param_dtype,
+        **extra,
       )
     self.blocks = [EncoderBlock(config=c) for _ in range(c.num_layers)]
     self.pooler = nn.Dense(c.d_model, use_bias=c.use_bias, dtype=c.dtype, param_dtype=c.param_dtype)

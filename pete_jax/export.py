@@ -93,6 +93,8 @@ def _card(record: dict) -> str:
     'PETE: a fixed %s basis of the token id plus a learned %s MLP' % (m['basis'], m['embed_mlp'])
     if m['embedding'] == 'fourier'
     else 'a learned V x d embedding table'
+    if m['embedding'] == 'learned'
+    else f'a smaller learned table ({m["embedding"]}, pete_jax/table_embeddings.py)'
   )
   lines = [
     '# PETE sentence encoder (pete_jax)',
