@@ -1,4 +1,5 @@
-"""The learning-rate grid's report: the choice made on the selection set, and the curves.
+"""The learning-rate grid's report (and the schedule sweep's): the choice made on the
+selection set, and the curves.
 
 The grid (``experiments/sweeps.py:lr_grid``) trains Fourier and learned 1x256 at each
 learning rate, evaluating every few hundred steps on STS-B validation (the reported
@@ -42,16 +43,20 @@ def markdown(rows: list[dict], plot_name: str | None) -> str:
   grid = curves(rows)
   if not grid:
     return ''
-  chosen = choices(grid)
+  # One rate per kind (the schedule sweep) is a set of learning curves, not a choice.
+  chosen = choices(grid) if any(len(by_lr) > 1 for by_lr in grid.values()) else {}
   lines = [
-    '## Learning-rate selection',
+    '## Learning-rate selection' if chosen else '## Learning curves',
     '',
     'Selection set: zero-shot STS-B train pairs (5,749; never seen in pre-training). '
-    'Each cell: selection Spearman / STS-B validation Spearman (x100) at that step. '
-    'The chosen rate (**bold**) has the best selection score at the last step; '
-    'validation is reported, not used to choose.',
+    'Each cell: selection Spearman / STS-B validation Spearman (x100) at that step.',
     '',
   ]
+  if chosen:
+    lines[2] += (
+      ' The chosen rate (**bold**) has the best selection score at the last step; '
+      'validation is reported, not used to choose.'
+    )
   steps = sorted({e['step'] for by_lr in grid.values() for ev in by_lr.values() for e in ev})
   lines += [
     '| kind | lr | ' + ' | '.join(f'step {s}' for s in steps) + ' |',

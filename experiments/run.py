@@ -1,6 +1,6 @@
 """Runs a named sweep and writes its results table.
 
-  python -m experiments.run table1|table2|lr_grid|ablations|<ablation> [--seeds=0,1,2]
+  python -m experiments.run table1|table2|lr_grid|schedule|ablations|<ablation> [--seeds=0,1,2]
       [--steps=200] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
@@ -62,8 +62,8 @@ def run_sweep(
       for r in runs
     ]
     path = tables.write(sweep, rows, results_dir)
-    if sweep == 'lr_grid':  # the choice of learning rate and the learning curves
-      lr_grid.write(rows, results_dir)
+    if sweep in ('lr_grid', 'schedule'):  # the choice on the selection set, and the curves
+      lr_grid.write(rows, results_dir, sweep)
     return path
 
   path = write_table()

@@ -7,6 +7,8 @@ reduced budget) plus ``overrides`` (dotted config fields, passed to
 
 import dataclasses
 
+from configs import converged
+
 # Paper Table 1: STS-B validation, zero-shot (Spearman, Pearson, params, train time).
 TABLE1_PAPER = {
   'fourier_1x256': (74.93, 74.54, '1.1M', '37.88 min'),
@@ -152,7 +154,30 @@ def lr_grid() -> list[Run]:
   ]
 
 
-SWEEPS = {'table1': table1, 'table2': table2, 'lr_grid': lr_grid, **ABLATIONS}
+def schedule() -> list[Run]:
+  """Fourier and learned 1x256 at the chosen rate over a long schedule (run with
+  ``--steps=2000``), evaluated every 250 steps: the curves that fix the converged
+  budget's step count (``configs/converged.py``)."""
+  return [
+    Run(
+      f'{kind} lr={converged.LEARNING_RATE:g}',
+      f'table1_{kind}_1x256',
+      (
+        ('train.learning_rate', converged.LEARNING_RATE),
+        ('train.eval_every_steps', converged.EVAL_EVERY),
+      ),
+    )
+    for kind in ('fourier', 'learned')
+  ]
+
+
+SWEEPS = {
+  'table1': table1,
+  'table2': table2,
+  'lr_grid': lr_grid,
+  'schedule': schedule,
+  **ABLATIONS,
+}
 GROUPS = {'ablations': tuple(ABLATIONS)}
 
 

@@ -208,3 +208,35 @@ def test_lr_grid_chooses_by_the_selection_set_and_flags_an_edge(tmp_path):
   assert '| fourier | **0.0003** | 50.00 / 60.00 | 62.00 / 72.00 |' in text
   assert 'an edge of the grid' in text and '0.001' not in text
   assert sweeps.lr_grid()[0].overrides[0] == ('train.learning_rate', sweeps.LR_GRID[0])
+
+
+def test_schedule_sweep_reports_curves_without_a_choice(tmp_path):
+  """One learning rate per kind: the report is a set of curves, nothing is 'chosen'."""
+  from experiments import lr_grid  # pylint: disable=import-outside-toplevel
+
+  record = tmp_path / 'r.json'
+  record.write_text(
+    json.dumps({'evals': [{'step': 250, 'spearman': 70.0, 'select_spearman': 60.0}]})
+  )
+  rows = [
+    {'module': r.module, 'overrides': dict(r.overrides), 'seeds': [{'record': str(record)}]}
+    for r in sweeps.sweep_runs('schedule')
+  ]
+  text = lr_grid.markdown(rows, None)
+  assert '## Learning curves' in text and '| fourier | 0.0003 | 60.00 / 70.00 |' in text
+  assert '**' not in text and 'edge of the grid' not in text
+
+
+def test_converged_budget_keeps_the_reduced_budget_but_the_rate_and_steps():
+  from configs import converged, reduced  # pylint: disable=import-outside-toplevel
+
+  c = converged.get_config('table1_learned_1x256')
+  r = reduced.get_config('table1_learned_1x256')
+  assert (c.train.learning_rate, c.train.num_steps) == (3e-4, converged.STEPS)
+  assert c.train.eval_every_steps == converged.EVAL_EVERY
+  assert (c.train.batch_size, c.data.max_len, c.model.dropout_rate) == (
+    r.train.batch_size,
+    r.data.max_len,
+    r.model.dropout_rate,
+  )
+  assert converged.get_config('table1_fourier_1x256,steps=100').train.num_steps == 100
