@@ -19,6 +19,8 @@ What is measured (all with the project's own code):
 * ``loop``: the training loop (``train_and_evaluate``, logging and evaluation
   included, compilation and evaluation time left out of its logged rate) against
   the bare step on the same batches.
+* ``ops``: each operation of the step (FFN dense, GELU, softmax, attention) jitted
+  alone against the PyTorch peer's, at the padded shape, and on one core against two.
 * ``breakdown``: where the time of a step goes at each ``--breakdown_shapes`` batch
   shape (ablations of the full step and jitted sub-functions, interleaved) and the
   sin/cos count of the compiled HLO.
@@ -56,11 +58,12 @@ from experiments.bench.batches import BERT_VOCAB_SIZE, TABLE1, load_training_bat
 from experiments.bench.measure import log, matmul_peak, med
 from experiments import readme_blocks
 from experiments.bench.report import readme_summary, write_outputs
+from experiments.bench.op_sections import section_ops
 from experiments.bench.scaling_sections import section_inference, section_shapes, section_vocab
 from experiments.bench.train_sections import section_breakdown, section_loop, section_train
 from pete_jax.encoder import DTYPES
 
-SECTIONS = ('train', 'loop', 'breakdown', 'inference', 'vocab', 'shapes')
+SECTIONS = ('train', 'loop', 'ops', 'breakdown', 'inference', 'vocab', 'shapes')
 DEFAULT_OUT_DIR = os.path.join('experiments', 'results')
 
 
@@ -83,6 +86,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--paddings', type=csv, default=['bucketed', 'padded'])
   p.add_argument('--loop_config', default='fourier_1x256', choices=TABLE1)
   p.add_argument('--loop_steps', type=int, default=60, help='steps of the loop section')
+  p.add_argument('--ops_config', default='fourier_1x256', choices=TABLE1)
+  p.add_argument('--ops_reps', type=int, default=5, help='timed reps of each op (ops section)')
   p.add_argument('--start_step', type=int, default=0)
   p.add_argument('--max_len', type=int, default=128)
   p.add_argument('--batch_size', type=int, default=128)
@@ -130,7 +135,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   args.peer = resolve_peer(args.peer, args.compute_dtype)
   if args.quick:
     args.steps, args.padded_steps, args.breakdown_reps, args.scaling_steps = 2, 1, 2, 1
-    args.loop_steps = 3
+    args.loop_steps, args.ops_reps = 3, 2
     args.batch_size, args.encode_batch, args.inference_batches = 8, 8, 2
     args.inference_padded_batches = 1
     args.configs = [c for c in args.configs if c.endswith('1x256')] or ['fourier_1x256']
@@ -211,6 +216,8 @@ def main(argv: Sequence[str]) -> dict:
     results['train'] = keep + new
   if 'loop' in args.sections:
     results['loop'] = section_loop(args)
+  if 'ops' in args.sections:
+    results['ops'] = section_ops(args)
   if 'breakdown' in args.sections:
     results['breakdown'] = section_breakdown(args, batches)
   if 'inference' in args.sections:

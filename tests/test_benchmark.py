@@ -36,7 +36,8 @@ def quick_run(tmp_path_factory, tiny_data_dir):
 def test_json_has_every_section(quick_run):
   _, results = quick_run
   for key in (
-    'meta', 'data', 'train', 'loop', 'breakdown', 'inference', 'vocab', 'shapes', 'targets'
+    'meta', 'data', 'train', 'loop', 'ops', 'breakdown', 'inference', 'vocab', 'shapes',
+    'targets',
   ):  # fmt: skip
     assert key in results, key
   assert results['meta']['quick'] is True
@@ -117,6 +118,32 @@ def test_loop_section(quick_run):
   for key in ('loop_pairs_per_s', 'step_pairs_per_s', 'loop_over_step', 'loop_wall_s'):
     _positive_finite(loop[key], key)
   assert any(t['target'].startswith('training loop >= 0.9') for t in results['targets'])
+
+
+def test_ops_section(quick_run):
+  """Every operation timed in JAX, beside PyTorch when installed, and on one core."""
+  out, results = quick_run
+  ops = results['ops']
+  assert ops['shapes']['tokens'] == ops['shapes']['sentences'] * ops['shapes']['length']
+  assert {r['op'] for r in ops['rows']} >= {'GELU (erf)', 'attention forward + backward'}
+  for r in ops['rows']:
+    _positive_finite(r['jax_s'], r['op'])
+    if _has_torch():
+      _positive_finite(r['torch_over_jax'], r['op'])
+    if 'jax_one_core_s' in r:
+      _positive_finite(r['two_core_speedup'], r['op'])
+  assert '## Operations of the step' in (out / 'benchmark.md').read_text()
+
+
+def test_interleaved_settle_runs_untimed_calls_before_each_timed_one():
+  from experiments.bench.measure import interleaved  # pylint: disable=import-outside-toplevel
+
+  calls = []
+  times = interleaved(
+    {n: (lambda i, n=n: calls.append((n, i)) or 1.0) for n in 'ab'}, 2, warmup=0, settle=1
+  )
+  assert times == {'a': [1.0, 1.0], 'b': [1.0, 1.0]}
+  assert calls == [('a', 0), ('a', 0), ('b', 0), ('b', 0), ('b', 1), ('b', 1), ('a', 1), ('a', 1)]
 
 
 def test_breakdown_inference_scaling(quick_run):

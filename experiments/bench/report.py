@@ -129,6 +129,7 @@ def markdown(results: dict) -> str:
       f'Loop / step: **{loop["loop_over_step"]:.3f}**.',
       '',
     ]
+  lines += ops_table(results.get('ops'))
   for size, b in results.get('breakdown', {}).items():
     lines += [
       f'## Breakdown {size} (shape a x b = {b["shape"][0]} / {b["shape"][1]}, '
@@ -243,6 +244,31 @@ def markdown(results: dict) -> str:
     '',
   ]
   return '\n'.join(lines)
+
+
+def ops_table(ops: dict | None) -> list[str]:
+  """The ``ops`` section: each operation in JAX and in PyTorch, and JAX on one core."""
+  if not ops:
+    return []
+  s = ops['shapes']
+  lines = [
+    f'## Operations of the step: pete_jax (XLA) against PyTorch ({ops["config"]}, padded)',
+    '',
+    f'Each operation alone at the shapes of one padded step: {s["sentences"]} sentences x '
+    f'{s["length"]} tokens, d = {s["d"]}, {s["heads"]} head(s) of {s["head_dim"]}, FFN hidden '
+    f'{s["ffn_hidden"]}. JAX jitted; PyTorch eager as the peer runs it; interleaved, '
+    f'{ops["reps"]} reps, medians. "one core": the JAX op in a process pinned to one core.',
+    '',
+    '| operation | JAX ms | PyTorch ms | PyTorch / JAX | JAX ms, one core | two-core speed-up |',
+    '|---|---|---|---|---|---|',
+  ]
+  ms = lambda r, k: f'{r[k] * 1e3:.1f}' if k in r else ''
+  for r in ops['rows']:
+    lines.append(
+      f'| {r["op"]} | {ms(r, "jax_s")} | {ms(r, "torch_s")} | {fmt(r.get("torch_over_jax", ""))} | '
+      f'{ms(r, "jax_one_core_s")} | {fmt(r.get("two_core_speedup", ""))} |'
+    )
+  return lines + ['']
 
 
 def targets_table(results: dict) -> str:

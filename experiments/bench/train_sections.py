@@ -64,7 +64,9 @@ def section_train(args, batches: list, peak: float) -> list[dict]:
       log(
         f'train {size} {padding}: {list(runners)}, {n_steps} steps, shapes {list(first_of_shape)}'
       )
-      times = interleaved(runners, n_steps, warmup_items=sorted(first_of_shape.values()))
+      times = interleaved(
+        runners, n_steps, warmup_items=sorted(first_of_shape.values()), settle=1 if peers else 0
+      )
       for n in runners:
         jax_name = n.removeprefix(PEER)
         row = _train_row(n, trainers[jax_name], peers.get(n), padding, size, steps, times[n], peak)
