@@ -111,11 +111,11 @@ class FourierEmbed(nn.Module):
     return jnp.einsum('...d,vd->...v', query, self.embedding_table())
 
 
-class LearnedEmbed(nn.Module):
-  """The baseline: a learned ``[V, d]`` table, then RMSNorm and dropout.
+class TableEmbed(nn.Module):
+  """Base of the learned tables: ``vectors(ids)``, then RMSNorm and dropout.
 
-  Same call signature as :class:`FourierEmbed`; ``deterministic`` switches dropout
-  off.
+  Subclasses define ``vectors``, which runs inside the compact ``__call__`` (so it
+  may create its tables there); ``pete_jax/table_embeddings.py`` has the smaller ones.
   """
 
   num_embeddings: int
@@ -130,18 +130,32 @@ class LearnedEmbed(nn.Module):
       raise ValueError(f'vocab_size must be >= 2, got {self.num_embeddings}.')
     super().__post_init__()
 
+  def table(self, rows: int, width: int, name: str) -> nn.Embed:
+    return nn.Embed(rows, width, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+
+  def vectors(self, ids: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
   @nn.compact
   def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
-    h = nn.Embed(
-      self.num_embeddings,
-      self.features,
-      dtype=self.dtype,
-      param_dtype=self.param_dtype,
-      name='table',
-    )(ids)
-    h = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(h)
+    h = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(self.vectors(ids))
     return nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
 
   def embedding_table(self) -> jax.Array:
-    """The ``[V, d]`` table after RMSNorm (dropout off)."""
+    """The ``[V, d]`` table after RMSNorm (dropout off), for serving with a lookup."""
     return self(jnp.arange(self.num_embeddings), deterministic=True)
+
+  def attend(self, query: jax.Array) -> jax.Array:
+    """``query @ table.T``: logits over the vocabulary, as ``nn.Embed.attend``."""
+    return jnp.einsum('...d,vd->...v', query, self.embedding_table())
+
+
+class LearnedEmbed(TableEmbed):
+  """The baseline: a learned ``[V, d]`` table, then RMSNorm and dropout.
+
+  Same call signature as :class:`FourierEmbed`; ``deterministic`` switches dropout
+  off.
+  """
+
+  def vectors(self, ids: jax.Array) -> jax.Array:
+    return self.table(self.num_embeddings, self.features, 'table')(ids)

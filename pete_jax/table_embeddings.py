@@ -1,55 +1,21 @@
 """Smaller learned tables: the well-known ways to cut a V x d table's parameters (issue 17).
 
 Each has ``FourierEmbed``'s signature (ids ``[...]`` -> ``[..., d]``, ``embedding_table()``,
-``attend()``) and the learned baseline's output stage (RMSNorm, then dropout), so that
-only the way a token's vector is stored differs between them and ``LearnedEmbed``.
+``attend()``) and the learned baseline's output stage (``TableEmbed``: RMSNorm, then
+dropout), so that only the way a token's vector is stored differs from ``LearnedEmbed``.
 """
 
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from pete_jax.embeddings import TableEmbed
 from pete_jax.id_codes import mix32
-from pete_jax.layers import rms_norm
-
-Dtype = Any
 
 
-class _TableEmbed(nn.Module):
-  """Shared output stage and table helpers; subclasses define ``vectors(ids)``, which
-  runs inside the compact ``__call__`` (so it may create its tables there)."""
-
-  num_embeddings: int
-  features: int
-  dropout_rate: float = 0.0
-  rms_eps: float = 1e-6
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
-
-  def table(self, rows: int, width: int, name: str) -> nn.Embed:
-    return nn.Embed(rows, width, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
-
-  def vectors(self, ids: jax.Array) -> jax.Array:
-    raise NotImplementedError
-
-  @nn.compact
-  def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
-    h = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(self.vectors(ids))
-    return nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-
-  def embedding_table(self) -> jax.Array:
-    """The ``[V, d]`` table after RMSNorm (dropout off), for serving with a lookup."""
-    return self(jnp.arange(self.num_embeddings), deterministic=True)
-
-  def attend(self, query: jax.Array) -> jax.Array:
-    """``query @ table.T``: logits over the vocabulary, as ``nn.Embed.attend``."""
-    return jnp.einsum('...d,vd->...v', query, self.embedding_table())
-
-
-class FactorisedEmbed(_TableEmbed):
+class FactorisedEmbed(TableEmbed):
   """A ``V x e`` table and a shared ``e -> d`` projection (Lan et al. 2020, ALBERT):
   ``V e + e d`` parameters instead of ``V d``.
 
@@ -72,7 +38,7 @@ def hash_bucket(ids: jax.Array, buckets: int, salt: int = 0) -> jax.Array:
   return (mix32(salted) % jnp.uint32(buckets)).astype(jnp.int32)
 
 
-class HashedEmbed(_TableEmbed):
+class HashedEmbed(TableEmbed):
   """``buckets`` shared rows of d, ids mapped to them by fixed hashes.
 
   With ``num_hashes = 1`` this is the hashing trick (Weinberger et al. 2009): ids that
@@ -97,7 +63,7 @@ class HashedEmbed(_TableEmbed):
     return jnp.einsum('...k,k...d->...d', weights, hashed)
 
 
-class QuotientRemainderEmbed(_TableEmbed):
+class QuotientRemainderEmbed(TableEmbed):
   """Two small tables indexed by ``p // m`` and ``p % m``, combined by elementwise
   product (Shi et al. 2020, the quotient-remainder trick): every id gets a distinct
   pair of rows with ``(ceil(V / m) + m) d`` parameters.
