@@ -133,42 +133,33 @@ ABLATIONS = {
 # Learning rates of the grid: 3x apart, centred on the best value seen in 200-step runs
 # (1e-4; the paper's 2e-5 scored 3-5 points lower there). Widened if an edge wins.
 LR_GRID = (1e-4, 3e-4, 1e-3)
-LR_GRID_EVAL_EVERY = 250
 
 
-def lr_grid() -> list[Run]:
-  """Fourier and learned 1x256 at each learning rate, evaluated every 250 steps.
-
-  The learning rate of each kind is chosen by the selection set (zero-shot STS-B
-  train, ``select_spearman``), never by STS-B validation; the evaluations along the
-  way give the learning curves that fix the step budget.
-  """
+def _curves_at(rates: tuple) -> list[Run]:
+  """Fourier and learned 1x256 at each learning rate, evaluated every
+  ``converged.EVAL_EVERY`` steps (scored on the selection set and STS-B validation)."""
   return [
     Run(
       f'{kind} lr={lr:g}',
       f'table1_{kind}_1x256',
-      (('train.learning_rate', lr), ('train.eval_every_steps', LR_GRID_EVAL_EVERY)),
+      (('train.learning_rate', lr), ('train.eval_every_steps', converged.EVAL_EVERY)),
     )
-    for lr in LR_GRID
+    for lr in rates
     for kind in ('fourier', 'learned')
   ]
+
+
+def lr_grid() -> list[Run]:
+  """The grid (run with ``--steps=1000``). The learning rate of each kind is chosen by
+  the selection set (zero-shot STS-B train, ``select_spearman``), never by STS-B
+  validation."""
+  return _curves_at(LR_GRID)
 
 
 def schedule() -> list[Run]:
-  """Fourier and learned 1x256 at the chosen rate over a long schedule (run with
-  ``--steps=2000``), evaluated every 250 steps: the curves that fix the converged
-  budget's step count (``configs/converged.py``)."""
-  return [
-    Run(
-      f'{kind} lr={converged.LEARNING_RATE:g}',
-      f'table1_{kind}_1x256',
-      (
-        ('train.learning_rate', converged.LEARNING_RATE),
-        ('train.eval_every_steps', converged.EVAL_EVERY),
-      ),
-    )
-    for kind in ('fourier', 'learned')
-  ]
+  """The chosen rate over a long schedule (run with ``--steps=2000``): the curves that
+  fix the converged budget's step count (``configs/converged.py``)."""
+  return _curves_at((converged.LEARNING_RATE,))
 
 
 SWEEPS = {
