@@ -13,6 +13,7 @@ a fresh clone of the repository.
 """
 
 import dataclasses
+import importlib
 import os
 import platform
 import re
@@ -38,13 +39,13 @@ class Job:
   seed: int
   steps: int
   runs_dir: str = 'runs'
-  budget: str = ''  # extra configs/reduced.py budget fields, e.g. 'batch=16,max_len=16'
+  budget: str = ''  # extra budget fields of configs/reduced.py, e.g. 'batch=16,max_len=16'
   records_dir: str = RECORDS_DIR
 
   @property
   def config_arg(self) -> str:
     extra = f',{self.budget}' if self.budget else ''
-    return f'configs/reduced.py:{self.run.module},steps={self.steps}{extra}'
+    return f'configs/{self.run.budget}.py:{self.run.module},steps={self.steps}{extra}'
 
   @property
   def workdir(self) -> str:
@@ -53,7 +54,8 @@ class Job:
     else:
       base = os.path.join(self.runs_dir, self.sweep, slug(self.run.name))
     extra = '_' + slug(self.budget.replace(',', '_')) if self.budget else ''
-    return os.path.join(base, f'steps{self.steps}{extra}_seed{self.seed}')
+    prefix = '' if self.run.budget == 'reduced' else f'{self.run.budget}_'
+    return os.path.join(base, f'{prefix}steps{self.steps}{extra}_seed{self.seed}')
 
   @property
   def command(self) -> list[str]:
@@ -167,11 +169,14 @@ def run_record(job: Job) -> dict | None:
   return record
 
 
+def budget_module(budget: str):
+  """``configs/<budget>.py`` (its ``get_config`` and default ``STEPS``)."""
+  return importlib.import_module(f'configs.{budget}')
+
+
 def job_config(job: Job):
   """The resolved config of a job (the same one its command builds)."""
-  from configs import reduced  # pylint: disable=import-outside-toplevel
-
-  config = reduced.get_config(job.config_arg.split(':', 1)[1])
+  config = budget_module(job.run.budget).get_config(job.config_arg.split(':', 1)[1])
   config.seed = job.seed
   for field, value in job.run.overrides:
     set_field(config, field, value)
@@ -202,6 +207,7 @@ def job_result(job: Job) -> dict:
     'metrics': record.get('metrics'),
     'steps': config.train.num_steps,
     'batch_size': config.train.batch_size,
+    'learning_rate': config.train.learning_rate,
     'finetune_steps': config.finetune.num_steps if config.finetune.enabled else 0,
     'wall_s': record.get('wall_s'),
     'machine': record.get('machine'),

@@ -20,7 +20,7 @@ def curves(rows: list[dict]) -> dict:
   out: dict = {}
   for r in rows:
     kind = r['module'].split('_')[1]
-    lr = float(r['overrides']['train.learning_rate'])
+    lr = r['seeds'][0]['learning_rate']
     record = read_json(r['seeds'][0]['record']) or {}
     evals = sorted(record.get('evals', []), key=lambda e: e['step'])
     if evals:

@@ -1,7 +1,7 @@
 """Runs a named sweep and writes its results table.
 
-  python -m experiments.run table1|table2|lr_grid|schedule|ablations|<ablation> [--seeds=0,1,2]
-      [--steps=200] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
+  python -m experiments.run table1|table2|lr_grid|schedule|ablations|<ablation>[_converged]
+      [--seeds=0,1,2] [--steps=N] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
 (one at a time) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs
@@ -15,10 +15,11 @@ import os
 from absl import app, flags
 
 from experiments import jobs, lr_grid, sweeps, tables
-from configs import reduced
 
 _SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each run's own).")
-_STEPS = flags.DEFINE_integer('steps', reduced.STEPS, 'Pre-training steps per run.')
+_STEPS = flags.DEFINE_integer(
+  'steps', 0, "Pre-training steps of every run (0: each run's own, else its budget's STEPS)."
+)
 _ONLY = flags.DEFINE_string('only', '', 'Train only runs whose name contains this.')
 _RESULTS_ONLY = flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
 _BUDGET = flags.DEFINE_string(
@@ -40,13 +41,14 @@ def jobs_of(
   results_dir: str = 'experiments/results',
 ) -> list:
   records = os.path.join(results_dir, 'runs')
+  steps = steps or run.steps or jobs.budget_module(run.budget).STEPS
   return [jobs.Job(sweep, run, s, steps, runs_dir, budget, records) for s in (seeds or run.seeds)]
 
 
 def run_sweep(
   sweep: str,
   seeds: tuple = (),
-  steps: int = reduced.STEPS,
+  steps: int = 0,
   only: str = '',
   results_only: bool = False,
   runs_dir: str = 'runs',
@@ -96,7 +98,9 @@ def main(argv):
     print(f'wrote {path}')
   if argv[1] in sweeps.GROUPS:
     print(f'wrote {tables.write_group(argv[1], names, _RESULTS_DIR.value)}')
-  if set(names) & {'table1', 'table2'} and tables.update_readme(_RESULTS_DIR.value):
+  if any(n.startswith(('table1', 'table2')) for n in names) and tables.update_readme(
+    _RESULTS_DIR.value
+  ):
     print('updated the results block of README.md')
 
 

@@ -1,8 +1,11 @@
 """Named sweeps: which runs (config module + overrides + seeds) each sweep holds.
 
-A run's config is ``configs/reduced.py:<module>`` (the experiment config at the
-reduced budget) plus ``overrides`` (dotted config fields, passed to
-``pete_jax.main`` as ``--config.<field>=<value>``).
+A run's config is ``configs/<budget>.py:<module>`` (the experiment config at the
+reduced budget, or at the converged one of ``configs/converged.py``) plus
+``overrides`` (dotted config fields, passed to ``pete_jax.main`` as
+``--config.<field>=<value>``). Every sweep of the reduced budget whose conclusion
+the results README draws has a ``<sweep>_converged`` twin: the same runs at the
+converged budget.
 """
 
 import dataclasses
@@ -47,6 +50,10 @@ class Run:
       so the reference model is trained once for Table 1 and every ablation.
     seeds: default seeds.
     reference: the row an ablation's other rows are compared with.
+    budget: the budget config file the module is wrapped in (``configs/<budget>.py``).
+    compare_with: name of the row this one's seeds are tested against (Welch); by
+      default the sweep's reference row.
+    steps: the run's pre-training steps (0: its budget's ``STEPS``); ``--steps`` overrides.
   """
 
   name: str
@@ -58,6 +65,9 @@ class Run:
   shared: str = ''
   seeds: tuple = (0,)
   reference: bool = False
+  budget: str = 'reduced'  # configs/<budget>.py: 'reduced' or 'converged'
+  compare_with: str = ''  # the row this one is compared with (default: the reference row)
+  steps: int = 0  # pre-training steps; 0: the budget's own (configs/<budget>.py STEPS)
 
 
 def _reference(name: str) -> Run:
@@ -72,8 +82,12 @@ def table1() -> list[Run]:
   runs = []
   for key, (s, p, n, _) in TABLE1_PAPER.items():
     seeds = (0, 1, 2) if key.endswith('1x256') else (0,)
-    shared = 'fourier_1x256' if key == 'fourier_1x256' else ''
-    runs.append(Run(key, f'table1_{key}', (), s, p, n, shared=shared, seeds=seeds))
+    # Shared workdirs: the 1x256 runs are also the ablations' reference and the schedule curves.
+    shared = key if key.endswith('1x256') else ''
+    peer = key.replace('fourier', 'learned') if key.startswith('fourier') else ''
+    runs.append(
+      Run(key, f'table1_{key}', (), s, p, n, shared=shared, seeds=seeds, compare_with=peer)
+    )
   return runs
 
 
@@ -135,41 +149,72 @@ ABLATIONS = {
 LR_GRID = (1e-4, 3e-4, 1e-3)
 
 
-def _curves_at(rates: tuple) -> list[Run]:
-  """Fourier and learned 1x256 at each learning rate, evaluated every
-  ``converged.EVAL_EVERY`` steps (scored on the selection set and STS-B validation)."""
+def lr_grid() -> list[Run]:
+  """Fourier and learned 1x256 at each rate of the grid over 1000 steps, evaluated every ``converged.EVAL_EVERY`` steps. The learning rate of each kind is
+  chosen by the selection set (zero-shot STS-B train, ``select_spearman``), never by
+  STS-B validation."""
   return [
     Run(
       f'{kind} lr={lr:g}',
       f'table1_{kind}_1x256',
       (('train.learning_rate', lr), ('train.eval_every_steps', converged.EVAL_EVERY)),
+      steps=1000,
     )
-    for lr in rates
+    for lr in LR_GRID
     for kind in ('fourier', 'learned')
   ]
 
 
-def lr_grid() -> list[Run]:
-  """The grid (run with ``--steps=1000``). The learning rate of each kind is chosen by
-  the selection set (zero-shot STS-B train, ``select_spearman``), never by STS-B
-  validation."""
-  return _curves_at(LR_GRID)
-
-
 def schedule() -> list[Run]:
-  """The chosen rate over a long schedule (run with ``--steps=2000``): the curves that
-  fix the converged budget's step count (``configs/converged.py``)."""
-  return _curves_at((converged.LEARNING_RATE,))
+  """The chosen rate over the converged budget's schedule, evaluated every
+  ``converged.EVAL_EVERY`` steps: the curves that fix its step count
+  (``configs/converged.py``). They are seed 0 of the converged Table 1's 1x256 rows."""
+  return [
+    Run(
+      f'{kind} lr={converged.LEARNING_RATE:g}',
+      f'table1_{kind}_1x256',
+      shared=f'{kind}_1x256',
+      budget='converged',
+    )
+    for kind in ('fourier', 'learned')
+  ]
 
+
+def at_converged_budget(runs: list[Run]) -> list[Run]:
+  """The same runs at the converged budget (three seeds for every row)."""
+  return [dataclasses.replace(r, budget='converged', seeds=ABLATION_SEEDS) for r in runs]
+
+
+def table1_converged() -> list[Run]:
+  """Table 1 at the converged budget: three seeds for the 1x256 and 2x512 pairs, one for
+  the others (whose runs cost 2-4x a 1x256 one on a CPU)."""
+  return [
+    dataclasses.replace(
+      r, budget='converged', seeds=ABLATION_SEEDS if r.name[-5:] in ('1x256', '2x512') else (0,)
+    )
+    for r in table1()
+  ]
+
+
+# The ablations whose conclusions the results README draws most firmly.
+CONVERGED_ABLATIONS = ('normalisation', 'id_order', 'embed_mlp', 'basis', 'tokenizer')
 
 SWEEPS = {
   'table1': table1,
+  'table1_converged': table1_converged,
   'table2': table2,
   'lr_grid': lr_grid,
   'schedule': schedule,
   **ABLATIONS,
+  **{
+    f'{name}_converged': (lambda name=name: at_converged_budget(ABLATIONS[name]()))
+    for name in CONVERGED_ABLATIONS
+  },
 }
-GROUPS = {'ablations': tuple(ABLATIONS)}
+GROUPS = {
+  'ablations': tuple(ABLATIONS),
+  'ablations_converged': tuple(f'{name}_converged' for name in CONVERGED_ABLATIONS),
+}
 
 
 def sweep_runs(name: str) -> list[Run]:

@@ -16,18 +16,32 @@ from experiments import jobs, readme_blocks
 from pete_jax import files
 from experiments.sweeps import Run
 
-BUDGET = (
+BUDGETS = {}
+BUDGETS['reduced'] = (
   'Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
   "entailment pairs (configs/local_data.py, about 6% of the paper's data); AdamW lr 2e-5, "
   '100 warmup steps then linear decay; max_len 48; STS-B validation (1,500 pairs) '
   'zero-shot, masked mean pooling, paper normalisation (2p/(V-1)-1) unless a row says '
   'otherwise. The paper trains 122,700 steps at max_len 128.'
 )
+BUDGETS['converged'] = (
+  'Converged budget (configs/converged.py): as the reduced budget (configs/reduced.py: batch '
+  "128 pairs, the ~20,400 local SNLI/MNLI entailment pairs, about 6% of the paper's data, "
+  'AdamW, 100 warmup steps then linear decay, max_len 48) but lr 3e-4 and 2,000 steps '
+  '(about 12.5 epochs), both chosen on the selection set (zero-shot STS-B train pairs; '
+  'lr_grid.md, schedule.md). STS-B validation (1,500 pairs) zero-shot, masked mean pooling, '
+  'paper normalisation unless a row says otherwise. The paper trains 122,700 steps at max_len 128.'
+)
+
+
+def budget_text(rows: list[dict]) -> str:
+  """The budget paragraph of the rows' budget (the reduced one for an empty table)."""
+  return BUDGETS[rows[0].get('budget', 'reduced') if rows else 'reduced']
 
 
 def stage_of(sweep: str) -> str:
   """Which metrics a sweep reports: 'finetune' for Table 2, else 'pretrain' (zero-shot)."""
-  return 'finetune' if sweep == 'table2' else 'pretrain'
+  return 'finetune' if sweep.startswith('table2') else 'pretrain'
 
 
 def summarise(values: list[float]) -> dict:
@@ -71,21 +85,26 @@ def row_result(sweep: str, run: Run, seed_jobs: list[jobs.Job]) -> dict:
     'params': seeds[0]['params'],
     'seeds': seeds,
     'reference': run.reference,
+    'compare_with': run.compare_with,
+    'budget': run.budget,
   }
 
 
 def compare_to_reference(rows: list[dict]) -> list[dict]:
-  """Sets each row's ``vs_reference``: its mean Spearman minus the reference row's.
+  """Sets each row's ``vs_reference``: its mean Spearman minus that of the row it is
+  compared with (its ``compare_with`` row, else the sweep's reference row).
 
   With two or more seeds on both sides it also gives Welch's t-test p-value, so a
-  difference can be told from seed noise. Sweeps without a reference row get None.
+  difference can be told from seed noise. Rows with nothing to compare with get None.
   """
   ref = next((r for r in rows if r.get('reference')), None)
+  by_name = {r['name']: r for r in rows}
   for r in rows:
     r['vs_reference'] = None
+    other = by_name.get(r.get('compare_with')) or ref
     ours = list(r['per_seed_spearman'].values())
-    theirs = list(ref['per_seed_spearman'].values()) if ref else []
-    if r is ref or not ours or not theirs:
+    theirs = list(other['per_seed_spearman'].values()) if other else []
+    if r is other or not ours or not theirs:
       continue
     p = (
       float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
@@ -93,6 +112,7 @@ def compare_to_reference(rows: list[dict]) -> list[dict]:
       else None
     )
     r['vs_reference'] = {
+      'other': other['name'],
       'difference': statistics.fmean(ours) - statistics.fmean(theirs),
       'welch_p': p,
     }
@@ -119,7 +139,8 @@ def _vs_reference(row: dict) -> str:
   if not cmp:
     return '—'
   p = 'one seed' if cmp['welch_p'] is None else f'p={cmp["welch_p"]:.2g}'
-  return f'{cmp["difference"]:+.2f} ({p})'
+  vs = f' vs {cmp["other"]}' if row.get('compare_with') else ''
+  return f'{cmp["difference"]:+.2f}{vs} ({p})'
 
 
 def _leading_cells(row: dict, ref: bool) -> list[str]:
@@ -130,7 +151,7 @@ def _leading_cells(row: dict, ref: bool) -> list[str]:
 
 
 def _has_reference(rows: list[dict]) -> bool:
-  return any(r.get('reference') for r in rows)
+  return any(r.get('reference') or r.get('compare_with') for r in rows)
 
 
 def _wall(row: dict) -> str:
@@ -143,7 +164,7 @@ def compact_table(rows: list[dict], finetune: bool = False) -> str:
   ref = _has_reference(rows)
   lines = [
     '| run | paper Spearman | ours Spearman (mean ± std, n) | per seed | ours − paper | '
-    + ('ours − reference (Welch) | ' if ref else '')
+    + ('ours − compared row (Welch) | ' if ref else '')
     + 'params (ours) | wall / run |'
     + (' zero-shot before fine-tuning |' if finetune else ''),
     '|---' * (7 + ref + finetune) + '|',
@@ -178,10 +199,10 @@ def markdown(sweep: str, rows: list[dict]) -> str:
     '',
     f'Metric: {what}; Spearman and Pearson x100.',
     '',
-    BUDGET,
+    budget_text(rows),
     '',
     '| run | paper Spearman | ours Spearman (mean ± std) | per seed | ours − paper | '
-    + ('ours − reference (Welch) | ' if ref else '')
+    + ('ours − compared row (Welch) | ' if ref else '')
     + 'ours Pearson | paper Pearson | params (ours) | paper params | steps | batch | '
     'wall / run |' + (' zero-shot before fine-tuning |' if stage == 'finetune' else ''),
     '|---' * (12 + ref + (stage == 'finetune')) + '|',
@@ -236,7 +257,8 @@ def write(sweep: str, rows: list[dict], results_dir: str) -> str:
   os.makedirs(results_dir, exist_ok=True)
   rows = compare_to_reference(rows)
   files.write_json(
-    os.path.join(results_dir, f'{sweep}.json'), {'sweep': sweep, 'budget': BUDGET, 'rows': rows}
+    os.path.join(results_dir, f'{sweep}.json'),
+    {'sweep': sweep, 'budget': budget_text(rows), 'rows': rows},
   )
   path = os.path.join(results_dir, f'{sweep}.md')
   with open(path, 'w', encoding='utf-8') as f:
@@ -266,8 +288,9 @@ def readme_summary(results_dir: str) -> str:
   """The README's results block: Table 1 and Table 2 rows from their JSON files."""
   lines = []
   for sweep, title in (
-    ('table1', 'Table 1 (zero-shot)'),
-    ('table2', 'Table 2 (after STS-B fine-tuning)'),
+    ('table1_converged', 'Table 1 at the converged budget (2,000 steps at lr 3e-4; zero-shot)'),
+    ('table1', 'Table 1, early training (200 steps at lr 2e-5; zero-shot)'),
+    ('table2', 'Table 2, early training (after STS-B fine-tuning)'),
   ):
     path = os.path.join(results_dir, f'{sweep}.json')
     if not os.path.exists(path):

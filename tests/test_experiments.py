@@ -1,5 +1,6 @@
 """Tests of the experiment runner (experiments/run.py) and the Colab notebook in TINY mode."""
 
+import ast
 import json
 import os
 import pathlib
@@ -197,12 +198,11 @@ def test_lr_grid_chooses_by_the_selection_set_and_flags_an_edge(tmp_path):
     record.write_text(json.dumps({'evals': evals}))
     return {
       'module': 'table1_fourier_1x256',
-      'overrides': {'train.learning_rate': lr},
-      'seeds': [{'record': str(record)}],
+      'seeds': [{'record': str(record), 'learning_rate': lr}],
     }
 
   rows = [row(3e-5, 60.0, 70.0), row(1e-4, 61.0, 73.0), row(3e-4, 62.0, 72.0)]
-  rows.append({**row(1e-3, 0, 0), 'seeds': [{'record': str(tmp_path / 'not_run.json')}]})
+  rows.append({**row(1e-3, 0, 0), 'seeds': [{'record': 'nothing.json', 'learning_rate': 1e-3}]})
   assert lr_grid.choices(lr_grid.curves(rows)) == {'fourier': 3e-4}
   text = lr_grid.markdown(rows, None)
   assert '| fourier | **0.0003** | 50.00 / 60.00 | 62.00 / 72.00 |' in text
@@ -219,7 +219,7 @@ def test_schedule_sweep_reports_curves_without_a_choice(tmp_path):
     json.dumps({'evals': [{'step': 250, 'spearman': 70.0, 'select_spearman': 60.0}]})
   )
   rows = [
-    {'module': r.module, 'overrides': dict(r.overrides), 'seeds': [{'record': str(record)}]}
+    {'module': r.module, 'seeds': [{'record': str(record), 'learning_rate': 3e-4}]}
     for r in sweeps.sweep_runs('schedule')
   ]
   text = lr_grid.markdown(rows, None)
@@ -240,3 +240,68 @@ def test_converged_budget_keeps_the_reduced_budget_but_the_rate_and_steps():
     r.model.dropout_rate,
   )
   assert converged.get_config('table1_fourier_1x256,steps=100').train.num_steps == 100
+
+
+def test_converged_sweeps_build_converged_commands_and_their_own_workdirs():
+  """``<sweep>_converged`` runs ``configs/converged.py`` at its 2000 steps, three seeds, in
+  workdirs that never collide with the reduced budget's; the schedule curves are seed 0 of
+  the converged Table 1's 1x256 rows (one workdir, trained once)."""
+  from configs import converged  # pylint: disable=import-outside-toplevel
+
+  (fourier,) = [r for r in sweeps.sweep_runs('table1_converged') if r.name == 'fourier_1x256']
+  job = run.jobs_of('table1_converged', fourier, (), 0, 'runs')[0]
+  assert (
+    f'--config=configs/converged.py:table1_fourier_1x256,steps={converged.STEPS}' in job.command
+  )
+  assert job.workdir == os.path.join('runs', 'shared', 'fourier_1x256', 'converged_steps2000_seed0')
+  assert jobs.job_config(job).train.learning_rate == converged.LEARNING_RATE
+  early = run.jobs_of('table1', sweeps.table1()[0], (), 0, 'runs')[0]
+  assert early.workdir.endswith('steps200_seed0') and early.workdir != job.workdir
+  schedule_workdirs = {
+    run.jobs_of('schedule', r, (), 0, 'runs')[0].workdir for r in sweeps.schedule()
+  }
+  converged_1x256 = {
+    run.jobs_of('table1_converged', r, (), 0, 'runs')[0].workdir
+    for r in sweeps.table1_converged()
+    if r.name.endswith('1x256')
+  }
+  assert schedule_workdirs == converged_1x256
+  assert {r.seeds for r in sweeps.sweep_runs('normalisation_converged')} == {(0, 1, 2)}
+  assert set(sweeps.GROUPS['ablations_converged']) <= set(sweeps.SWEEPS)
+  assert run.jobs_of('lr_grid', sweeps.lr_grid()[0], (), 0, 'runs')[0].steps == 1000
+
+
+def test_schedule_records_trained_with_the_reduced_command_have_the_converged_config():
+  """The schedule runs were trained as reduced-budget commands with the chosen rate; their
+  records now stand for the converged commands, which must build the same config."""
+  from configs import converged, reduced  # pylint: disable=import-outside-toplevel
+  from pete_jax.config_fields import set_field  # pylint: disable=import-outside-toplevel
+
+  for kind in ('fourier', 'learned'):
+    record = json.loads(
+      (
+        REPO / f'experiments/results/runs/shared/{kind}_1x256/converged_steps2000_seed0.json'
+      ).read_text()
+    )
+    config_arg = re.search(r'--config=configs/reduced.py:(\S+)', record['trained_as']).group(1)
+    trained = reduced.get_config(config_arg)
+    for field, value in re.findall(r'--config\.(\S+?)=(\S+)', record['trained_as']):
+      set_field(trained, field, ast.literal_eval(value))
+    expected = converged.get_config(f'table1_{kind}_1x256')
+    expected.seed = 0
+    assert trained.to_json() == expected.to_json()
+
+
+def test_table1_compares_each_fourier_row_with_the_learned_row_of_its_size():
+  def row(name, seeds, peer=''):
+    return {'name': name, 'per_seed_spearman': dict(enumerate(seeds)), 'compare_with': peer}
+
+  rows = tables.compare_to_reference(
+    [row('fourier_1x256', [70.0, 70.2, 70.1], 'learned_1x256'), row('learned_1x256', [72.0, 72.4])]
+  )
+  assert rows[0]['vs_reference']['other'] == 'learned_1x256'
+  assert rows[0]['vs_reference']['difference'] == pytest.approx(70.1 - 72.2)
+  assert rows[0]['vs_reference']['welch_p'] < 0.05 and rows[1]['vs_reference'] is None
+  assert {r.compare_with for r in sweeps.table1() if r.name.startswith('fourier')} == {
+    f'learned_{size}' for size in ('1x256', '1x512', '2x256', '2x512')
+  }
