@@ -56,7 +56,7 @@ def _open(path: str, fmt: str) -> TextIO:
   return open(path, encoding='utf-8-sig', errors='surrogateescape', newline='')
 
 
-def _tsv_lines(path: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
+def tsv_lines(path: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
   """(1-based line number, fields) of each non-blank line, quoting off.
 
   STS-B sentences contain unbalanced quote characters, so a csv reader with
@@ -100,7 +100,7 @@ def read_nli_jsonl(path: str) -> Iterator[RawRow]:
 
 def read_stsb_tsv(path: str) -> Iterator[RawRow]:
   """GLUE STS-B tsv: header row; sentence1, sentence2, score by name."""
-  lines = _tsv_lines(path, 'stsb_tsv')
+  lines = tsv_lines(path, 'stsb_tsv')
   _, header = next(lines, (0, None))
   if header is None:
     raise SourceError(f'{path}: empty file (expected a header row)')
@@ -115,7 +115,7 @@ def read_stsb_tsv(path: str) -> Iterator[RawRow]:
 
 def read_stsb_csv(path: str) -> Iterator[RawRow]:
   """Original stsbenchmark sts-*.csv: tabs, no header, score in column 5."""
-  for lineno, fields in _tsv_lines(path, 'stsb_csv'):
+  for lineno, fields in tsv_lines(path, 'stsb_csv'):
     where = f'{path}:{lineno}'
     if len(fields) <= _STSB_CSV_B:
       yield RawRow(where, error='wrong_column_count')
@@ -152,7 +152,7 @@ def read_pairs(path: str, columns: Sequence[str], delimiter: str) -> Iterator[Ra
     rows = _csv_rows(f, path)
   else:
     f = None
-    rows = _tsv_lines(path, fmt)
+    rows = tsv_lines(path, fmt)
   try:
     _, header = next(rows, (0, None))
     if header is None:

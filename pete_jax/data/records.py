@@ -143,7 +143,7 @@ class ReadReport:
     return '\n'.join(lines)
 
 
-def _decodable(text: str) -> bool:
+def decodable(text: str) -> bool:
   """False if `text` holds bytes that were not valid UTF-8.
 
   Files are opened with errors='surrogateescape', which maps each invalid
@@ -188,7 +188,7 @@ def to_pair(row: RawRow, kind: str) -> SentencePair | str:
     return row.error
   if row.text_a is None or row.text_b is None:
     return 'missing_field'
-  if not (_decodable(row.text_a) and _decodable(row.text_b)):
+  if not (decodable(row.text_a) and decodable(row.text_b)):
     return 'undecodable'
   text_a, text_b = row.text_a.strip(), row.text_b.strip()
   if not text_a or not text_b:
@@ -199,7 +199,7 @@ def to_pair(row: RawRow, kind: str) -> SentencePair | str:
     except KeyError:
       return 'unknown_label'
     return SentencePair(text_a, text_b, None if label == NO_GOLD else label)
-  if isinstance(row.target, str) and not _decodable(row.target):
+  if isinstance(row.target, str) and not decodable(row.target):
     return 'undecodable'
   try:
     score = float(row.target)  # pytype: disable=wrong-arg-types

@@ -56,7 +56,7 @@ def tfds_kind(name: str) -> str:
   return _SCHEMAS[base][3]
 
 
-def _text(value: object) -> str | None:
+def text_of(value: object) -> str | None:
   """TFDS text features come as bytes (str under tfds.testing.mock_data)."""
   if isinstance(value, bytes):
     # Invalid bytes become lone surrogates, counted as 'undecodable' later.
@@ -64,7 +64,7 @@ def _text(value: object) -> str | None:
   return value if isinstance(value, str) else None
 
 
-def _scalar(value: object) -> int | float | None:
+def scalar_of(value: object) -> int | float | None:
   if value is None:
     return None
   item = getattr(value, 'item', None)  # numpy scalars and 0-d arrays.
@@ -98,10 +98,18 @@ def _unreadable(name: str, split: str, where: str, error: Exception) -> SourceEr
   )
 
 
+def _builder_module(base: str) -> str | None:
+  """The TFDS module that defines a builder (every GLUE task is in the ``glue`` one)."""
+  return _BUILDER_MODULES['glue/stsb'] if base.startswith('glue/') else _BUILDER_MODULES.get(base)
+
+
 def _download_host(name: str) -> tuple[str, int]:
   """(host, port) a download of ``name`` first connects to: its server, or the HTTPS proxy."""
   proxy = os.environ.get('HTTPS_PROXY') or os.environ.get('https_proxy')
-  url = urllib.parse.urlsplit(proxy or _DOWNLOAD_URLS[_base_name(name)])
+  base = _base_name(name)
+  # Every GLUE task (MRPC's MSR files too) downloads from the same host as STS-B.
+  default = _DOWNLOAD_URLS['glue/stsb' if base.startswith('glue/') else base]
+  url = urllib.parse.urlsplit(proxy or default)
   return url.hostname or '', url.port or (443 if url.scheme == 'https' else 80)
 
 
@@ -157,8 +165,8 @@ def open_source(name: str, split: str, data_dir: str | None, download: bool):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   base = _base_name(name)
-  if base in _BUILDER_MODULES:
-    importlib.import_module(_BUILDER_MODULES[base])
+  if _builder_module(base):
+    importlib.import_module(_builder_module(base))
   builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
   where = os.fspath(builder.data_dir)
   if not builder.is_prepared():
@@ -199,7 +207,7 @@ def read_tfds(name: str, split: str, data_dir: str | None, download: bool) -> It
   for i, ex in enumerate(source):
     yield RawRow(
       f'tfds:{name}:{split}[{i}]',
-      _text(ex.get(text_a)),
-      _text(ex.get(text_b)),
-      _scalar(ex.get(target)),
+      text_of(ex.get(text_a)),
+      text_of(ex.get(text_b)),
+      scalar_of(ex.get(target)),
     )

@@ -1,0 +1,238 @@
+"""Fine-tuning a pre-trained encoder on one task: ``finetune(model, config)``.
+
+The encoder and a fresh head (``head.ClassifierHead``; none for STS-B, which
+trains the cosine of the pooled vectors on 1 - Pearson as pre-training's STS-B
+stage does) are trained together with AdamW, linear warmup then decay, in one
+``jax.jit`` step sharded over the device mesh as pre-training is. After every epoch
+the model is scored on the selection split (a fixed tenth of the training data)
+and on the validation split(s); the result reported is the validation score at
+the epoch with the best selection score. Runs take minutes, so they keep no
+checkpoints: the suite runner skips a task whose result file exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec as P
+import ml_collections
+import numpy as np
+import optax
+
+from pete_jax import devices, losses, train
+from pete_jax.data import batching
+from pete_jax.data.records import SourceError
+from pete_jax.evaluate import encode_sequences, encoder_fn, jit_apply
+from pete_jax.glue import metrics, readers
+from pete_jax.glue.head import ClassifierHead
+from pete_jax.glue.tasks import Task, get_task
+from pete_jax.progress import TrainingProgress
+from pete_jax.trained_model import TrainedModel
+
+# The held-out selection split is drawn with this seed, not the run's, so that every
+# seed and learning rate of a task is chosen on the same examples.
+SELECT_SEED = 0
+
+
+@dataclasses.dataclass
+class TaskData:
+  """A task's examples: training, selection (held out of training) and validation splits."""
+
+  train: list
+  select: list
+  validation: dict  # split name -> examples
+  reports: list
+
+
+def split_name(task: Task, index: int) -> str:
+  """'validation', or MNLI's 'matched' / 'mismatched'."""
+  split = task.validation_splits[index]
+  return split.split('_')[-1] if len(task.validation_splits) > 1 else 'validation'
+
+
+def load_task_data(config: ml_collections.ConfigDict) -> TaskData:
+  """Reads the config's sources and holds out the selection split."""
+  task = get_task(config.task)
+  if not config.train_source:
+    raise SourceError(
+      f'{task.name} has no training split; GLUE scores it with the {task.scored_with} model, '
+      'and its public (TFDS) split has no labels, so it cannot be scored here.'
+    )
+  read = lambda spec: readers.read_examples(
+    spec, task, config.on_bad_row, config.tfds_data_dir, config.tfds_download
+  )
+  examples, report = read(config.train_source)
+  reports = [report]
+  order = np.random.default_rng(SELECT_SEED).permutation(len(examples))
+  n_select = int(round(config.select_fraction * len(examples)))
+  selected = set(order[:n_select].tolist())
+  train_split = [e for i, e in enumerate(examples) if i not in selected]
+  select = [e for i, e in enumerate(examples) if i in selected]
+  validation = {}
+  for i, spec in enumerate(config.validation_sources):
+    validation[split_name(task, i)], report = read(spec)
+    reports.append(report)
+  if len(train_split) < config.batch_size:
+    raise SourceError(
+      f'{len(train_split)} {task.name} training examples are fewer than one batch '
+      f'(batch_size={config.batch_size})'
+    )
+  return TaskData(train_split, select, validation, reports)
+
+
+class Encoded:
+  """Token ids of a split's texts, and its labels."""
+
+  def __init__(self, examples: list, tokenizer, max_len: int):
+    self.a = tokenizer.encode([e.text_a for e in examples], max_len)
+    pair = examples[0].text_b is not None
+    self.b = tokenizer.encode([e.text_b for e in examples], max_len) if pair else None
+    self.labels = np.asarray([e.label for e in examples], np.float32)
+
+
+def _head(task: Task, config) -> ClassifierHead | None:
+  return None if task.is_regression else ClassifierHead(task.num_labels, config.head)
+
+
+def make_loss(task: Task, encoder, head: ClassifierHead | None):
+  """``loss(params, batch, key)``: cross-entropy of the head's logits, or STS-B's 1 - Pearson."""
+
+  def loss_fn(params, batch, key):
+    encode = lambda side, k: encoder.apply(
+      {'params': params['encoder']},
+      batch[f'{side}_ids'],
+      batch[f'{side}_mask'],
+      deterministic=False,
+      rngs={'dropout': jax.random.fold_in(key, k)},
+    )
+    u = encode('a', 0)
+    v = encode('b', 1) if task.is_pair else None
+    if head is None:
+      return losses.pearson_loss(losses.cosine_similarity(u, v), batch['score'])
+    logits = head.apply({'params': params['head']}, u, v)
+    labels = batch['score'].astype(jnp.int32)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+  return loss_fn
+
+
+def predict(task: Task, encoder_apply, head, params: dict, data: Encoded, lengths) -> np.ndarray:
+  """Class ids (or STS-B cosines) of an encoded split."""
+  encode = encoder_fn(encoder_apply, params['encoder'])
+  u = encode_sequences(encode, data.a, lengths)
+  v = encode_sequences(encode, data.b, lengths) if data.b is not None else None
+  if head is None:
+    return np.asarray(losses.cosine_similarity(jnp.asarray(u), jnp.asarray(v)))
+  logits = head.apply({'params': params['head']}, u, v)
+  return np.asarray(jnp.argmax(logits, axis=-1))
+
+
+def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskData) -> dict:
+  """Fine-tunes ``model`` on the task; returns the scores (see the module docstring)."""
+  start_time = time.time()
+  task = get_task(config.task)
+  lengths = batching.bucket_lengths(config.max_len, config.buckets)
+  encoded = {
+    'train': Encoded(data.train, model.tokenizer, config.max_len),
+    'select': Encoded(data.select, model.tokenizer, config.max_len),
+    **{k: Encoded(v, model.tokenizer, config.max_len) for k, v in data.validation.items()},
+  }
+  tr = encoded['train']
+  batcher = batching.PairBatcher(
+    tr.a,
+    tr.b if tr.b is not None else tr.a,  # single-sentence tasks never encode side b
+    batch_size=config.batch_size,
+    lengths=lengths,
+    seed=config.seed,
+    scores=tr.labels,
+    sort_window_batches=config.sort_window_batches,
+  )
+  num_steps = config.epochs * batcher.steps_per_epoch
+  settings = ml_collections.ConfigDict(
+    {
+      'num_steps': num_steps,
+      'learning_rate': config.learning_rate,
+      'warmup_steps': int(config.warmup_fraction * num_steps),
+    }
+  )
+  optimizer = train.make_optimizer(settings, config.weight_decay)
+  head = _head(task, config)
+  rng = jax.random.key(config.seed)
+  params = {'encoder': model.params}
+  if head is not None:
+    d = model.encoder.config.d_model
+    v = jnp.zeros((1, d)) if task.is_pair else None
+    params['head'] = head.init(rng, jnp.zeros((1, d)), v)['params']
+
+  mesh = devices.data_mesh()
+  replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
+  loss_fn = make_loss(task, model.encoder, head)
+
+  def step(params, opt_state, batch, key):
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  step = jax.jit(
+    step,
+    in_shardings=(replicated, replicated, sharded, replicated),
+    out_shardings=(replicated, replicated, replicated),
+    donate_argnums=(0, 1),
+  )
+  # A copy: the step donates its input, and the caller's model keeps its parameters.
+  params = jax.device_put(jax.tree.map(lambda x: jnp.array(x, copy=True), params), replicated)
+  opt_state = optimizer.init(params)
+  encoder_apply = jit_apply(model.encoder)
+  key = jax.random.fold_in(rng, 1)
+  curve, best = [], None
+  progress = TrainingProgress(f'finetune {task.name}', 0, num_steps)
+  for epoch in range(config.epochs):
+    for s in range(epoch * batcher.steps_per_epoch, (epoch + 1) * batcher.steps_per_epoch):
+      batch = {
+        k: jax.make_array_from_process_local_data(sharded, v)
+        for k, v in batcher.batch_at(s).items()
+      }
+      params, opt_state, loss = step(params, opt_state, batch, jax.random.fold_in(key, s))
+      progress.step()
+    host = jax.device_get(params)
+    scores = {
+      split: metrics.score(
+        task,
+        predict(task, encoder_apply, head, host, encoded[split], lengths),
+        encoded[split].labels,
+      )
+      for split in encoded
+      if split != 'train'
+    }
+    point = {'epoch': epoch + 1, 'step': (epoch + 1) * batcher.steps_per_epoch,
+             'loss': float(loss), **scores}  # fmt: skip
+    curve.append(point)
+    progress.note(f'[finetune {task.name}] epoch {epoch + 1}: {scores}')
+    if best is None or metrics.combined(scores['select']) > metrics.combined(best['select']):
+      best = point
+  progress.close()
+  validation = {}
+  for split in data.validation:
+    suffix = '' if split == 'validation' else f'_{split}'
+    validation.update({f'{m}{suffix}': v for m, v in best[split].items()})
+  result = {
+    'task': task.name,
+    'validation': validation,
+    'select': best['select'],
+    'best_epoch': best['epoch'],
+    'curve': curve,
+    'steps': num_steps,
+    'examples': {
+      'train': len(data.train),
+      'select': len(data.select),
+      **{k: len(v) for k, v in data.validation.items()},
+    },  # fmt: skip
+    'sources': [r.summary() for r in data.reports],
+    'wall_s': round(time.time() - start_time, 1),
+  }
+  logging.info('[finetune %s] validation at epoch %d: %s', task.name, best['epoch'], validation)
+  return result

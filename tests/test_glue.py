@@ -1,0 +1,214 @@
+"""GLUE fine-tuning: readers (GLUE TSV, MSR paraphrase, CSV), metrics, the head, the
+fine-tuning loop on small synthetic tasks, the command and the suite runner."""
+
+import csv
+import json
+import os
+import random
+
+import jax
+import numpy as np
+import pytest
+
+from configs import glue as glue_config
+from configs import smoke
+from experiments import glue as glue_suite
+from pete_jax import train, trained_model
+from pete_jax.data.records import SourceError
+from pete_jax.encoder import encoder_from_config
+from pete_jax.glue import finetune, metrics, readers, tasks
+from pete_jax.glue.head import ClassifierHead
+
+ACTIONS = ['plays a guitar', 'rides a bike', 'reads a book', 'cooks dinner', 'swims in a lake']
+PARAPHRASE = ['makes music', 'is cycling', 'is reading', 'makes food', 'is in the water']
+SUBJECTS = ['a man', 'a woman', 'the boy', 'two girls', 'an old man', 'the dog']
+
+
+def _nli_rows(n, seed):
+  """Premise/hypothesis pairs: entailment when the hypothesis paraphrases the action."""
+  rng = random.Random(seed)
+  rows = []
+  for _ in range(n):
+    s, a = rng.choice(SUBJECTS), rng.randrange(len(ACTIONS))
+    other = (a + rng.randrange(1, len(ACTIONS))) % len(ACTIONS)
+    same = rng.random() < 0.5
+    rows.append((f'{s} {ACTIONS[a]}', f'{s} {PARAPHRASE[a if same else other]}',
+                 'entailment' if same else 'not_entailment'))  # fmt: skip
+  return rows
+
+
+def _write_csv(path, rows, header=('premise', 'hypothesis', 'label')):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w', newline='', encoding='utf-8') as f:
+    w = csv.writer(f)
+    w.writerow(header)
+    w.writerows(rows)
+  return str(path)
+
+
+def _write_tsv(path, lines):
+  path.write_text('\n'.join('\t'.join(map(str, line)) for line in lines) + '\n', encoding='utf-8')
+  return str(path)
+
+
+def test_glue_tsv_layouts_and_bad_rows_are_counted(tmp_path):
+  cola = _write_tsv(tmp_path / 'cola.tsv', [('src', 1, '', 'The cat sat.'), ('src', 0, '', 'Cat the.'),
+                                            ('src', 7, '', 'Bad label.'), ('src', 1)])  # fmt: skip
+  examples, report = readers.read_examples(f'glue_tsv:{cola}', tasks.get_task('cola'))
+  assert [(e.text_a, e.text_b, e.label) for e in examples] == [
+    ('The cat sat.', None, 1.0),
+    ('Cat the.', None, 0.0),
+  ]
+  assert report.dropped == {'unknown_label': 1, 'wrong_column_count': 1} and report.read == 4
+  qnli = _write_tsv(tmp_path / 'qnli.tsv', [('index', 'question', 'sentence', 'label'),
+                                            (0, 'Who?', 'Him.', 'not_entailment'),
+                                            (1, ' ', 'Empty.', 'entailment')])  # fmt: skip
+  examples, report = readers.read_examples(f'glue_tsv:{qnli}', tasks.get_task('qnli'))
+  assert [(e.text_a, e.text_b, e.label) for e in examples] == [('Who?', 'Him.', 1.0)]
+  assert report.dropped == {'empty_sentence': 1}
+  with pytest.raises(SourceError, match='columns'):
+    readers.read_examples(f'glue_tsv:{qnli}', tasks.get_task('qqp'))
+  with pytest.raises(readers.BadRowError):
+    readers.read_examples(f'glue_tsv:{cola}', tasks.get_task('cola'), on_bad_row='error')
+
+
+def test_msr_paraphrase_dev_is_carved_out_deterministically(tmp_path):
+  header = ('Quality', '#1 ID', '#2 ID', '#1 String', '#2 String')
+  lines = [header] + [(i % 2, 2 * i, 2 * i + 1, f'sentence {i}', f'other {i}') for i in range(500)]
+  path = _write_tsv(tmp_path / 'msr_paraphrase_train.txt', lines)
+  mrpc = tasks.get_task('mrpc')
+  read = lambda part: readers.read_examples(f'msr_paraphrase:{path}:{part}', mrpc)[0]
+  dev, rest = read('dev'), read('train')
+  assert len(dev) == readers.MRPC_DEV_SIZE and len(rest) == 500 - readers.MRPC_DEV_SIZE
+  assert not {e.text_a for e in dev} & {e.text_a for e in rest}
+  assert [e.text_a for e in read('dev')] == [e.text_a for e in dev]  # the same on every call
+  # GLUE's own list, when it lies beside the file, decides instead.
+  _write_tsv(tmp_path / readers.MRPC_DEV_IDS, [(0, 1), (4, 5)])
+  assert [e.text_a for e in read('dev')] == ['sentence 0', 'sentence 2']
+
+
+def test_metrics_are_glues():
+  labels, predictions = np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])
+  mrpc = metrics.score(tasks.get_task('mrpc'), predictions, labels)
+  assert mrpc == pytest.approx({'f1': 200 / 3, 'accuracy': 75.0})
+  cola = metrics.score(tasks.get_task('cola'), predictions, labels)
+  assert cola['mcc'] == pytest.approx(100 * 2 / np.sqrt(12))  # (TP TN - FP FN) / sqrt(...)
+  stsb = metrics.score(tasks.get_task('stsb'), np.array([1.0, 2.0, 4.0]), np.array([0.0, 1.0, 5.0]))
+  assert stsb['spearman'] == pytest.approx(100.0) and metrics.combined({'a': 1, 'b': 3}) == 2
+  assert tasks.metric_names(tasks.get_task('mnli')) == ['accuracy_matched', 'accuracy_mismatched']
+
+
+def test_head_features():
+  u = v = np.ones((2, 8), np.float32)
+  for features, pair, width in (
+    ('uv_absdiff', True, 24),
+    ('concat', True, 16),
+    ('concat', False, 8),
+  ):
+    head = ClassifierHead(3, features)
+    params = head.init(jax.random.key(0), u, v if pair else None)['params']
+    assert params['classifier']['kernel'].shape == (width, 3)
+    assert head.apply({'params': params}, u, v if pair else None).shape == (2, 3)
+
+
+def _fresh_model(tmp_path):
+  """A tiny untrained encoder with the packaged BERT vocabulary (no pre-training needed)."""
+  config = smoke.get_config()
+  tokenizer = trained_model.pipeline.build_tokenizer(config, str(tmp_path))
+  encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
+  params = train.init_params(encoder, config, jax.random.key(0))['encoder']
+  return trained_model.assemble(config, str(tmp_path), params, 0)
+
+
+def _task_config(task, train_source, validation, lr=3e-3, epochs=3):
+  config = glue_config.get_config(task)
+  config.train_source, config.validation_sources = train_source, (validation,)
+  config.update(learning_rate=lr, epochs=epochs, batch_size=16, max_len=32, buckets=())
+  return config
+
+
+def test_finetune_learns_a_pair_task_and_picks_the_epoch_on_the_selection_split(tmp_path):
+  train_csv = _write_csv(tmp_path / 'train.csv', _nli_rows(320, 0))
+  dev_csv = _write_csv(tmp_path / 'dev.csv', _nli_rows(100, 1))
+  config = _task_config('rte', f'nli_csv:{train_csv}', f'nli_csv:{dev_csv}')
+  data = finetune.load_task_data(config)
+  assert (len(data.train), len(data.select)) == (288, 32)
+  again = finetune.load_task_data(config)  # the same held-out examples for every seed
+  assert again.select == data.select
+  result = finetune.finetune(_fresh_model(tmp_path), config, data)
+  best = max(result['curve'], key=lambda p: metrics.combined(p['select']))
+  assert result['best_epoch'] == best['epoch'] and result['validation'] == best['validation']
+  assert result['steps'] == 3 * (288 // 16)
+  # The label is a function of the two texts; a trained head beats chance clearly.
+  assert result['validation']['accuracy'] > 70
+
+
+def test_finetune_single_sentence_and_regression_tasks(tmp_path):
+  rows = [('sentence', 'label')] + [(f'{s} {a}', int(i < 3)) for s in SUBJECTS
+                                     for i, a in enumerate(ACTIONS)]  # fmt: skip
+  sst = _write_tsv(tmp_path / 'sst2.tsv', rows)
+  model = _fresh_model(tmp_path)
+  config = _task_config('sst2', f'glue_tsv:{sst}', f'glue_tsv:{sst}', epochs=1)
+  result = finetune.finetune(model, config, finetune.load_task_data(config))
+  assert set(result['validation']) == {'accuracy'} and result['examples']['select'] == 3
+  sts = [('sentence1', 'sentence2', 'score')]
+  sts += [(f'{s} {a}', f'{s} {b}', 5.0 if a == b else 1.0) for s in SUBJECTS for a in ACTIONS
+          for b in ACTIONS[:2]]  # fmt: skip
+  path = _write_tsv(tmp_path / 'sts.tsv', sts)
+  config = _task_config('stsb', f'glue_tsv:{path}', f'glue_tsv:{path}', epochs=1)
+  result = finetune.finetune(model, config, finetune.load_task_data(config))
+  assert set(result['validation']) == {'pearson', 'spearman'}
+
+
+def test_ax_is_reported_as_not_scorable():
+  with pytest.raises(SourceError, match='mnli'):
+    finetune.load_task_data(glue_config.get_config('ax'))
+
+
+def test_configs_name_local_files_and_tfds(monkeypatch):
+  monkeypatch.setenv('PETE_DATA_DIR', '/data')
+  assert glue_config.get_config('rte').train_source == 'tfds:glue/rte:train'
+  assert glue_config.get_config('mnli').validation_sources == (
+    'tfds:glue/mnli:validation_matched',
+    'tfds:glue/mnli:validation_mismatched',
+  )
+  local = glue_config.get_config('mrpc,local')
+  assert local.train_source.startswith('msr_paraphrase:/data/') and local.train_source.endswith(
+    ':train'
+  )
+  assert glue_config.get_config('joci').train_source.endswith('joci_train.csv')
+  with pytest.raises(ValueError, match='no local files'):
+    glue_config.get_config('qqp,local')
+  with pytest.raises(ValueError, match='unknown task'):
+    glue_config.get_config('squad')
+
+
+def test_suite_chooses_the_rate_on_the_selection_split_and_skips_finished_runs(
+  tiny_data, tmp_path, monkeypatch
+):
+  """Pre-trains a tiny model, runs the suite on a local RTE-like task (two rates, two seeds)
+  in subprocesses, then again: nothing retrains and the tables are the same."""
+  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=1')
+  standins = os.path.join(tiny_data, 'standins', 'felipessalvatore_nli_datasets')
+  _write_csv(os.path.join(standins, 'rte_train.csv'), _nli_rows(200, 0))
+  _write_csv(os.path.join(standins, 'rte_dev.csv'), _nli_rows(60, 1))
+  pretrained = str(tmp_path / 'pretrained')
+  config = smoke.get_config()
+  config.train.num_steps = 2
+  config.train.eval_every_steps = config.train.checkpoint_every_steps = 2
+  train.train_and_evaluate(config, pretrained)
+  monkeypatch.setattr(glue_suite, 'LR_GRID', (1e-3, 3e-3))
+  monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  dirs = {'runs_dir': str(tmp_path / 'runs'), 'results_dir': str(tmp_path / 'results')}
+  path = glue_suite.run_suite({'tiny': pretrained}, ['rte', 'ax'], (0, 1), **dirs)
+  table = json.loads((tmp_path / 'results' / 'glue.json').read_text())['rows']
+  (row,) = table
+  chosen = max(row['grid_select'], key=row['grid_select'].get)
+  assert row['learning_rate'] == float(chosen) and set(row['per_seed']) == {'0', '1'}
+  assert f'**{chosen}**' in open(path, encoding='utf-8').read()
+  records = tmp_path / 'results' / 'runs' / 'glue' / 'tiny' / 'rte'
+  assert len(list(records.glob('*.json'))) == 3  # two rates at seed 0, the chosen one at seed 1
+  monkeypatch.setattr(glue_suite.subprocess, 'call', lambda *a, **k: pytest.fail('retrained'))
+  before = (tmp_path / 'results' / 'glue.json').read_text()
+  glue_suite.run_suite({'tiny': pretrained}, ['rte'], (0, 1), **dirs)
+  assert (tmp_path / 'results' / 'glue.json').read_text() == before
