@@ -129,6 +129,7 @@ def test_notebook_runs_in_tiny_mode(monkeypatch, tmp_path, tiny_data):
   assert '| Fourier 1x256 (paper) | 1.1M | 122,700 | 74.93 |' in text
   assert re.search(r'\| ours \(TINY\) \| [\d,]+ \| 6 \| -?\d+\.\d\d \| -?\d+\.\d\d \|', text)
   assert (tmp_path / 'nb' / 'final_metrics.json').exists()
+  assert re.search(r"GLUE stsb \(TINY\): \{'pearson': -?\d", text)  # the GLUE cell ran
 
 
 def test_readme_block_is_rewritten_between_its_markers(tmp_path):
