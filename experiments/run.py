@@ -14,7 +14,7 @@ import os
 
 from absl import app, flags
 
-from experiments import jobs, lr_grid, sweeps, tables
+from experiments import embedding_peers, jobs, lr_grid, sweeps, tables
 
 _SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each run's own).")
 _STEPS = flags.DEFINE_integer(
@@ -66,6 +66,10 @@ def run_sweep(
     path = tables.write(sweep, rows, results_dir)
     if sweep in ('lr_grid', 'schedule'):  # the choice on the selection set, and the curves
       lr_grid.write(rows, results_dir, sweep)
+    if sweep == 'embedding_peers':  # parameters at every V, and the Pareto plot
+      first_jobs = {r.name: jobs_of(sweep, r, seeds, steps, runs_dir, budget, results_dir)[0]
+                    for r in runs}  # fmt: skip
+      embedding_peers.write(rows, first_jobs, results_dir)
     return path
 
   path = write_table()

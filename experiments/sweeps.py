@@ -196,6 +196,41 @@ def table1_converged() -> list[Run]:
   ]
 
 
+def embedding_peers() -> list[Run]:
+  """Issue 17: PETE against other ways to shrink the embedding, at the converged budget.
+
+  Every row is the Fourier 1x256 encoder and recipe (dropout 0) with another embedding;
+  the Table 1 rows (Fourier, and the learned table with its dropout 0.1) are shared.
+  """
+  sp = lambda n: (('tokenizer.kind', 'sentencepiece'), ('tokenizer.spm_vocab_size', n))
+  learned = (('model.embedding', 'learned'),)
+  rows = [
+    ('fourier (reference)', ()),
+    ('learned, dropout 0', learned),
+    *[(f'factorised e={e}', (('model.embedding', 'factorised'), ('model.embed_rank', e)))
+      for e in (8, 32, 128)],
+    *[(f'hashed B={b}', (('model.embedding', 'hashed'), ('model.hash_buckets', b)))
+      for b in (256, 1024, 4096)],
+    ('hash embedding B=1024 k=2', (('model.embedding', 'hashed'), ('model.hash_buckets', 1024),
+                                   ('model.hash_functions', 2))),
+    ('quotient-remainder m=ceil(sqrt V)', (('model.embedding', 'quotient_remainder'),)),
+    ('random code + MLP', (('model.basis', 'random'),)),
+    ('binary code + MLP', (('model.basis', 'binary'),)),
+    ('fourier + GeGLU MLP', (('model.embed_mlp', 'geglu'),)),
+    # The best other basis of the (reduced-budget) basis ablation.
+    ('laguerre_stretched', (('model.basis', 'laguerre_stretched'),)),
+    *[(f'{kind} SentencePiece {n // 1000}k', sp(n) + (learned if kind == 'learned' else ()))
+      for n in (2000, 4000, 8000) for kind in ('learned', 'fourier')],
+  ]  # fmt: skip
+  runs = [
+    Run(name, overrides=o, seeds=ABLATION_SEEDS, budget='converged', reference=not o,
+        shared='fourier_1x256' if not o else '')
+    for name, o in rows
+  ]  # fmt: skip
+  runs.insert(2, dataclasses.replace(table1_converged()[1], name='learned, dropout 0.1 (Table 1)'))
+  return runs
+
+
 # The ablations whose conclusions the results README draws most firmly.
 CONVERGED_ABLATIONS = ('normalisation', 'id_order', 'embed_mlp', 'basis', 'tokenizer')
 
@@ -205,6 +240,7 @@ SWEEPS = {
   'table2': table2,
   'lr_grid': lr_grid,
   'schedule': schedule,
+  'embedding_peers': embedding_peers,
   **ABLATIONS,
   **{
     f'{name}_converged': (lambda name=name: at_converged_budget(ABLATIONS[name]()))

@@ -306,3 +306,26 @@ def test_table1_compares_each_fourier_row_with_the_learned_row_of_its_size():
   assert {r.compare_with for r in sweeps.table1() if r.name.startswith('fourier')} == {
     f'learned_{size}' for size in ('1x256', '1x512', '2x256', '2x512')
   }
+
+
+def test_embedding_peers_front_and_parameters_at_every_vocabulary():
+  from experiments import embedding_peers  # pylint: disable=import-outside-toplevel
+
+  pts = [
+    {'name': 'small bad', 'params': 10, 'mean': 50.0},
+    {'name': 'small good', 'params': 10, 'mean': 60.0},
+    {'name': 'big worse', 'params': 100, 'mean': 55.0},
+    {'name': 'big better', 'params': 1000, 'mean': 70.0},
+  ]
+  assert [p['name'] for p in embedding_peers.pareto_front(pts)] == ['small good', 'big better']
+  runs = {r.name: r for r in sweeps.embedding_peers()}
+  job = lambda name: run.jobs_of('embedding_peers', runs[name], (), 0, 'runs')[0]
+  assert embedding_peers.embedding_parameters(job('learned, dropout 0'), 128_000) == (
+    128_000 * 256 + 256  # the table and its RMSNorm scale
+  )
+  fourier = embedding_peers.embedding_parameters(job('fourier (reference)'), 256_000)
+  assert fourier == embedding_peers.embedding_parameters(job('fourier (reference)'), 2_000)
+  assert all(r.seeds == (0, 1, 2) and r.budget == 'converged' for r in runs.values())
+  # The reference and the Table 1 learned row are the converged Table 1 runs, trained once.
+  assert job('fourier (reference)').workdir.startswith(os.path.join('runs', 'shared'))
+  assert job('learned, dropout 0.1 (Table 1)').workdir.startswith(os.path.join('runs', 'shared'))
