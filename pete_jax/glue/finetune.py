@@ -76,6 +76,11 @@ def load_task_data(config: ml_collections.ConfigDict) -> TaskData:
   for i, spec in enumerate(config.validation_sources):
     validation[split_name(task, i)], report = read(spec)
     reports.append(report)
+  if not select:
+    raise SourceError(
+      f'select_fraction={config.select_fraction} holds out no {task.name} example; the epoch '
+      'and learning rate are chosen on that split, so it must hold some (e.g. 0.1)'
+    )
   if len(train_split) < config.batch_size:
     raise SourceError(
       f'{len(train_split)} {task.name} training examples are fewer than one batch '
@@ -211,7 +216,10 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
     point = {'epoch': epoch + 1, 'step': (epoch + 1) * batcher.steps_per_epoch,
              'loss': float(loss), **scores}  # fmt: skip
     curve.append(point)
-    progress.note(f'[finetune {task.name}] epoch {epoch + 1}: {scores}')
+    text = '; '.join(
+      f'{k} ' + ' '.join(f'{m} {v:.2f}' for m, v in s.items()) for k, s in scores.items()
+    )
+    progress.note(f'[finetune {task.name}] epoch {epoch + 1}: {text}')
     if best is None or metrics.combined(scores['select']) > metrics.combined(best['select']):
       best = point
   progress.close()
