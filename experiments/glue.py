@@ -269,24 +269,24 @@ def run_suite(models: dict, task_names, seeds=SEEDS, local=True, train=True,
   return path
 
 
-_MODELS = flags.DEFINE_string('models', ','.join(PRETRAINED), 'Models of PRETRAINED to fine-tune.')
-_PRETRAINED = flags.DEFINE_string('pretrained', '', 'Other pre-trained workdirs: name=path,...')
-_TASKS = flags.DEFINE_string('tasks', ','.join(LOCAL_TASKS), 'Tasks (pete_jax/glue/tasks.py).')
-_TFDS = flags.DEFINE_bool('tfds', False, 'TFDS glue/<task> data instead of the local files.')
-_SEEDS = flags.DEFINE_string('seeds', ','.join(map(str, SEEDS)), 'Fine-tuning seeds.')
-_RESULTS_ONLY = flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
-
-
 def main(argv):
   del argv
-  models = {m: PRETRAINED[m] for m in _MODELS.value.split(',') if m}
-  models.update(dict(p.split('=', 1) for p in _PRETRAINED.value.split(',') if p))
-  task_names = [t for t in _TASKS.value.split(',') if t]
+  f = flags.FLAGS
+  models = {m: PRETRAINED[m] for m in f.models.split(',') if m}
+  models.update(dict(p.split('=', 1) for p in f.pretrained.split(',') if p))
+  task_names = [t for t in f.tasks.split(',') if t]
   for t in task_names:
     tasks.get_task(t)  # an unknown task fails before anything runs
-  seeds = tuple(int(s) for s in _SEEDS.value.split(','))
-  print(f'wrote {run_suite(models, task_names, seeds, not _TFDS.value, not _RESULTS_ONLY.value)}')
+  seeds = tuple(int(s) for s in f.seeds.split(','))
+  print(f'wrote {run_suite(models, task_names, seeds, not f.tfds, not f.results_only)}')
 
 
 if __name__ == '__main__':
+  # Flags are defined only when run as a command, so importing never clashes.
+  flags.DEFINE_string('models', ','.join(PRETRAINED), 'Models of PRETRAINED to fine-tune.')
+  flags.DEFINE_string('pretrained', '', 'Other pre-trained workdirs: name=path,...')
+  flags.DEFINE_string('tasks', ','.join(LOCAL_TASKS), 'Tasks (pete_jax/glue/tasks.py).')
+  flags.DEFINE_bool('tfds', False, 'TFDS glue/<task> data instead of the local files.')
+  flags.DEFINE_string('seeds', ','.join(map(str, SEEDS)), 'Fine-tuning seeds.')
+  flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
   app.run(main)
