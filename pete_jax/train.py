@@ -87,6 +87,17 @@ def create_train_state(params: dict, optimizer: optax.GradientTransformation) ->
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
 
 
+def encode_side(encoder: SentenceEncoder, params: dict, batch: dict, side: str, key: jax.Array):
+  """Pooled vectors of one side ('a' or 'b') of a batch, in training mode (dropout keyed by side)."""
+  return encoder.apply(
+    {'params': params},
+    batch[f'{side}_ids'],
+    batch[f'{side}_mask'],
+    deterministic=False,
+    rngs={'dropout': jax.random.fold_in(key, 0 if side == 'a' else 1)},
+  )
+
+
 def make_train_step(
   encoder: SentenceEncoder, optimizer: optax.GradientTransformation, objective: losses.Objective
 ) -> Callable:
@@ -96,14 +107,8 @@ def make_train_step(
     key = jax.random.fold_in(key, state.step)
 
     def loss_fn(params):
-      encode = lambda side, k: encoder.apply(
-        {'params': params['encoder']},
-        batch[f'{side}_ids'],
-        batch[f'{side}_mask'],
-        deterministic=False,
-        rngs={'dropout': jax.random.fold_in(key, k)},
-      )
-      return objective(params['loss'], encode('a', 0), encode('b', 1), batch)
+      encode = lambda side: encode_side(encoder, params['encoder'], batch, side, key)
+      return objective(params['loss'], encode('a'), encode('b'), batch)
 
     (loss, temperature), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)

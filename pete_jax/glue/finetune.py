@@ -107,15 +107,8 @@ def make_loss(task: Task, encoder, head: ClassifierHead | None):
   """``loss(params, batch, key)``: cross-entropy of the head's logits, or STS-B's 1 - Pearson."""
 
   def loss_fn(params, batch, key):
-    encode = lambda side, k: encoder.apply(
-      {'params': params['encoder']},
-      batch[f'{side}_ids'],
-      batch[f'{side}_mask'],
-      deterministic=False,
-      rngs={'dropout': jax.random.fold_in(key, k)},
-    )
-    u = encode('a', 0)
-    v = encode('b', 1) if task.is_pair else None
+    u = train.encode_side(encoder, params['encoder'], batch, 'a', key)
+    v = train.encode_side(encoder, params['encoder'], batch, 'b', key) if task.is_pair else None
     if head is None:
       return losses.pearson_loss(losses.cosine_similarity(u, v), batch['score'])
     logits = head.apply({'params': params['head']}, u, v)
