@@ -212,3 +212,22 @@ def test_suite_chooses_the_rate_on_the_selection_split_and_skips_finished_runs(
   before = (tmp_path / 'results' / 'glue.json').read_text()
   glue_suite.run_suite({'tiny': pretrained}, ['rte'], (0, 1), **dirs)
   assert (tmp_path / 'results' / 'glue.json').read_text() == before
+
+
+@pytest.mark.parametrize(
+  'name', ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli']
+)
+def test_tfds_glue_tasks_read_with_their_real_schema(name, monkeypatch):
+  """tfds.testing.mock_data builds examples from each builder's real features, so the text
+  keys and label ranges of tasks.py are checked against TFDS's own glue builder."""
+  tfds = pytest.importorskip('tensorflow_datasets')
+  from pete_jax.data import tfds_reader  # pylint: disable=import-outside-toplevel
+
+  monkeypatch.setattr(tfds_reader, 'network_reachable', lambda *a, **k: True)
+  task = tasks.get_task(name)
+  with tfds.testing.mock_data(num_examples=6):
+    examples, report = readers.read_examples(f'tfds:glue/{name}:train', task)
+  assert len(examples) + report.dropped.get('no_gold_label', 0) == 6 and not report.bad_rows
+  assert all(isinstance(e.text_a, str) and (e.text_b is not None) == task.is_pair for e in examples)
+  if not task.is_regression:
+    assert {int(e.label) for e in examples} <= set(range(task.num_labels))
