@@ -3,7 +3,7 @@
   python -m experiments.glue [--models=fourier_1x256,learned_1x256] [--tasks=stsb,rte,mrpc]
       [--tfds] [--seeds=0,1,2] [--results_only]
 
-For each (pre-trained model, task): the fine-tuning learning rate is chosen from
+The tasks default to every one whose data is present (``tasks_with_data``). For each (pre-trained model, task): the fine-tuning learning rate is chosen from
 ``LR_GRID`` on the task's selection split (a fixed tenth of its training data) with
 seed 0; the other seeds then train at that rate. Each run is one process
 (``python -m pete_jax.glue.main``), skipped when it has finished (its workdir's
@@ -25,6 +25,7 @@ import time
 from absl import app, flags
 from scipy import stats
 
+from configs import glue as glue_config
 from experiments import jobs, readme_blocks
 from pete_jax.files import read_json, write_json
 from pete_jax.glue import metrics, tasks
@@ -34,7 +35,6 @@ PRETRAINED = {
   'fourier_1x256': 'runs/shared/fourier_1x256/converged_steps2000_seed1',
   'learned_1x256': 'runs/shared/learned_1x256/converged_steps2000_seed1',
 }
-LOCAL_TASKS = ('stsb', 'rte', 'mrpc')
 LR_GRID = (3e-5, 1e-4, 3e-4)
 SEEDS = (0, 1, 2)
 
@@ -105,6 +105,24 @@ def execute(job: GlueJob, log=print) -> bool:
   ok = job.record() is not None
   log(f'{"done" if ok else "failed"} (rc {rc}, {time.time() - start:.0f} s): {job.workdir}')
   return ok
+
+
+def tasks_with_data(local: bool) -> list[str]:
+  """Every task whose data is present: the local files under PETE_DATA_DIR, or (TFDS,
+  downloaded on first use) every GLUE task."""
+  if not local:
+    return list(tasks.GLUE_TASKS)
+  present = []
+  for name in tasks.TASKS:
+    try:
+      config = glue_config.get_config(f'{name},local')
+    except ValueError:  # no local files for this task
+      continue
+    specs = [config.train_source, *config.validation_sources]
+    if all(os.path.exists(spec.split(':', 1)[1].removesuffix(':train').removesuffix(':dev'))
+           for spec in specs):  # fmt: skip
+      present.append(name)
+  return present
 
 
 def selection_score(record: dict) -> float:
@@ -254,6 +272,7 @@ def run_suite(models: dict, task_names, seeds=SEEDS, local=True, train=True,
   """Every (model, task) in turn; the tables are rewritten after each."""
   dirs = {'runs_dir': runs_dir, 'records_dir': os.path.join(results_dir, 'runs')}
   argv = 'python -m experiments.glue' + ('' if local else ' --tfds')
+  argv += f' --tasks={",".join(task_names)}'
   for t in [t for t in task_names if not tasks.get_task(t).train_split]:
     print(f'{t}: not scorable here (no training split; GLUE scores it with the '
           f'{tasks.get_task(t).scored_with} model on labels that are not public)')  # fmt: skip
@@ -274,7 +293,7 @@ def main(argv):
   f = flags.FLAGS
   models = {m: PRETRAINED[m] for m in f.models.split(',') if m}
   models.update(dict(p.split('=', 1) for p in f.pretrained.split(',') if p))
-  task_names = [t for t in f.tasks.split(',') if t]
+  task_names = [t for t in f.tasks.split(',') if t] or tasks_with_data(not f.tfds)
   for t in task_names:
     tasks.get_task(t)  # an unknown task fails before anything runs
   seeds = tuple(int(s) for s in f.seeds.split(','))
@@ -285,7 +304,7 @@ if __name__ == '__main__':
   # Flags are defined only when run as a command, so importing never clashes.
   flags.DEFINE_string('models', ','.join(PRETRAINED), 'Models of PRETRAINED to fine-tune.')
   flags.DEFINE_string('pretrained', '', 'Other pre-trained workdirs: name=path,...')
-  flags.DEFINE_string('tasks', ','.join(LOCAL_TASKS), 'Tasks (pete_jax/glue/tasks.py).')
+  flags.DEFINE_string('tasks', '', 'Tasks (pete_jax/glue/tasks.py); default: every one with data.')
   flags.DEFINE_bool('tfds', False, 'TFDS glue/<task> data instead of the local files.')
   flags.DEFINE_string('seeds', ','.join(map(str, SEEDS)), 'Fine-tuning seeds.')
   flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')

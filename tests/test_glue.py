@@ -192,6 +192,7 @@ def test_suite_chooses_the_rate_on_the_selection_split_and_skips_finished_runs(
   standins = os.path.join(tiny_data, 'standins', 'felipessalvatore_nli_datasets')
   _write_csv(os.path.join(standins, 'rte_train.csv'), _nli_rows(200, 0))
   _write_csv(os.path.join(standins, 'rte_dev.csv'), _nli_rows(60, 1))
+  assert glue_suite.tasks_with_data(local=True) == ['stsb', 'rte']  # the files present
   pretrained = str(tmp_path / 'pretrained')
   config = smoke.get_config()
   config.train.num_steps = 2
