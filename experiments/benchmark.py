@@ -27,6 +27,10 @@ What is measured (all with the project's own code):
 * ``inference``: sentences/s of ``SentenceEncoder.apply`` with the materialised
   embedding table vs the basis computed on the fly vs the learned table.
 * ``vocab``: step time and memory of Fourier vs learned 1x256 as V grows.
+* ``peers``: step time (and its ratio to the Fourier reference, interleaved) and training
+  and inference memory of each embedding of the ``embedding_peers`` sweep (issue 17:
+  learned, factorised, hashed, quotient-remainder, other bases; not the SentencePiece
+  rows) in the Fourier 1x256 model, at each ``--peer_vocab_sizes`` V.
 * ``shapes``: step time as the batch and the padded length grow.
 
 MFU = analytic matmul FLOPs per second (dense layers + attention score and value
@@ -59,11 +63,16 @@ from experiments.bench.measure import log, matmul_peak, med
 from experiments import readme_blocks
 from experiments.bench.report import readme_summary, write_outputs
 from experiments.bench.op_sections import section_ops
-from experiments.bench.scaling_sections import section_inference, section_shapes, section_vocab
+from experiments.bench.scaling_sections import (
+  section_inference,
+  section_peers,
+  section_shapes,
+  section_vocab,
+)
 from experiments.bench.train_sections import section_breakdown, section_loop, section_train
 from pete_jax.encoder import DTYPES
 
-SECTIONS = ('train', 'loop', 'ops', 'breakdown', 'inference', 'vocab', 'shapes')
+SECTIONS = ('train', 'loop', 'ops', 'breakdown', 'inference', 'vocab', 'peers', 'shapes')
 DEFAULT_OUT_DIR = os.path.join('experiments', 'results')
 
 
@@ -107,6 +116,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   p.add_argument('--inference_batches', type=int, default=8)
   p.add_argument('--inference_padded_batches', type=int, default=3)
   p.add_argument('--vocab_sizes', type=ints, default=[BERT_VOCAB_SIZE, 65536, 131072, 262144])
+  p.add_argument(
+    '--peer_vocab_sizes',
+    type=ints,
+    default=[BERT_VOCAB_SIZE, 256000],
+    help='V of the peers section (the embedding_peers sweep)',
+  )
   p.add_argument('--scaling_len', type=int, default=32)
   p.add_argument('--scaling_steps', type=int, default=3)
   p.add_argument('--scaling_batches', type=ints, default=[32, 64, 128, 256])
@@ -141,6 +156,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.configs = [c for c in args.configs if c.endswith('1x256')] or ['fourier_1x256']
     args.breakdown_sizes, args.inference_sizes = ['1x256'], ['1x256']
     args.vocab_sizes = [BERT_VOCAB_SIZE, 65536]
+    args.peer_vocab_sizes = [8192]
     args.scaling_batches, args.scaling_lens, args.scaling_len = [4, 8], [16, 32], 16
     args.breakdown_shapes = [[16, 16]]
     args.shape_models = ['fourier']
@@ -230,6 +246,11 @@ def main(argv: Sequence[str]) -> dict:
     results['inference'] = keep + new
   if 'vocab' in args.sections:
     results['vocab'] = section_vocab(args)
+  if 'peers' in args.sections:
+    new = section_peers(args)
+    vocabs = {r['vocab_size'] for r in new}
+    keep = [r for r in results.get('peers', []) if r['vocab_size'] not in vocabs]
+    results['peers'] = keep + new
   if 'shapes' in args.sections:
     results['shapes'] = section_shapes(args)
   peaks.append(matmul_peak(args.peak_n, dtype=peak_dtype)['median_flops'])

@@ -25,12 +25,61 @@ def _positive_finite(value, where):
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory, tiny_data_dir):
   out = tmp_path_factory.mktemp('bench')
+  # Every section but peers (13 models to compile: its own run, peers_run).
+  sections = ','.join(s for s in benchmark.SECTIONS if s != 'peers')
   with pytest.MonkeyPatch.context() as mp:  # the tests' own data, not ../shared/data
     mp.setenv('PETE_DATA_DIR', str(tiny_data_dir))
-    benchmark.main(['--quick', f'--out_dir={out}'])
+    benchmark.main(['--quick', f'--sections={sections}', f'--out_dir={out}'])
   with open(out / 'benchmark.json', encoding='utf-8') as f:
     results = json.load(f)
   return out, results
+
+
+@pytest.fixture(scope='module')
+def peers_run(tmp_path_factory, tiny_data_dir):
+  out = tmp_path_factory.mktemp('bench_peers')
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv('PETE_DATA_DIR', str(tiny_data_dir))
+    benchmark.main(['--quick', '--sections=peers', f'--out_dir={out}'])
+  with open(out / 'benchmark.json', encoding='utf-8') as f:
+    results = json.load(f)
+  return out, results
+
+
+def test_peers_section(peers_run):
+  """One row per embedding of the embedding_peers sweep (SentencePiece rows left out)."""
+  from experiments import sweeps  # pylint: disable=import-outside-toplevel
+
+  out, results = peers_run
+  rows = results['peers']
+  names = [r.name for r in sweeps.embedding_peers() if 'SentencePiece' not in r.name]
+  names.remove('learned, dropout 0.1 (Table 1)')  # the same module as 'learned, dropout 0'
+  assert [r['name'] for r in rows] == names
+  assert {r['vocab_size'] for r in rows} == {8192}
+  for r in rows:
+    for key in (
+      'embedding_params',
+      'num_params',
+      'step_time_s_median',
+      'step_time_over_reference',
+      'peak_memory_bytes',
+      'state_bytes',
+      'inference_peak_memory_bytes',
+    ):
+      _positive_finite(r[key], f'{r["name"]} {key}')
+    assert len(r['step_times_s']) == 1
+    assert r['embedding_params'] < r['num_params']
+  by_name = {r['name']: r for r in rows}
+  assert by_name['fourier (reference)']['step_time_over_reference'] == 1.0
+  learned, fourier = by_name['learned, dropout 0'], by_name['fourier (reference)']
+  assert learned['embedding'] == 'learned' and fourier['embedding'] == 'fourier'
+  assert learned['embedding_params'] > fourier['embedding_params']
+  assert learned['embedding_params'] >= 8192 * 32  # the table: V x d (quick d = 32)
+  # Training holds the state (params + AdamW moments): more than encoding needs.
+  assert learned['peak_memory_bytes'] > learned['inference_peak_memory_bytes']
+  md = (out / 'benchmark.md').read_text(encoding='utf-8')
+  assert '## Embedding peers: step time and memory (issue 17)' in md
+  assert md.count('| 8192 | ') == len(rows)
 
 
 def test_json_has_every_section(quick_run):

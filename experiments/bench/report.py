@@ -207,6 +207,7 @@ def markdown(results: dict) -> str:
     if os.path.exists(os.path.join(results.get('_out_dir', ''), 'benchmark_vocab.png')):
       lines += ['', '![vocab scaling](benchmark_vocab.png)']
     lines.append('')
+  lines += peers_table(results.get('peers'), results.get('meta', {}))
   sh = results.get('shapes', [])
   if sh:
     lines += [
@@ -267,6 +268,34 @@ def ops_table(ops: dict | None) -> list[str]:
     lines.append(
       f'| {r["op"]} | {ms(r, "jax_s")} | {ms(r, "torch_s")} | {fmt(r.get("torch_over_jax", ""))} | '
       f'{ms(r, "jax_one_core_s")} | {fmt(r.get("two_core_speedup", ""))} |'
+    )
+  return lines + ['']
+
+
+def peers_table(peers: list | None, meta: dict) -> list[str]:
+  """The ``peers`` section: each embedding of the embedding_peers sweep, per V."""
+  if not peers:
+    return []
+  lines = [
+    '## Embedding peers: step time and memory (issue 17)',
+    '',
+    'The Fourier 1x256 model (recipe of the reference, dropout 0) with each embedding of '
+    'the `embedding_peers` sweep (the SentencePiece rows change the tokenizer, not the '
+    f'module, and are left out); random ids, both sides length {meta.get("scaling_len", "?")}, '
+    'all tokens real; the variants of one V timed interleaved step by step. "x reference": '
+    'median of the per-step ratios to the Fourier reference. Memory: XLA peak estimates of '
+    'the training step and of encoding one batch of sentences (`SentenceEncoder.apply`).',
+    '',
+    '| V | embedding | embedding params | step time (median) | x reference | '
+    'training peak memory | inference peak memory |',
+    '|---|---|---|---|---|---|---|',
+  ]
+  for r in peers:
+    ratio = r.get('step_time_over_reference')
+    lines.append(
+      f'| {r["vocab_size"]} | {r["name"]} | {r["embedding_params"]:,} | '
+      f'{r["step_time_s_median"]:.3f} s | {"" if ratio is None else f"{ratio:.3f}"} | '
+      f'{gib(r["peak_memory_bytes"])} | {gib(r["inference_peak_memory_bytes"])} |'
     )
   return lines + ['']
 

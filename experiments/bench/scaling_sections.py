@@ -1,16 +1,20 @@
 """The sections beyond the training step at the data's shapes: ``inference`` (sentences/s
 of the encoder with the materialised table, the basis on the fly, the learned table),
-``vocab`` (step time and memory as V grows) and ``shapes`` (as batch and length grow).
+``vocab`` (step time and memory as V grows), ``peers`` (step time and memory of the
+embeddings of the ``embedding_peers`` sweep) and ``shapes`` (as batch and length grow).
 """
 
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from experiments import sweeps
 from experiments.bench.batches import BERT_VOCAB_SIZE, random_batch, table1_config
-from experiments.bench.measure import Trainer, block, interleaved, log, med
-from pete_jax import train
+from experiments.bench.measure import Trainer, block, interleaved, log, med, memory_of
+from pete_jax import config_fields, train
+from pete_jax.params import count_by_component
 from pete_jax.data import batching
 from pete_jax.encoder import encoder_from_config
 
@@ -166,6 +170,73 @@ def section_vocab(args) -> list[dict]:
         for r in rows[-2:]
       )
     )
+    del trainers
+  return rows
+
+
+# The row of the ``embedding_peers`` sweep the others' step times are divided by.
+PEERS_REFERENCE = 'fourier (reference)'
+
+
+def peer_variants() -> list:
+  """The runs of ``embedding_peers`` that change the embedding module.
+
+  Left out: the SentencePiece rows (they change the tokenizer, not the module) and the
+  Table 1 learned row (the same module as 'learned, dropout 0', with dropout 0.1).
+  """
+  return [
+    r
+    for r in sweeps.embedding_peers()
+    if 'SentencePiece' not in r.name and '(Table 1)' not in r.name
+  ]
+
+
+def section_peers(args) -> list[dict]:
+  """Step time and memory of each embedding of the embedding_peers sweep (issue 17)."""
+  rows = []
+  for vocab in args.peer_vocab_sizes:
+    batch = jax.device_put(random_batch(args.batch_size, args.scaling_len, args.scaling_len, vocab))
+    ids = jax.ShapeDtypeStruct((args.batch_size, args.scaling_len), jnp.int32)
+    trainers = {}
+    for run in peer_variants():
+      config = table1_config('fourier_1x256', args.quick, vocab)
+      for field, value in run.overrides:
+        config_fields.set_field(config, field, value)
+      trainers[run.name] = Trainer(config, args.compute_dtype, args.rng_impl)
+    times = interleaved(
+      {n: (lambda i, t=t: t.step(batch)) for n, t in trainers.items()}, args.scaling_steps, warmup=1
+    )
+    ref = times.get(PEERS_REFERENCE)
+    for name, t in trainers.items():
+      mem = next(iter(t.memory.values()), {})
+      encode = jax.jit(lambda p, i, m, enc=t.encoder: enc.apply({'params': p}, i, m))
+      inference = memory_of(encode.lower(t.state.params['encoder'], ids, ids).compile())
+      rows.append(
+        {
+          'vocab_size': vocab,
+          'name': name,
+          'embedding': t.config.model.embedding,
+          'embedding_params': count_by_component(t.encoder)['embed'],
+          'num_params': t.num_params,
+          'step_time_s_median': med(times[name]),
+          'step_times_s': times[name],
+          # Median of the interleaved per-step ratios to the reference's steps.
+          'step_time_over_reference': (
+            med(np.asarray(times[name]) / np.asarray(ref)) if ref is not None else None
+          ),
+          'peak_memory_bytes': mem.get('peak_estimate', 0),
+          'temp_bytes': mem.get('temp', 0),
+          'state_bytes': t.state_bytes,
+          'inference_peak_memory_bytes': inference.get('peak_estimate', 0),
+          'inference_temp_bytes': inference.get('temp', 0),
+        }
+      )
+      r = rows[-1]
+      log(
+        f'peers V={vocab} {name}: {r["step_time_s_median"]:.3f}s '
+        f'train {r["peak_memory_bytes"] / 2**20:.0f}MiB '
+        f'inference {r["inference_peak_memory_bytes"] / 2**20:.0f}MiB'
+      )
     del trainers
   return rows
 
