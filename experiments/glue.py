@@ -168,6 +168,13 @@ def row(model: str, task: str, grid: dict, lr: float | None, runs: dict) -> dict
     'model': model,
     'task': task,
     'grid_select': {f'{k:g}': selection_score(v) for k, v in grid.items() if v is not None},
+    # Reported beside the choice, never used for it: where selection and validation disagree.
+    'grid_validation': {
+      f'{k:g}': metrics.combined(v['result']['validation'])
+      for k, v in grid.items()
+      if v is not None
+    },
+    'at_grid_edge': lr is not None and lr in (min(LR_GRID), max(LR_GRID)),
     'learning_rate': lr,
     'validation': {m: _summary([v[m] for v in per_seed.values()]) for m in names},
     'combined_per_seed': {s: metrics.combined(v) for s, v in per_seed.items()},
@@ -205,13 +212,15 @@ def comparison(rows: list[dict], a: str, b: str) -> list[str]:
 
 def markdown(rows: list[dict]) -> str:
   models = list(dict.fromkeys(r['model'] for r in rows))
-  lines = ['| task | model | lr (selection score per rate) | validation (mean ± std over seeds) '
-           '| per seed | epoch chosen | steps | wall / run |', '|---' * 8 + '|']  # fmt: skip
+  lines = ['| task | model | lr: selection / validation score (seed 0) | validation (mean ± std '
+           'over seeds) | per seed | epoch chosen | steps | wall / run |', '|---' * 8 + '|']  # fmt: skip
   for r in rows:
     grid = ', '.join(
-      f'**{k}**: {v:.2f}' if r['learning_rate'] is not None and float(k) == r['learning_rate']
-      else f'{k}: {v:.2f}' for k, v in r['grid_select'].items()
+      (f'**{k}**' if r['learning_rate'] is not None and float(k) == r['learning_rate'] else k)
+      + f': {v:.2f} / {r["grid_validation"][k]:.2f}' for k, v in r['grid_select'].items()
     ) or 'not run'  # fmt: skip
+    if r['at_grid_edge']:
+      grid += ' (edge of the grid)'
     val = '; '.join(f'{m} {_cell(s)}' for m, s in r['validation'].items())
     seeds = '; '.join(
       f's{s}: ' + '/'.join(f'{v:.1f}' for v in vals.values()) for s, vals in r['per_seed'].items()
@@ -237,7 +246,8 @@ def write(rows: list[dict], results_dir: str, argv: str) -> str:
     '[u, v, |u - v|] (one sentence: u) with cross-entropy; STS-B trains the cosine on '
     '1 - Pearson. The learning rate is chosen per (model, task) from '
     f'{", ".join(f"{lr:g}" for lr in LR_GRID)} by the selection split (a fixed tenth of the '
-    'training data, seed 0), and so is the epoch of every run; validation is only reported. '
+    "training data, seed 0; the score is the mean of the task's metrics), and so is the epoch "
+    'of every run; the validation score of each rate is shown beside it, never used. '
     "Metrics x 100, GLUE's per task (MRPC: F1/accuracy; STS-B: Pearson/Spearman).",
     '',
     table,
