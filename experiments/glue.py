@@ -36,6 +36,8 @@ PRETRAINED = {
   'learned_1x256': 'runs/shared/learned_1x256/converged_steps2000_seed1',
 }
 LR_GRID = (3e-5, 1e-4, 3e-4)
+# Where the grid grows when its best rate is at an edge (one step at a time, at most to the ends).
+LR_LADDER = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 SEEDS = (0, 1, 2)
 
 
@@ -137,14 +139,31 @@ def chosen_rate(grid: dict) -> float | None:
   return max(grid, key=lambda lr: selection_score(grid[lr]))
 
 
+def widen(grid: dict) -> list[float]:
+  """The next rate of ``LR_LADDER`` past the best one when it is at an edge of the grid
+  (and the ladder goes further); [] when the best rate is inside the grid."""
+  best = chosen_rate(grid)
+  if best is None:
+    return []
+  i = LR_LADDER.index(best)
+  step = 1 if best == max(grid) else -1 if best == min(grid) else 0
+  nxt = i + step
+  return (
+    [LR_LADDER[nxt]] if step and 0 <= nxt < len(LR_LADDER) and LR_LADDER[nxt] not in grid else []
+  )
+
+
 def run_pair(model: str, pretrained: str, task: str, seeds, local: bool, train: bool, **dirs):
   """The grid and the seeds of one (model, task); returns its table row."""
   job = lambda lr, seed: GlueJob(model, pretrained, task, lr, seed, local, **dirs)
   grid = {}
-  for lr in LR_GRID:
-    if train:
-      execute(job(lr, seeds[0]))
-    grid[lr] = job(lr, seeds[0]).record()
+  rates = list(LR_GRID)
+  while rates:
+    for lr in rates:
+      if train:
+        execute(job(lr, seeds[0]))
+      grid[lr] = job(lr, seeds[0]).record()
+    rates = widen(grid)
   lr = chosen_rate(grid)
   runs = {}
   if lr is not None:
@@ -167,14 +186,14 @@ def row(model: str, task: str, grid: dict, lr: float | None, runs: dict) -> dict
   return {
     'model': model,
     'task': task,
-    'grid_select': {f'{k:g}': selection_score(v) for k, v in grid.items() if v is not None},
+    'grid_select': {f'{k:g}': selection_score(v) for k, v in sorted(grid.items()) if v is not None},
     # Reported beside the choice, never used for it: where selection and validation disagree.
     'grid_validation': {
       f'{k:g}': metrics.combined(v['result']['validation'])
       for k, v in grid.items()
       if v is not None
     },
-    'at_grid_edge': lr is not None and lr in (min(LR_GRID), max(LR_GRID)),
+    'at_grid_edge': lr is not None and lr in (min(grid), max(grid)),
     'learning_rate': lr,
     'validation': {m: _summary([v[m] for v in per_seed.values()]) for m in names},
     'combined_per_seed': {s: metrics.combined(v) for s, v in per_seed.items()},
@@ -245,7 +264,8 @@ def write(rows: list[dict], results_dir: str, argv: str) -> str:
     'AdamW, batch 32, 3 epochs, warmup over 10% of the steps then linear decay, head '
     '[u, v, |u - v|] (one sentence: u) with cross-entropy; STS-B trains the cosine on '
     '1 - Pearson. The learning rate is chosen per (model, task) from '
-    f'{", ".join(f"{lr:g}" for lr in LR_GRID)} by the selection split (a fixed tenth of the '
+    f'{", ".join(f"{lr:g}" for lr in LR_GRID)} (widened along {", ".join(f"{lr:g}" for lr in LR_LADDER)} '
+    'while the best rate is at an edge) by the selection split (a fixed tenth of the '
     "training data, seed 0; the score is the mean of the task's metrics), and so is the epoch "
     'of every run; the validation score of each rate is shown beside it, never used. '
     "Metrics x 100, GLUE's per task (MRPC: F1/accuracy; STS-B: Pearson/Spearman).",

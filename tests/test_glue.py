@@ -199,6 +199,7 @@ def test_suite_chooses_the_rate_on_the_selection_split_and_skips_finished_runs(
   config.train.eval_every_steps = config.train.checkpoint_every_steps = 2
   train.train_and_evaluate(config, pretrained)
   monkeypatch.setattr(glue_suite, 'LR_GRID', (1e-3, 3e-3))
+  monkeypatch.setattr(glue_suite, 'LR_LADDER', (1e-3, 3e-3))  # no widening here
   monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   dirs = {'runs_dir': str(tmp_path / 'runs'), 'results_dir': str(tmp_path / 'results')}
   path = glue_suite.run_suite({'tiny': pretrained}, ['rte', 'ax'], (0, 1), **dirs)
@@ -232,3 +233,13 @@ def test_tfds_glue_tasks_read_with_their_real_schema(name, monkeypatch):
   assert all(isinstance(e.text_a, str) and (e.text_b is not None) == task.is_pair for e in examples)
   if not task.is_regression:
     assert {int(e.label) for e in examples} <= set(range(task.num_labels))
+
+
+def test_the_grid_widens_only_while_its_best_rate_is_at_an_edge():
+  rec = lambda score: {'result': {'select': {'accuracy': score}}}
+  grid = {3e-5: rec(50), 1e-4: rec(60), 3e-4: rec(70)}
+  assert glue_suite.widen(grid) == [1e-3]
+  assert glue_suite.widen({**grid, 1e-3: rec(65)}) == []  # the best is inside now
+  assert glue_suite.widen({3e-5: rec(80), 1e-4: rec(60)}) == [1e-5]
+  assert glue_suite.widen({1e-3: rec(1), 3e-3: rec(2)}) == []  # the ladder ends
+  assert glue_suite.widen({3e-5: rec(1), 1e-4: None}) == []  # not all run yet
