@@ -129,6 +129,23 @@ def predict(task: Task, encoder_apply, head, params: dict, data: Encoded, length
   return np.asarray(jnp.argmax(logits, axis=-1))
 
 
+def jit_step(loss_fn, optimizer, replicated: NamedSharding, sharded: NamedSharding):
+  """``step(params, opt_state, batch, key) -> (params, opt_state, loss)``: one AdamW step,
+  jitted over the mesh as pre-training's (batch sharded, the rest replicated and donated)."""
+
+  def step(params, opt_state, batch, key):
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  return jax.jit(
+    step,
+    in_shardings=(replicated, replicated, sharded, replicated),
+    out_shardings=(replicated, replicated, replicated),
+    donate_argnums=(0, 1),
+  )
+
+
 def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskData) -> dict:
   """Fine-tunes ``model`` on the task; returns the scores (see the module docstring)."""
   start_time = time.time()
@@ -168,19 +185,7 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
 
   mesh = devices.data_mesh()
   replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
-  loss_fn = make_loss(task, model.encoder, head)
-
-  def step(params, opt_state, batch, key):
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  step = jax.jit(
-    step,
-    in_shardings=(replicated, replicated, sharded, replicated),
-    out_shardings=(replicated, replicated, replicated),
-    donate_argnums=(0, 1),
-  )
+  step = jit_step(make_loss(task, model.encoder, head), optimizer, replicated, sharded)
   # A copy: the step donates its input, and the caller's model keeps its parameters.
   params = jax.device_put(jax.tree.map(lambda x: jnp.array(x, copy=True), params), replicated)
   opt_state = optimizer.init(params)
@@ -198,12 +203,8 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
       progress.step()
     host = jax.device_get(params)
     scores = {
-      split: metrics.score(
-        task,
-        predict(task, encoder_apply, head, host, encoded[split], lengths),
-        encoded[split].labels,
-      )
-      for split in encoded
+      split: metrics.score(task, predict(task, encoder_apply, head, host, e, lengths), e.labels)
+      for split, e in encoded.items()
       if split != 'train'
     }
     point = {'epoch': epoch + 1, 'step': (epoch + 1) * batcher.steps_per_epoch,
@@ -227,11 +228,7 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
     'best_epoch': best['epoch'],
     'curve': curve,
     'steps': num_steps,
-    'examples': {
-      'train': len(data.train),
-      'select': len(data.select),
-      **{k: len(v) for k, v in data.validation.items()},
-    },  # fmt: skip
+    'examples': {k: len(e.labels) for k, e in encoded.items()},
     'sources': [r.summary() for r in data.reports],
     'wall_s': round(time.time() - start_time, 1),
   }
