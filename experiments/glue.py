@@ -26,7 +26,7 @@ from absl import app, flags
 from scipy import stats
 
 from configs import glue as glue_config
-from experiments import jobs, readme_blocks
+from experiments import jobs, readme_blocks, tables
 from pete_jax.files import read_json, write_json
 from pete_jax.glue import metrics, tasks
 
@@ -174,11 +174,6 @@ def run_pair(model: str, pretrained: str, task: str, seeds, local: bool, train: 
   return row(model, task, grid, lr, {s: r for s, r in runs.items() if r is not None})
 
 
-def _summary(values: list) -> dict:
-  return {'mean': statistics.fmean(values) if values else None,
-          'std': statistics.stdev(values) if len(values) > 1 else None, 'n': len(values)}  # fmt: skip
-
-
 def row(model: str, task: str, grid: dict, lr: float | None, runs: dict) -> dict:
   """A table row: the selection scores of the grid, the chosen rate, validation over seeds."""
   names = tasks.metric_names(tasks.get_task(task))
@@ -195,7 +190,7 @@ def row(model: str, task: str, grid: dict, lr: float | None, runs: dict) -> dict
     },
     'at_grid_edge': lr is not None and lr in (min(grid), max(grid)),
     'learning_rate': lr,
-    'validation': {m: _summary([v[m] for v in per_seed.values()]) for m in names},
+    'validation': {m: tables.summarise([v[m] for v in per_seed.values()]) for m in names},
     'combined_per_seed': {s: metrics.combined(v) for s, v in per_seed.items()},
     'per_seed': per_seed,
     'epochs': {s: r['result']['best_epoch'] for s, r in runs.items()},
@@ -205,13 +200,6 @@ def row(model: str, task: str, grid: dict, lr: float | None, runs: dict) -> dict
     'commands': [r['command'] for r in runs.values()],
     'machines': sorted({str(r.get('machine')) for r in runs.values()}),
   }
-
-
-def _cell(summary: dict) -> str:
-  if summary['mean'] is None:
-    return 'not run'
-  std = '' if summary['std'] is None else f' ± {summary["std"]:.2f}'
-  return f'{summary["mean"]:.2f}{std} (n={summary["n"]})'
 
 
 def comparison(rows: list[dict], a: str, b: str) -> list[str]:
@@ -240,7 +228,7 @@ def markdown(rows: list[dict]) -> str:
     ) or 'not run'  # fmt: skip
     if r['at_grid_edge']:
       grid += ' (edge of the grid)'
-    val = '; '.join(f'{m} {_cell(s)}' for m, s in r['validation'].items())
+    val = '; '.join(f'{m} {tables.format_summary(s)}' for m, s in r['validation'].items())
     seeds = '; '.join(
       f's{s}: ' + '/'.join(f'{v:.1f}' for v in vals.values()) for s, vals in r['per_seed'].items()
     ) or '—'  # fmt: skip

@@ -16,22 +16,23 @@ from experiments import jobs, readme_blocks
 from pete_jax import files
 from experiments.sweeps import Run
 
-BUDGETS = {}
-BUDGETS['reduced'] = (
-  'Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
-  "entailment pairs (configs/local_data.py, about 6% of the paper's data); AdamW lr 2e-5, "
-  '100 warmup steps then linear decay; max_len 48; STS-B validation (1,500 pairs) '
-  'zero-shot, masked mean pooling, paper normalisation (2p/(V-1)-1) unless a row says '
-  'otherwise. The paper trains 122,700 steps at max_len 128.'
-)
-BUDGETS['converged'] = (
-  'Converged budget (configs/converged.py): as the reduced budget (configs/reduced.py: batch '
-  "128 pairs, the ~20,400 local SNLI/MNLI entailment pairs, about 6% of the paper's data, "
-  'AdamW, 100 warmup steps then linear decay, max_len 48) but lr 3e-4 and 2,000 steps '
-  '(about 12.5 epochs), both chosen on the selection set (zero-shot STS-B train pairs; '
-  'lr_grid.md, schedule.md). STS-B validation (1,500 pairs) zero-shot, masked mean pooling, '
-  'paper normalisation unless a row says otherwise. The paper trains 122,700 steps at max_len 128.'
-)
+BUDGETS = {
+  'reduced': (
+    'Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
+    "entailment pairs (configs/local_data.py, about 6% of the paper's data); AdamW lr 2e-5, "
+    '100 warmup steps then linear decay; max_len 48; STS-B validation (1,500 pairs) '
+    'zero-shot, masked mean pooling, paper normalisation (2p/(V-1)-1) unless a row says '
+    'otherwise. The paper trains 122,700 steps at max_len 128.'
+  ),
+  'converged': (
+    'Converged budget (configs/converged.py): as the reduced budget (configs/reduced.py: batch '
+    "128 pairs, the ~20,400 local SNLI/MNLI entailment pairs, about 6% of the paper's data, "
+    'AdamW, 100 warmup steps then linear decay, max_len 48) but lr 3e-4 and 2,000 steps '
+    '(about 12.5 epochs), both chosen on the selection set (zero-shot STS-B train pairs; '
+    'lr_grid.md, schedule.md). STS-B validation (1,500 pairs) zero-shot, masked mean pooling, '
+    'paper normalisation unless a row says otherwise. The paper trains 122,700 steps at max_len 128.'
+  ),
+}
 
 
 def budget_text(rows: list[dict]) -> str:
@@ -119,7 +120,7 @@ def compare_to_reference(rows: list[dict]) -> list[dict]:
   return rows
 
 
-def _fmt(summary: dict) -> str:
+def format_summary(summary: dict) -> str:
   if summary['mean'] is None:
     return 'not run'
   std = '' if summary['std'] is None else f' ± {summary["std"]:.2f}'
@@ -145,7 +146,7 @@ def _vs_reference(row: dict) -> str:
 
 def _leading_cells(row: dict, ref: bool) -> list[str]:
   """Run, paper, ours, per seed, difference (and the comparison with the reference row)."""
-  cells = [row['name'], _num(row['paper']['spearman']), _fmt(row['spearman']), _per_seed(row),
+  cells = [row['name'], _num(row['paper']['spearman']), format_summary(row['spearman']), _per_seed(row),
            _num(row['difference'], '+.2f')]  # fmt: skip
   return cells + ([_vs_reference(row)] if ref else [])
 
@@ -172,7 +173,7 @@ def compact_table(rows: list[dict], finetune: bool = False) -> str:
   for r in rows:
     cells = _leading_cells(r, ref) + [f'{r["params"]["total"]:,}', _wall(r)]
     if finetune:
-      cells.append(_fmt(r['zero_shot_spearman']))
+      cells.append(format_summary(r['zero_shot_spearman']))
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
@@ -214,7 +215,7 @@ def markdown(sweep: str, rows: list[dict]) -> str:
     )
     cells = _leading_cells(r, ref) + (
       [
-        _fmt(r['pearson']),
+        format_summary(r['pearson']),
         _num(r['paper']['pearson']),
         f'{r["params"]["total"]:,}',
         r['paper']['params'] or '—',
@@ -224,7 +225,7 @@ def markdown(sweep: str, rows: list[dict]) -> str:
       ]
     )
     if stage == 'finetune':
-      cells.append(_fmt(r['zero_shot_spearman']))
+      cells.append(format_summary(r['zero_shot_spearman']))
     lines.append('| ' + ' | '.join(cells) + ' |')
   machines = {str(s['machine']) for r in rows for s in r['seeds'] if s['machine']}
   lines += (
