@@ -1,6 +1,6 @@
 """Runs a named sweep and writes its results table.
 
-  python -m experiments.run table1|table2|lr_grid|schedule|ablations|<ablation>[_converged]
+  python -m experiments.run table1|table2|table2_converged_pretrain|lr_grid|schedule|ablations|<ablation>[_converged]
       [--seeds=0,1,2] [--steps=N] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process

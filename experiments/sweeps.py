@@ -185,6 +185,29 @@ def at_converged_budget(runs: list[Run]) -> list[Run]:
   return [dataclasses.replace(r, budget='converged', seeds=ABLATION_SEEDS) for r in runs]
 
 
+# Converged ablation rows that ``embedding_peers`` also asks for: (ablation, row) -> the
+# shared workdir key, so each trains once for both sweeps.
+SHARED_CONVERGED = {
+  ('embed_mlp', 'embed_mlp=geglu'): 'fourier_geglu_1x256',
+  ('basis', 'basis=laguerre_stretched'): 'fourier_laguerre_stretched_1x256',
+  ('tokenizer', 'kind=sentencepiece'): 'fourier_sp8k_1x256',
+}
+
+
+def converged_ablation(name: str) -> list[Run]:
+  """The ablation ``name`` at the converged budget, with its rows shared with other sweeps."""
+  return [
+    dataclasses.replace(r, shared=r.shared or SHARED_CONVERGED.get((name, r.name), ''))
+    for r in at_converged_budget(ABLATIONS[name]())
+  ]
+
+
+def _converged_row(ablation: str, row: str, name: str) -> Run:
+  """Row ``row`` of a converged ablation, renamed ``name`` for another sweep."""
+  (run,) = [r for r in converged_ablation(ablation) if r.name == row]
+  return dataclasses.replace(run, name=name)
+
+
 def table1_converged() -> list[Run]:
   """Table 1 at the converged budget: three seeds for the 1x256 and 2x512 pairs, one for
   the others (whose runs cost 2-4x a 1x256 one on a CPU)."""
@@ -196,6 +219,18 @@ def table1_converged() -> list[Run]:
   ]
 
 
+def table2_converged_pretrain() -> list[Run]:
+  """Table 2's models pre-trained at the converged budget, fine-tuning off: STS-B
+  fine-tuning is tuned afterwards on a held-out tenth of STS-B train
+  (``python -m experiments.table2_converged``)."""
+  return [
+    dataclasses.replace(
+      r, budget='converged', seeds=(0,), overrides=r.overrides + (('finetune.enabled', False),)
+    )
+    for r in table2()
+  ]
+
+
 def embedding_peers() -> list[Run]:
   """Issue 17: PETE against other ways to shrink the embedding, at the converged budget.
 
@@ -204,6 +239,7 @@ def embedding_peers() -> list[Run]:
   """
   sp = lambda n: (('tokenizer.kind', 'sentencepiece'), ('tokenizer.spm_vocab_size', n))
   learned = (('model.embedding', 'learned'),)
+  # A row is (name, overrides), or a Run of a converged ablation (the same workdirs).
   rows = [
     ('fourier (reference)', ()),
     ('learned, dropout 0', learned),
@@ -216,16 +252,19 @@ def embedding_peers() -> list[Run]:
     ('quotient-remainder m=ceil(sqrt V)', (('model.embedding', 'quotient_remainder'),)),
     ('random code + MLP', (('model.basis', 'random'),)),
     ('binary code + MLP', (('model.basis', 'binary'),)),
-    ('fourier + GeGLU MLP', (('model.embed_mlp', 'geglu'),)),
+    _converged_row('embed_mlp', 'embed_mlp=geglu', 'fourier + GeGLU MLP'),
     # The best other basis of the (reduced-budget) basis ablation.
-    ('laguerre_stretched', (('model.basis', 'laguerre_stretched'),)),
+    _converged_row('basis', 'basis=laguerre_stretched', 'laguerre_stretched'),
     *[(f'{kind} SentencePiece {n // 1000}k', sp(n) + (learned if kind == 'learned' else ()))
-      for n in (2000, 4000, 8000) for kind in ('learned', 'fourier')],
+      for n in (2000, 4000) for kind in ('learned', 'fourier')],
+    ('learned SentencePiece 8k', sp(8000) + learned),
+    _converged_row('tokenizer', 'kind=sentencepiece', 'fourier SentencePiece 8k'),
   ]  # fmt: skip
   runs = [
-    Run(name, overrides=o, seeds=ABLATION_SEEDS, budget='converged', reference=not o,
-        shared='fourier_1x256' if not o else '')
-    for name, o in rows
+    row if isinstance(row, Run) else
+    Run(row[0], overrides=row[1], seeds=ABLATION_SEEDS, budget='converged', reference=not row[1],
+        shared='' if row[1] else 'fourier_1x256')
+    for row in rows
   ]  # fmt: skip
   runs.insert(2, dataclasses.replace(table1_converged()[1], name='learned, dropout 0.1 (Table 1)'))
   return runs
@@ -238,12 +277,13 @@ SWEEPS = {
   'table1': table1,
   'table1_converged': table1_converged,
   'table2': table2,
+  'table2_converged_pretrain': table2_converged_pretrain,
   'lr_grid': lr_grid,
   'schedule': schedule,
   'embedding_peers': embedding_peers,
   **ABLATIONS,
   **{
-    f'{name}_converged': (lambda name=name: at_converged_budget(ABLATIONS[name]()))
+    f'{name}_converged': (lambda name=name: converged_ablation(name))
     for name in CONVERGED_ABLATIONS
   },
 }

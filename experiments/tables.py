@@ -41,8 +41,9 @@ def budget_text(rows: list[dict]) -> str:
 
 
 def stage_of(sweep: str) -> str:
-  """Which metrics a sweep reports: 'finetune' for Table 2, else 'pretrain' (zero-shot)."""
-  return 'finetune' if sweep.startswith('table2') else 'pretrain'
+  """Which metrics a sweep reports: 'finetune' for Table 2 (fine-tuned in the same run),
+  else 'pretrain' (zero-shot)."""
+  return 'finetune' if sweep == 'table2' else 'pretrain'
 
 
 def summarise(values: list[float]) -> dict:
@@ -291,6 +292,11 @@ def readme_summary(results_dir: str) -> str:
   for sweep, title in (
     ('table1_converged', 'Table 1 at the converged budget (2,000 steps at lr 3e-4; zero-shot)'),
     ('table1', 'Table 1, early training (200 steps at lr 2e-5; zero-shot)'),
+    (
+      'table2_converged',
+      'Table 2 at the converged budget (after STS-B fine-tuning tuned on '
+      'a held-out tenth of STS-B train)',
+    ),
     ('table2', 'Table 2, early training (after STS-B fine-tuning)'),
   ):
     path = os.path.join(results_dir, f'{sweep}.json')
@@ -298,10 +304,13 @@ def readme_summary(results_dir: str) -> str:
       continue
     with open(path, encoding='utf-8') as f:
       rows = json.load(f)['rows']
+    command = (
+      'experiments.table2_converged' if sweep == 'table2_converged' else f'experiments.run {sweep}'
+    )
     lines += [
-      f'{title}, from `python -m experiments.run {sweep}` (`experiments/results/{sweep}.md`):',
+      f'{title}, from `python -m {command}` (`experiments/results/{sweep}.md`):',
       '',
-      compact_table(rows, stage_of(sweep) == 'finetune'),
+      compact_table(rows, sweep.startswith('table2')),
     ]
     lines.append('')
   return '\n'.join(lines)

@@ -329,3 +329,45 @@ def test_embedding_peers_front_and_parameters_at_every_vocabulary():
   # The reference and the Table 1 learned row are the converged Table 1 runs, trained once.
   assert job('fourier (reference)').workdir.startswith(os.path.join('runs', 'shared'))
   assert job('learned, dropout 0.1 (Table 1)').workdir.startswith(os.path.join('runs', 'shared'))
+  # Rows the converged ablations also ask for train once, in the same workdir and config.
+  ablation = {r.name: r for r in sweeps.sweep_runs('tokenizer_converged')}['kind=sentencepiece']
+  twin = run.jobs_of('tokenizer_converged', ablation, (), 0, 'runs')[0]
+  assert job('fourier SentencePiece 8k').workdir == twin.workdir
+  assert job('fourier SentencePiece 8k').command == twin.command
+
+
+def test_table2_converged_fine_tunes_at_the_rate_the_selection_split_chooses(tmp_path):
+  """Table 2 at the converged budget: pre-training with fine-tuning off, then the STS-B
+  fine-tuning pair of the GLUE suite; built here from run records alone (what a fresh
+  clone has)."""
+  from experiments import table2_converged  # pylint: disable=import-outside-toplevel
+
+  results = tmp_path / 'results'
+  (pete,) = [r for r in sweeps.sweep_runs('table2_converged_pretrain') if r.name == 'pete_2x64']
+  job = run.jobs_of('table2_converged_pretrain', pete, (), 0, 'runs', results_dir=str(results))[0]
+  assert '--config.finetune.enabled=False' in job.command
+  assert not jobs.job_config(job).finetune.enabled
+  record = lambda metrics: {'command': 'cmd', 'machine': 'cpu', 'wall_s': 60.0, **metrics}
+  os.makedirs(os.path.dirname(job.record_path))
+  with open(job.record_path, 'w', encoding='utf-8') as f:
+    json.dump(record({'metrics': {'pretrain': {'spearman': 60.0, 'pearson': 59.0}}}), f)
+  select = {'3e-05': 50.0, '0.0001': 70.0, '0.0003': 65.0}  # the middle rate wins
+  scores = {('0.0001', 0): 71.0, ('0.0001', 1): 73.0, ('0.0001', 2): 75.0}
+  for (lr, seed), spearman in {**{(k, 0): 40.0 for k in select}, **scores}.items():
+    path = results / 'runs' / 'glue' / 'pete_2x64' / 'stsb' / f'lr{lr}_seed{seed}.json'
+    os.makedirs(path.parent, exist_ok=True)
+    result = {
+      'select': {'pearson': select[lr], 'spearman': select[lr]},
+      'validation': {'pearson': spearman - 1, 'spearman': spearman},
+      'best_epoch': 2, 'steps': 483, 'examples': {},
+    }  # fmt: skip
+    path.write_text(json.dumps(record({'result': result})))
+  rows = table2_converged.model_rows(False, str(tmp_path / 'runs'), str(results))
+  row = next(r for r in rows if r['name'] == 'pete_2x64')
+  assert row['finetune']['learning_rate'] == 1e-4
+  assert row['spearman']['mean'] == 73.0 and row['pearson']['mean'] == 72.0
+  assert row['zero_shot_spearman']['mean'] == 60.0
+  assert row['difference'] == pytest.approx(73.0 - sweeps.TABLE2_PAPER['pete_2x64'][0])
+  assert all(r['spearman']['n'] == 0 for r in rows if r is not row)  # not run: not invented
+  text = open(table2_converged.write(rows, str(results)), encoding='utf-8').read()
+  assert '**0.0001**: 70.00 / 70.50' in text and '73.00 ± 2.00 (n=3)' in text
