@@ -152,6 +152,8 @@ def read_losses(log_path: str) -> dict:
 
 def run_record(job: Job) -> dict | None:
   """The job's run record; written from its workdir when it trained here. None: not run."""
+  from pete_jax.params import vocab_size_of  # pylint: disable=import-outside-toplevel
+
   record = read_json(job.record_path)
   if record is None and job.trained_here():
     runner = read_json(os.path.join(job.workdir, RUNNER_FILE), {})
@@ -164,6 +166,8 @@ def run_record(job: Job) -> dict | None:
       'losses': read_losses(os.path.join(job.workdir, 'train.log')),
       # Every evaluation of the run (validation and selection set): the learning curve.
       'evals': read_json(os.path.join(job.workdir, 'eval_results.json'), []),
+      # The V the run trained with (a SentencePiece model may stop short of its size).
+      'vocab_size': vocab_size_of(job_config(job), job.workdir),
     }
     write_json(job.record_path, record)
   return record
@@ -189,7 +193,7 @@ def parameter_count(job: Job) -> dict:
   from pete_jax.params import count_by_component, vocab_size_of  # pylint: disable=import-outside-toplevel
 
   config = job_config(job)
-  vocab = vocab_size_of(config, job.workdir)
+  vocab = (read_json(job.record_path) or {}).get('vocab_size') or vocab_size_of(config, job.workdir)
   counts = count_by_component(encoder_from_config(config.model, vocab, config.data.max_len))
   return {'total': sum(counts.values()), 'by_component': counts, 'vocab_size': vocab}
 

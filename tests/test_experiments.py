@@ -78,6 +78,23 @@ def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
   assert after['rows'][0]['spearman'] == before['rows'][0]['spearman']
 
 
+def test_record_keeps_the_vocabulary_a_sentencepiece_run_reached(tiny_sweep, monkeypatch):
+  """A SentencePiece size is a soft limit: the record keeps the V the run trained with, so
+  a fresh clone (no spm.model) counts the parameters the run had, not the size asked for."""
+  spm = sweeps.Run('tiny spm', 'smoke', (('model.d_model', 16), ('tokenizer.kind', 'sentencepiece'),
+                   ('tokenizer.spm_vocab_size', sweeps.SPM_LARGEST), ('model.embedding', 'learned')))  # fmt: skip
+  monkeypatch.setitem(sweeps.SWEEPS, 'tiny_spm', lambda: [spm])
+  path = run.run_sweep('tiny_spm', steps=2, budget=TINY_BUDGET, **tiny_sweep)
+  before = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))
+  (job,) = run.jobs_of('tiny_spm', spm, (), 2, tiny_sweep['runs_dir'], TINY_BUDGET,
+                       tiny_sweep['results_dir'])  # fmt: skip
+  vocab = json.loads(pathlib.Path(job.record_path).read_text(encoding='utf-8'))['vocab_size']
+  assert 0 < vocab < sweeps.SPM_LARGEST
+  assert before['rows'][0]['params']['vocab_size'] == vocab
+  shutil.rmtree(tiny_sweep['runs_dir'])
+  assert jobs.parameter_count(job) == before['rows'][0]['params']
+
+
 def test_command_matches_in_process_config():
   job = jobs.Job('ablation', sweeps.Run('x', overrides=(('model.basis', 'legendre'),)), 3, 50)
   config = jobs.job_config(job)
