@@ -3,16 +3,17 @@
   python -m experiments.plots [--runs_dir=runs] [--out_dir=experiments/results]
 
 1. ``spearman_vs_params.png``: STS-B Spearman against parameter count, Fourier
-   and learned, the paper's points and ours (from ``table1.json``).
+   and learned, the paper's points and ours (``table1.json``, ``table1_converged.json``).
 2. ``training_curves.png``: contrastive loss per logged step (mean over seeds) and
    the final STS-B Spearman of every run (``experiments/results/runs/``): Table 1,
-   the ablations and Table 2 pre-training, one panel each.
+   the other sweeps and Table 2 pre-training, one panel each, one row per budget.
 3. ``basis_refinement.png``: the fixed Fourier basis T(p) of a trained Fourier
    model and its learned refinement E(p) - T(p), as functions of the token id.
 4. ``neighbour_distance.png``: distance between neighbouring ids' features (and
    the trained model's embeddings) as the vocabulary grows from 30k to 256k.
-5. ``ablations.png``: each ablation row's seeds and mean against the spread of
-   the reference (Fourier 1x256) seeds (from the ablation sweeps' JSON).
+5. ``ablations.png`` / ``ablations_converged.png``: each ablation row's seeds and mean
+   against the spread of the reference (Fourier 1x256) seeds (from the ablation sweeps'
+   JSON, at each budget).
 6. ``bases.png``: every fixed basis over the BERT id range, with the sign changes
    of its highest feature (how finely it can tell neighbouring ids apart).
 """
@@ -28,7 +29,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-from experiments.sweeps import ABLATIONS, TABLE1_PAPER  # pylint: disable=wrong-import-position
+from experiments.sweeps import ABLATIONS, CONVERGED_ABLATIONS, TABLE1_PAPER  # pylint: disable=wrong-import-position
 from pete_jax import files  # pylint: disable=wrong-import-position
 
 REFERENCE_WORKDIR = 'shared/fourier_1x256/steps200_seed0'
@@ -48,72 +49,98 @@ def _millions(text: str) -> float:
 
 
 def spearman_vs_params(results_dir: str, out: str) -> str | None:
-  """Figure 1 from ``table1.json``; None when the table does not exist yet."""
-  path = os.path.join(results_dir, 'table1.json')
-  if not os.path.exists(path):
+  """Figure 1 from ``table1.json`` and ``table1_converged.json``; None when neither exists."""
+  budgets = {}
+  for sweep, label, fill in (
+    ('table1', 'early training', 'white'),
+    ('table1_converged', 'converged', None),
+  ):
+    path = os.path.join(results_dir, f'{sweep}.json')
+    if os.path.exists(path):
+      budgets[label] = (fill, files.read_json(path)['rows'])
+  if not budgets:
     return None
-  with open(path, encoding='utf-8') as f:
-    rows = json.load(f)['rows']
   fig, ax = plt.subplots(figsize=(6.4, 4.4))
   for kind, color in (('fourier', 'tab:blue'), ('learned', 'tab:orange')):
     paper = [(_millions(v[2]), v[0]) for k, v in TABLE1_PAPER.items() if k.startswith(kind)]
     ax.scatter(*zip(*paper), marker='s', color=color, label=f'{kind} (paper, 122,700 steps)')
-    ours = [r for r in rows if r['name'].startswith(kind) and r['spearman']['mean'] is not None]
-    if ours:
-      ax.errorbar(
-        [r['params']['total'] for r in ours],
-        [r['spearman']['mean'] for r in ours],
-        yerr=[r['spearman']['std'] or 0 for r in ours],
-        fmt='o',
-        color=color,
-        mfc='white',
-        capsize=3,
-        label=f'{kind} (ours, reduced budget)',
-      )
+    for label, (fill, rows) in budgets.items():
+      ours = [r for r in rows if r['name'].startswith(kind) and r['spearman']['mean'] is not None]
+      if ours:
+        ax.errorbar(
+          [r['params']['total'] for r in ours],
+          [r['spearman']['mean'] for r in ours],
+          yerr=[r['spearman']['std'] or 0 for r in ours],
+          fmt='o',
+          color=color,
+          mfc=fill or color,
+          capsize=3,
+          label=f'{kind} (ours, {label})',
+        )
   ax.set_xscale('log')
   ax.set_xlabel('encoder parameters')
   ax.set_ylabel('STS-B validation Spearman x100 (zero-shot)')
-  ax.set_title('Table 1: STS-B vs parameters')
-  ax.legend(fontsize=8)
+  ax.set_title('Table 1: STS-B vs parameters (mean ± std over seeds)')
+  ax.legend(fontsize=7)
   ax.grid(alpha=0.3)
   return save_figure(fig, out)
 
 
+def _curve_panel(sweep: str) -> int:
+  """Column of a sweep's curves: Table 1, the other pre-training sweeps, Table 2."""
+  return (
+    0
+    if sweep in ('table1', 'table1_converged', 'shared')
+    else 2
+    if sweep.startswith('table2')
+    else 1
+  )
+
+
 def training_curves(records_dir: str, out: str) -> str | None:
-  """Figure 2: the pre-training loss of every run under ``records_dir``, mean over its seeds."""
-  paths = sorted(glob.glob(os.path.join(records_dir, '**', '*.json'), recursive=True))
-  if not paths:
+  """Figure 2: the pre-training loss of every run under ``records_dir``, mean over its seeds;
+  one row of panels per budget (early training, converged)."""
+  runs: dict[tuple, list] = {}  # (budget, '<sweep>/<run>') -> the records of its seeds
+  for path in sorted(glob.glob(os.path.join(records_dir, '**', '*.json'), recursive=True)):
+    record = files.read_json(path)
+    if 'losses' not in record:  # a fine-tuning record (GLUE suite): no pre-training curve
+      continue
+    budget = 'converged' if os.path.basename(path).startswith('converged_') else 'reduced'
+    runs.setdefault((budget, os.path.relpath(os.path.dirname(path), records_dir)), []).append(
+      record
+    )
+  if not runs:
     return None
-  runs: dict[str, list] = {}  # '<sweep>/<run>' -> the records of its seeds
-  for path in paths:
-    with open(path, encoding='utf-8') as f:
-      runs.setdefault(os.path.relpath(os.path.dirname(path), records_dir), []).append(json.load(f))
-  panels = ('Table 1 runs', 'ablations', 'Table 2 pre-training')
-  fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), sharey=True)
-  for name, records in runs.items():
+  panels = ('Table 1 runs', 'ablations and other sweeps', 'Table 2 pre-training')
+  budgets = {'reduced': 'reduced budget', 'converged': 'converged budget'}
+  fig, axes = plt.subplots(2, 3, figsize=(18, 9.6), squeeze=False)
+  for (budget, name), records in runs.items():
     sweep = name.split('/', 1)[0]
-    panel = 0 if sweep in ('table1', 'shared') else 2 if sweep == 'table2' else 1
+    panel = _curve_panel(sweep)
     steps = records[0]['losses']['steps']
     same = [r['losses']['loss'] for r in records if r['losses']['steps'] == steps]
     spearman = np.mean([r['metrics']['pretrain']['spearman'] for r in records])
     label = name.split('/', 1)[1] if panel != 1 else name
-    axes[panel].plot(
+    axes[list(budgets).index(budget), panel].plot(
       steps, np.mean(same, axis=0), lw=1, label=f'{label} (n={len(same)}, STS-B {spearman:.1f})'
     )
-  for ax, title in zip(axes, panels):
-    ax.set_xlabel('pre-training step')
-    ax.set_title(f'{title} (reduced budget; mean over seeds)')
-    ax.legend(fontsize=5.5 if title == 'ablations' else 7)
-    ax.grid(alpha=0.3)
-  axes[0].set_ylabel('symmetric contrastive loss (batch 128)')
+  for row, text in zip(axes, budgets.values()):
+    for ax, title in zip(row, panels):
+      ax.set_xlabel('pre-training step')
+      ax.set_title(f'{title} ({text}; mean over seeds)', fontsize=9)
+      if ax.lines:
+        ax.legend(fontsize=5 if 'ablations' in title else 7)
+      ax.grid(alpha=0.3)
+    row[0].set_ylabel('symmetric contrastive loss (batch 128)')
   return save_figure(fig, out)
 
 
-def ablations(results_dir: str, out: str) -> str | None:
-  """Figure 5: every ablation row's seeds and mean next to its reference row's spread."""
+def ablations(results_dir: str, out: str, converged: bool = False) -> str | None:
+  """Figure 5: every ablation row's seeds and mean next to its reference row's spread, at the
+  reduced budget or (``converged``) at the converged one."""
   rows = []
-  for sweep in ABLATIONS:
-    path = os.path.join(results_dir, f'{sweep}.json')
+  for sweep in CONVERGED_ABLATIONS if converged else ABLATIONS:
+    path = os.path.join(results_dir, f'{sweep}{"_converged" if converged else ""}.json')
     if os.path.exists(path):
       with open(path, encoding='utf-8') as f:
         rows += [(sweep, r) for r in json.load(f)['rows']]
@@ -146,7 +173,8 @@ def ablations(results_dir: str, out: str) -> str | None:
     )
   ax.set_yticks(range(len(variants)), [f'{s}: {r["name"]}' for s, r in variants], fontsize=7)
   ax.invert_yaxis()
-  ax.set_xlabel('STS-B validation Spearman x100 (zero-shot, reduced budget)')
+  budget = 'converged budget' if converged else 'reduced budget'
+  ax.set_xlabel(f'STS-B validation Spearman x100 (zero-shot, {budget})')
   ax.set_title('Ablations at Fourier 1x256 (grey: the reference seeds)')
   ax.legend(fontsize=7, loc='lower left')
   ax.grid(alpha=0.3, axis='x')
@@ -312,6 +340,7 @@ def main(argv):
     training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png'))
   )
   print(ablations(out_dir, os.path.join(out_dir, 'ablations.png')))
+  print(ablations(out_dir, os.path.join(out_dir, 'ablations_converged.png'), converged=True))
   print(bases(os.path.join(out_dir, 'bases.png')))
   if not os.path.exists(os.path.join(reference, 'final_metrics.json')):
     # The run records hold metrics, not weights: figures 3 and 4 need the trained model.

@@ -29,16 +29,28 @@ def test_training_curves_average_the_seeds_of_each_run(tmp_path, monkeypatch):
     (records / sweep / run / f'steps200_seed{seed}.json').write_text(
       json.dumps(_record(loss, 60.0 + seed))
     )
+  # A converged run in the same directory is its own curve, in the converged row of panels;
+  # a fine-tuning record has no pre-training curve.
+  (records / 'table1' / 'learned_1x256' / 'converged_steps2000_seed0.json').write_text(
+    json.dumps(_record([5.0, 4.0], 75.0))
+  )
+  (records / 'glue' / 'learned_1x256' / 'stsb').mkdir(parents=True)
+  (records / 'glue' / 'learned_1x256' / 'stsb' / 'lr0.0003_seed0.json').write_text('{"result": {}}')
   plotted = []
   monkeypatch.setattr(
     plots.plt.Axes,
     'plot',
-    lambda self, x, y, **kw: plotted.append((self.get_title(), list(y), kw['label'])),
+    lambda self, x, y, **kw: plotted.append((self, list(y), kw['label'])),
   )
   out = plots.training_curves(str(records), str(tmp_path / 'curves.png'))
   assert out and (tmp_path / 'curves.png').stat().st_size > 0
   by_label = {label: y for _, y, label in plotted}
   assert by_label['learned_1x256 (n=2, STS-B 60.5)'] == [8.0, 7.0]  # the mean of the two seeds
+  titles = {label: ax.get_title() for ax, _, label in plotted}
+  assert by_label['learned_1x256 (n=1, STS-B 75.0)'] == [5.0, 4.0]
+  assert 'converged' in titles['learned_1x256 (n=1, STS-B 75.0)']
+  assert 'reduced' in titles['learned_1x256 (n=2, STS-B 60.5)']
+  assert len(plotted) == 4
   assert 'id_order/id_order=random (n=1, STS-B 60.0)' in by_label
   assert 'pete_2x64 (n=1, STS-B 60.0)' in by_label
   assert plots.training_curves(str(tmp_path / 'none'), str(tmp_path / 'x.png')) is None
