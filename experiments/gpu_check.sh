@@ -8,8 +8,15 @@
 #   bash experiments/gpu_check.sh           # on the GPU machine (carry .gpu_check/): installs
 #                                           # from the repo's files, runs, writes under $OUT
 #
+#   SWEEPS="table1_converged embedding_peers" bash experiments/gpu_check.sh
+#                                           # instead of the benchmarks: trains those sweeps'
+#                                           # missing runs, WORKERS (8) processes at a time, for
+#                                           # at most SWEEP_LIMIT (480) seconds in all
+#
 # Results: $OUT/fp32/benchmark.{json,md} and $OUT/bf16/benchmark.{json,md}; commit them under
-# experiments/results/gpu/ with the device named (the JSON's meta.devices names it).
+# experiments/results/gpu/ with the device named (the JSON's meta.devices names it). With
+# SWEEPS: $OUT/runs/ holds every run record (copy it over experiments/results/runs/ and rerun
+# the sweeps with --results_only); a run cut off by the limit leaves no record.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=.gpu_check
@@ -33,6 +40,17 @@ python -m pip install -q --no-index --find-links "$STAGE/wheels" $MISSING
 python -m pip install -q --no-deps --no-build-isolation -e .
 export PETE_DATA_DIR=$STAGE/data PETE_PROGRESS=log
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/device.csv" || true
+if [[ -n "${SWEEPS:-}" ]]; then
+  deadline=$((SECONDS + ${SWEEP_LIMIT:-480}))
+  for sweep in $SWEEPS; do
+    left=$((deadline - SECONDS))
+    ((left > 0)) || break
+    timeout "$left" python -m experiments.run "$sweep" --workers="${WORKERS:-8}" 2>&1 \
+      | tee -a "$OUT/sweeps.log" || true
+  done
+  cp -r experiments/results/runs "$OUT/runs"
+  exit 0
+fi
 common=(--configs=fourier_1x256,learned_1x256,fourier_1x512,learned_1x512,fourier_2x256,learned_2x256,fourier_2x512,learned_2x512
   --steps=50 --padded_steps=30 --peer=off --fresh)
 # QUICK=1: the tiny model, for trying the script on a CPU.

@@ -99,7 +99,7 @@ def machine() -> dict:
   }
 
 
-def execute(job: Job, python: str = sys.executable, log=print) -> str:
+def execute(job: Job, python: str = sys.executable, log=print, env: dict | None = None) -> str:
   """Trains ``job`` unless finished. Returns 'skipped', 'done' or 'failed'.
 
   Wall time (summed over attempts, so a resumed run counts all of them) and the
@@ -116,7 +116,7 @@ def execute(job: Job, python: str = sys.executable, log=print) -> str:
   log(f'run: {" ".join(job.command)}')
   start = time.time()
   with open(os.path.join(job.workdir, 'train.log'), 'a', encoding='utf-8') as out:
-    rc = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
+    rc = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
   record['attempts'].append(
     {
       'wall_s': round(time.time() - start, 1),

@@ -1,16 +1,19 @@
 """Runs a named sweep and writes its results table.
 
   python -m experiments.run table1|table2|table2_converged_pretrain|lr_grid|schedule|ablations|<ablation>[_converged]
-      [--seeds=0,1,2] [--steps=N] [--only=SUBSTRING] [--budget=batch=64,...] [--results_only]
+      [--seeds=0,1,2] [--steps=N] [--only=SUBSTRING] [--budget=batch=64,...] [--workers=N]
+      [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
-(one at a time) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs
+(``--workers`` at a time, default one) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs
 (a workdir with final metrics, or a committed run record under
 ``experiments/results/runs/``) are skipped, interrupted ones resume. ``experiments/results/<sweep>.md`` and
 ``.json`` are rewritten after every run, so nothing is lost if the sweep stops.
 """
 
+import concurrent.futures
 import os
+import threading
 
 from absl import app, flags
 
@@ -28,6 +31,12 @@ _BUDGET = flags.DEFINE_string(
   'Extra configs/reduced.py budget fields, e.g. "batch=64,max_len=32" (part of the workdir name).',
 )
 _RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Where the workdirs go.')
+_WORKERS = flags.DEFINE_integer(
+  'workers',
+  1,
+  'Training processes at a time (a GPU fits several of these small models; on a CPU they '
+  'share the cores).',
+)
 _RESULTS_DIR = flags.DEFINE_string('results_dir', 'experiments/results', 'Where tables go.')
 
 
@@ -54,8 +63,10 @@ def run_sweep(
   runs_dir: str = 'runs',
   results_dir: str = 'experiments/results',
   budget: str = '',
+  workers: int = 1,
 ) -> str:
-  """Trains a sweep's missing runs and writes its table; returns the table's path."""
+  """Trains a sweep's missing runs (``workers`` processes at a time) and writes its table;
+  returns the table's path."""
   runs = sweeps.sweep_runs(sweep)
 
   def write_table() -> str:
@@ -73,14 +84,34 @@ def run_sweep(
     return path
 
   path = write_table()
-  if not results_only:
-    for run in runs:
-      if only and only not in run.name:
-        continue
-      for job in jobs_of(sweep, run, seeds, steps, runs_dir, budget, results_dir):
-        if jobs.execute(job) == 'done':
-          path = write_table()
+  if results_only:
+    return path
+  todo = [
+    job
+    for run in runs
+    if not only or only in run.name
+    for job in jobs_of(sweep, run, seeds, steps, runs_dir, budget, results_dir)
+  ]
+  lock = threading.Lock()
+  env = worker_env(workers)
+
+  def train(job: jobs.Job) -> None:
+    nonlocal path
+    if jobs.execute(job, env=env) == 'done':
+      with lock:  # one table writer at a time
+        path = write_table()
+
+  with concurrent.futures.ThreadPoolExecutor(max(workers, 1)) as pool:
+    list(pool.map(train, todo))
   return path
+
+
+def worker_env(workers: int) -> dict | None:
+  """The training processes' environment: with several at once, each preallocates only
+  its share of an accelerator's memory (JAX takes 75% by default; a CPU ignores it)."""
+  if workers <= 1 or 'XLA_PYTHON_CLIENT_MEM_FRACTION' in os.environ:
+    return None
+  return {**os.environ, 'XLA_PYTHON_CLIENT_MEM_FRACTION': f'{0.9 / workers:.3f}'}
 
 
 def main(argv):
@@ -98,6 +129,7 @@ def main(argv):
       _RUNS_DIR.value,
       _RESULTS_DIR.value,
       _BUDGET.value,
+      _WORKERS.value,
     )
     print(f'wrote {path}')
   if argv[1] in sweeps.GROUPS:

@@ -103,15 +103,19 @@ def test_command_matches_in_process_config():
   assert job.command[-2:] == ['--config.seed=3', '--config.model.basis=legendre']
 
 
-def test_tiny_sweep_trains_and_writes_table(tiny_sweep):
-  path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
+def test_tiny_sweep_trains_and_writes_table(tiny_sweep, monkeypatch):
+  """Two seeds trained by two workers at once: both land in the table."""
+  monkeypatch.delenv('XLA_PYTHON_CLIENT_MEM_FRACTION', raising=False)
+  assert run.worker_env(2)['XLA_PYTHON_CLIENT_MEM_FRACTION'] == '0.450'
+  assert run.worker_env(1) is None
+  path = run.run_sweep('tiny', (0, 1), steps=2, budget=TINY_BUDGET, workers=2, **tiny_sweep)
   rows = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))['rows']
   (row,) = rows
-  assert row['spearman']['n'] == 1 and -100 <= row['spearman']['mean'] <= 100
+  assert row['spearman']['n'] == 2 and -100 <= row['spearman']['mean'] <= 100
   assert row['seeds'][0]['wall_s'] > 0 and row['seeds'][0]['machine']['cpu_count'] >= 1
   assert row['params']['total'] > 0
   assert re.search(
-    r'\| tiny smoke \| 74\.93 \| -?\d+\.\d\d \(n=1\)', pathlib.Path(path).read_text()
+    r'\| tiny smoke \| 74\.93 \| -?\d+\.\d\d ± \d+\.\d\d \(n=2\)', pathlib.Path(path).read_text()
   )
   # A second call finds the run finished and trains nothing.
   logs = []
