@@ -392,3 +392,37 @@ def test_table2_converged_fine_tunes_at_the_rate_the_selection_split_chooses(tmp
   assert all(r['spearman']['n'] == 0 for r in rows if r is not row)  # not run: not invented
   text = open(table2_converged.write(rows, str(results)), encoding='utf-8').read()
   assert '**0.0001**: 70.00 / 70.50' in text and '73.00 ± 2.00 (n=3)' in text
+
+
+def test_moonshot_trains_the_recipe_the_selection_set_chooses_beside_the_learned_table(tmp_path):
+  """The search's candidates each run once; ``moonshot`` is empty until all have, then holds
+  the best by the final selection score (three seeds, seed 0 the search's own run) and
+  the learned table with the same recipe."""
+  search = sweeps.moonshot_search()
+  assert sweeps.moonshot(str(tmp_path)) == []
+  scores = dict(zip(sweeps.MOONSHOT_CANDIDATES, (70.0, 71.0, 69.0, 72.5, 72.0)))
+  for r in search:
+    path = tmp_path / 'shared' / r.shared / 'converged_steps2000_seed0.json'
+    path.parent.mkdir(parents=True)
+    evals = [
+      {'step': 1000, 'select_spearman': 99.0},
+      {'step': 2000, 'select_spearman': scores[r.name]},
+    ]
+    path.write_text(json.dumps({'evals': evals}))
+  assert sweeps.moonshot_choice(str(tmp_path)) == 'fourier_2x512 SentencePiece 8k'
+  fourier, learned = sweeps.moonshot(str(tmp_path))
+  assert fourier.seeds == (0, 1, 2) and fourier.reference
+  job = lambda sweep, r: run.jobs_of(sweep, r, (), 0, 'runs')[0]
+  chosen = next(r for r in search if r.name == fourier.name)
+  assert job('moonshot', fourier).workdir == job('moonshot_search', chosen).workdir
+  assert learned.module == 'table1_learned_2x512'
+  assert dict(learned.overrides) == {
+    'tokenizer.kind': 'sentencepiece',
+    'tokenizer.spm_vocab_size': 8000,
+  }
+  # The plain recipe is the converged Table 1's Fourier 2x512 run: trained once.
+  table1 = {r.name: r for r in sweeps.table1_converged()}
+  assert (
+    job('moonshot_search', search[0]).workdir
+    == job('table1_converged', table1['fourier_2x512']).workdir
+  )
