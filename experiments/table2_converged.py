@@ -20,7 +20,7 @@ import statistics
 
 from absl import app, flags
 
-from experiments import glue, run, sweeps, tables
+from experiments import glue, jobs, sweeps, tables
 
 SWEEP = 'table2_converged'
 PRETRAIN_SWEEP = 'table2_converged_pretrain'
@@ -32,7 +32,8 @@ def model_rows(train: bool, runs_dir='runs', results_dir='experiments/results') 
   dirs = {'runs_dir': runs_dir, 'records_dir': os.path.join(results_dir, 'runs')}
   rows = []
   for r in sweeps.sweep_runs(PRETRAIN_SWEEP):
-    job = run.jobs_of(PRETRAIN_SWEEP, r, (), 0, runs_dir, results_dir=results_dir)[0]
+    steps = jobs.budget_module(r.budget).STEPS
+    job = jobs.Job(PRETRAIN_SWEEP, r, 0, steps, runs_dir, '', dirs['records_dir'])
     row = tables.row_result(PRETRAIN_SWEEP, r, [job])  # zero-shot, params, wall, command
     ft = glue.run_pair(r.name, job.workdir, TASK, glue.SEEDS, True, train, **dirs)
     per_seed = ft['per_seed']
