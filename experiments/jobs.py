@@ -132,7 +132,7 @@ def execute(job: Job, python: str = sys.executable, log=print, env: dict | None 
   write_json(record_path, record)
   status = 'done' if rc == 0 and job.trained_here() else 'failed'
   if status == 'done':
-    run_record(job)
+    run_record(job, refresh=True)
   log(f'{status} (rc {rc}, {record["wall_s"]:.0f} s): {job.workdir}')
   return status
 
@@ -150,13 +150,20 @@ def read_losses(log_path: str) -> dict:
   return {'steps': steps, 'loss': [points[s] for s in steps]}
 
 
-def run_record(job: Job) -> dict | None:
-  """The job's run record; written from its workdir when it trained here. None: not run."""
+def run_record(job: Job, refresh: bool = False) -> dict | None:
+  """The job's run record; built from its workdir when it trained here. None: not run.
+
+  Only ``execute`` (``refresh=True``, after it wrote ``runner.json``) saves a record
+  built from a workdir: a table writer in another worker thread can see a run's
+  ``final_metrics.json`` before its runner bookkeeping exists, and a record saved then
+  would keep no wall time or machine for good.
+  """
   from pete_jax.params import vocab_size_of  # pylint: disable=import-outside-toplevel
 
-  record = read_json(job.record_path)
+  record = None if refresh else read_json(job.record_path)
   if record is None and job.trained_here():
-    runner = read_json(os.path.join(job.workdir, RUNNER_FILE), {})
+    runner_path = os.path.join(job.workdir, RUNNER_FILE)
+    runner = read_json(runner_path, {})
     record = {
       'command': ' '.join(job.command),
       'machine': runner.get('machine'),
@@ -169,7 +176,8 @@ def run_record(job: Job) -> dict | None:
       # The V the run trained with (a SentencePiece model may stop short of its size).
       'vocab_size': vocab_size_of(job_config(job), job.workdir),
     }
-    write_json(job.record_path, record)
+    if refresh or os.path.exists(runner_path):
+      write_json(job.record_path, record)
   return record
 
 

@@ -49,6 +49,27 @@ def test_finished_run_is_skipped(tiny_sweep, monkeypatch):
   assert '--config.model.d_model=16' in text
 
 
+def test_a_table_written_mid_run_does_not_save_a_record_without_wall_time(tiny_sweep, monkeypatch):
+  """With several workers, another run's table writer can read a workdir whose
+  ``final_metrics.json`` exists before the runner has written its wall time."""
+  job = jobs.Job('tiny', TINY_SWEEP['tiny']()[0], 0, 2, tiny_sweep['runs_dir'], TINY_BUDGET,
+                 records_dir=os.path.join(tiny_sweep['results_dir'], 'runs'))  # fmt: skip
+  seen_mid_run = []
+
+  def training_seen_by_another_writer(*args, **kwargs):
+    with open(os.path.join(job.workdir, 'final_metrics.json'), 'w', encoding='utf-8') as f:
+      json.dump({'pretrain': {'spearman': 12.5, 'pearson': 11.0, 'num_pairs': 1500}}, f)
+    seen_mid_run.append(jobs.run_record(job))
+    return 0
+
+  monkeypatch.setattr(jobs.subprocess, 'call', training_seen_by_another_writer)
+  assert jobs.execute(job, log=lambda _: None) == 'done'
+  assert seen_mid_run[0]['metrics']['pretrain']['spearman'] == 12.5
+  assert seen_mid_run[0]['wall_s'] is None
+  saved = json.loads(pathlib.Path(job.record_path).read_text(encoding='utf-8'))
+  assert saved['wall_s'] is not None and saved['machine']['cpu_count'] >= 1
+
+
 def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
   """A fresh clone has the committed run records but no workdirs: nothing is retrained."""
   path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
