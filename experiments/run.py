@@ -69,17 +69,18 @@ def run_sweep(
   returns the table's path."""
   runs = sweeps.sweep_runs(sweep)
 
+  def table_jobs(r: sweeps.Run) -> list:
+    # The table keeps every seed of the run's own, also when --seeds trains only some.
+    table_seeds = tuple(sorted(set(seeds) | set(r.seeds)))
+    return jobs_of(sweep, r, table_seeds, steps, runs_dir, budget, results_dir)
+
   def write_table() -> str:
-    rows = [
-      tables.row_result(sweep, r, jobs_of(sweep, r, seeds, steps, runs_dir, budget, results_dir))
-      for r in runs
-    ]
+    rows = [tables.row_result(sweep, r, table_jobs(r)) for r in runs]
     path = tables.write(sweep, rows, results_dir)
     if sweep in ('lr_grid', 'schedule'):  # the choice on the selection set, and the curves
       lr_grid.write(rows, results_dir, sweep)
     if sweep == 'embedding_peers':  # parameters at every V, and the Pareto plot
-      first_jobs = {r.name: jobs_of(sweep, r, seeds, steps, runs_dir, budget, results_dir)[0]
-                    for r in runs}  # fmt: skip
+      first_jobs = {r.name: table_jobs(r)[0] for r in runs}
       embedding_peers.write(rows, first_jobs, results_dir)
     return path
 

@@ -142,6 +142,10 @@ def test_tiny_sweep_trains_and_writes_table(tiny_sweep, monkeypatch):
   logs = []
   job = run.jobs_of('tiny', TINY_SWEEP['tiny']()[0], (), 2, tiny_sweep['runs_dir'], TINY_BUDGET)[0]
   assert jobs.execute(job, log=logs.append) == 'skipped'
+  # Training one more seed of a run (here seed 1, already there) keeps its own seeds in the table.
+  path = run.run_sweep('tiny', (1,), steps=2, budget=TINY_BUDGET, **tiny_sweep)
+  (row,) = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))['rows']
+  assert row['spearman']['n'] == 2
 
 
 def test_stage_of_table2_is_finetune():
