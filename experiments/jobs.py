@@ -153,10 +153,11 @@ def read_losses(log_path: str) -> dict:
 def run_record(job: Job, refresh: bool = False) -> dict | None:
   """The job's run record; built from its workdir when it trained here. None: not run.
 
-  Only ``execute`` (``refresh=True``, after it wrote ``runner.json``) saves a record
-  built from a workdir: a table writer in another worker thread can see a run's
-  ``final_metrics.json`` before its runner bookkeeping exists, and a record saved then
-  would keep no wall time or machine for good.
+  A record built from a workdir is saved only once the workdir has ``runner.json``: a
+  table writer in another worker thread can see a run's ``final_metrics.json`` before
+  the runner has written its bookkeeping, and a record saved then would keep no wall
+  time or machine for good. ``execute`` rebuilds and saves it (``refresh=True``) after
+  every finished attempt.
   """
   from pete_jax.params import vocab_size_of  # pylint: disable=import-outside-toplevel
 
