@@ -4,13 +4,17 @@ STS-B validation against embedding parameters with the Pareto front.
 The parameter table is computed, not trained: each row's embedding module is built at
 V = 2k ... 256k and its parameters counted (float32 bytes beside them), so the cost of
 the table at a large vocabulary is read off the same code that trains. The plot
-comes from the run records (every seed a point, the mean a marker).
+comes from the run records (every seed a point, the mean a marker). Step time and
+memory come from the benchmark's ``peers`` section (every variant timed in one run), read
+from ``benchmark.json`` beside the tables.
 """
 
 import os
 
 from experiments import jobs
+from experiments.bench.report import peers_table, provenance
 from pete_jax.encoder import encoder_from_config
+from pete_jax.files import read_json
 from pete_jax.params import count_by_component
 
 VOCAB_SIZES = (2_000, 8_000, 30_522, 128_000, 256_000)
@@ -84,6 +88,19 @@ def plot(rows: list[dict], out: str) -> str | None:
   return save_figure(fig, out)
 
 
+def speed_and_memory(results_dir: str) -> list[str]:
+  """The benchmark's step time and memory table of every variant, with the command and
+  run it came from ([] until ``python -m experiments.benchmark --sections=peers`` has run)."""
+  bench = read_json(os.path.join(results_dir, 'benchmark.json'), {})
+  meta = bench.get('meta', {})
+  table = peers_table(bench.get('peers'), meta)
+  if not table:
+    return []
+  run = meta.get('section_runs', {}).get('peers')
+  source = provenance({'section_runs': {'peers': run}} if run else meta)
+  return table[:2] + [f'From {source} ([benchmark.md](benchmark.md)).', ''] + table[2:]
+
+
 def write(rows: list[dict], seed_jobs: dict, results_dir: str) -> None:
   """Appends the parameter table and the plot to ``<results_dir>/embedding_peers.md``."""
   png = plot(rows, os.path.join(results_dir, 'embedding_peers.png'))
@@ -103,5 +120,6 @@ def write(rows: list[dict], seed_jobs: dict, results_dir: str) -> None:
   ]
   if png:
     text += ['', f'![Spearman vs embedding parameters]({os.path.basename(png)})']
+  text += [''] + speed_and_memory(results_dir)
   with open(os.path.join(results_dir, 'embedding_peers.md'), 'a', encoding='utf-8') as f:
     f.write('\n' + '\n'.join(text) + '\n')

@@ -382,6 +382,22 @@ def test_embedding_peers_front_and_parameters_at_every_vocabulary():
   assert job('fourier SentencePiece 8k').command == twin.command
 
 
+def test_embedding_peers_report_carries_the_benchmark_speed_and_memory(tmp_path):
+  from experiments import embedding_peers  # pylint: disable=import-outside-toplevel
+
+  assert embedding_peers.speed_and_memory(str(tmp_path)) == []  # no benchmark yet
+  peer = {'vocab_size': 30522, 'name': 'hashed B=256', 'embedding_params': 65792,
+          'step_time_s_median': 0.478, 'step_time_over_reference': 0.931,
+          'peak_memory_bytes': 2**30, 'inference_peak_memory_bytes': 2**29}  # fmt: skip
+  run_meta = {'argv': '--sections=peers', 'date': 'D'}
+  (tmp_path / 'benchmark.json').write_text(
+    json.dumps({'peers': [peer], 'meta': {'section_runs': {'peers': run_meta, 'train': {}}}})
+  )
+  text = '\n'.join(embedding_peers.speed_and_memory(str(tmp_path)))
+  assert '`python -m experiments.benchmark --sections=peers` on D' in text
+  assert '| 30522 | hashed B=256 | 65,792 | 0.478 s | 0.931 |' in text
+
+
 def test_table2_converged_fine_tunes_at_the_rate_the_selection_split_chooses(tmp_path):
   """Table 2 at the converged budget: pre-training with fine-tuning off, then the STS-B
   fine-tuning pair of the GLUE suite; built here from run records alone (what a fresh
