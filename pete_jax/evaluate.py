@@ -58,15 +58,22 @@ def encode_sequences(
   return np.stack(out)
 
 
-def sts_eval(
+def pair_cosines(
   encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int = 256
-) -> dict[str, float]:
-  """Scores an ``StsData`` set (see pete_jax.data.pipeline.prepare_sts)."""
+) -> np.ndarray:
+  """float64 [n]: the cosine of the two sentence vectors of every pair of an ``StsData`` set."""
   a = encode_sequences(encode_fn, sts.a_ids, lengths, batch_size)
   b = encode_sequences(encode_fn, sts.b_ids, lengths, batch_size)
   a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
   b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-  cosine = (a.astype(np.float64) * b).sum(axis=1)
+  return (a.astype(np.float64) * b).sum(axis=1)
+
+
+def sts_eval(
+  encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int = 256
+) -> dict[str, float]:
+  """Scores an ``StsData`` set (see pete_jax.data.pipeline.prepare_sts)."""
+  cosine = pair_cosines(encode_fn, sts, lengths, batch_size)
   result = correlations(cosine, np.asarray(sts.scores, np.float64))
   result['num_pairs'] = len(cosine)
   return result

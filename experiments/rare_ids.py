@@ -1,0 +1,257 @@
+"""Where ids are rare: does the smooth Fourier code help words seldom seen in pre-training?
+
+  python -m experiments.rare_ids    # needs the embedding_peers runs' workdirs (checkpoints)
+
+The paper reads PETE's smooth code of the id as information: neighbouring ids get
+similar codes, so an id seldom or never seen in pre-training borrows from its
+neighbours, where a learned table's row of such an id stays near its random start. If
+that held here, Fourier's deficit against the random code (every id an unrelated fixed
+code) and its gap to the learned table would shrink, or turn, on the STS-B validation
+pairs whose words the local pre-training pairs seldom contain. This splits STS-B
+validation by the pre-training count of each pair's rarest token and scores every seed
+of each WordPiece row of ``embedding_peers`` on each part; a bootstrap over the pairs of
+a part gives the uncertainty of the differences (each model's score a mean over its seeds;
+the interval is over the pairs drawn, not over training seeds).
+
+Writes ``experiments/results/rare_ids.md`` / ``.json`` / ``.png`` and the results README's
+``rare_ids`` block.
+"""
+
+import os
+import re
+
+from absl import app, flags, logging
+import numpy as np
+from scipy import stats
+
+from experiments import jobs, readme_blocks, sweeps
+from pete_jax import evaluate, files, logs
+from pete_jax.data import pipeline, sources
+
+SWEEP = 'embedding_peers'
+REFERENCE = 'fourier (reference)'
+# The rows Fourier is compared with, pair by pair (the fixed-code control and the table).
+COMPARED = ('random code + MLP', 'learned, dropout 0.1 (Table 1)')
+# Parts of STS-B validation by the pre-training count of a pair's rarest token: (low, high).
+PARTS = {'never seen': (0, 0), 'seen 1-9 times': (1, 9), 'seen 10+ times': (10, None)}
+BOOTSTRAP_SAMPLES = 2000
+MIN_PAIRS = 10  # fewer pairs in a part say nothing about a rank correlation
+
+
+def run_workdirs(runs_dir: str = 'runs', records_dir: str = jobs.RECORDS_DIR) -> dict:
+  """``{row name: [workdir, ...]}`` of the finished seeds of every WordPiece row whose
+  checkpoints are on this machine (a seed that trained under another sweep's workdir, as
+  the schedule runs, is found through its record's ``trained_as`` command)."""
+  out = {}
+  for run in sweeps.sweep_runs(SWEEP):
+    if 'SentencePiece' in run.name:  # another tokenizer: its own counts, not comparable
+      continue
+    steps = jobs.budget_module(run.budget).STEPS
+    for job in [jobs.Job(SWEEP, run, s, steps, runs_dir, '', records_dir) for s in run.seeds]:
+      record = files.read_json(job.record_path) or {}
+      command = record.get('trained_as') or record.get('command') or ''
+      found = re.search(r'--workdir=(\S+)', command)
+      workdir = found.group(1) if found else job.workdir
+      if os.path.isdir(os.path.join(workdir, 'checkpoints')):
+        out.setdefault(run.name, []).append(workdir)
+      elif job.finished():
+        logging.warning('%s seed %d: no checkpoints in %s; left out', run.name, job.seed, workdir)
+  return out
+
+
+def token_counts(model) -> np.ndarray:
+  """[V]: how often each token id occurs in the model's pre-training pairs."""
+  pairs, _ = sources.load_nli_pairs(model.config)
+  a_ids, b_ids = pipeline.encode_pairs(model.tokenizer, pairs, model.config.data.max_len)
+  ids = np.concatenate([np.asarray(s, np.int64) for s in a_ids + b_ids])
+  return np.bincount(ids, minlength=model.tokenizer.vocab_size)
+
+
+def rarest_counts(counts: np.ndarray, a_ids: list, b_ids: list) -> np.ndarray:
+  """[n]: the pre-training count of the rarest token of each pair (either sentence)."""
+  return np.asarray([counts[np.asarray(a + b)].min() for a, b in zip(a_ids, b_ids)])
+
+
+def part_masks(rarest: np.ndarray) -> dict:
+  """``{part name: bool [n]}``, and 'all pairs'."""
+  masks = {'all pairs': np.ones(len(rarest), bool)}
+  for name, (low, high) in PARTS.items():
+    masks[name] = (rarest >= low) & (rarest <= (np.inf if high is None else high))
+  return masks
+
+
+def _spearman(cosines: np.ndarray, gold: np.ndarray) -> float:
+  """Mean over seeds (rows of ``cosines``) of Spearman x 100."""
+  return float(np.mean([100.0 * stats.spearmanr(c, gold)[0] for c in cosines]))
+
+
+def _bootstrap(cosines: dict, gold: np.ndarray, index: np.ndarray, other: str, rng) -> np.ndarray:
+  """Resampled (with replacement) Fourier minus ``other`` Spearman over the pairs ``index``."""
+  samples = []
+  for _ in range(BOOTSTRAP_SAMPLES):
+    draw = rng.choice(index, len(index))
+    samples.append(
+      _spearman(cosines[REFERENCE][:, draw], gold[draw])
+      - _spearman(cosines[other][:, draw], gold[draw])
+    )
+  return np.asarray(samples)
+
+
+def _interval(point: float, samples: np.ndarray) -> dict:
+  return {'difference': float(point), 'ci95': np.percentile(samples, [2.5, 97.5]).tolist()}
+
+
+def compare(cosines: dict, gold: np.ndarray, masks: dict, seed: int = 0) -> dict:
+  """Per part: each row's per-seed Spearman, and Fourier minus each compared row with a
+  95% bootstrap interval over the part's pairs (the same resamples for both models); and
+  how much that difference changes from the common-word pairs to the never-seen ones.
+
+  Args:
+    cosines: ``{row name: float [seeds, n]}`` predicted similarities.
+    gold: [n] gold scores.
+    masks: ``{part name: bool [n]}`` (``part_masks``).
+  """
+  rng = np.random.default_rng(seed)
+  others = [o for o in COMPARED if o in cosines and REFERENCE in cosines]
+  parts, samples = {}, {}
+  for part, mask in masks.items():
+    index = np.flatnonzero(mask)
+    if len(index) < MIN_PAIRS:
+      logging.warning('%s: %d pairs, too few to score; left out', part, len(index))
+      continue
+    scores = {
+      name: [100.0 * stats.spearmanr(c[index], gold[index])[0] for c in cos]
+      for name, cos in cosines.items()
+    }
+    differences = {}
+    for other in others:
+      samples[part, other] = _bootstrap(cosines, gold, index, other, rng)
+      point = np.mean(scores[REFERENCE]) - np.mean(scores[other])
+      differences[other] = _interval(point, samples[part, other])
+    parts[part] = {'pairs': int(len(index)), 'spearman': scores, 'fourier_minus': differences}
+  # The parts are resampled independently, so differences of their draws resample the change.
+  rare, common = 'never seen', 'seen 10+ times'
+  change = (
+    {}
+    if rare not in parts or common not in parts
+    else {
+      other: _interval(
+        parts[rare]['fourier_minus'][other]['difference']
+        - parts[common]['fourier_minus'][other]['difference'],
+        samples[rare, other] - samples[common, other],
+      )
+      for other in others
+    }
+  )
+  return {'parts': parts, 'rare_minus_common': change}
+
+
+def _interval_text(d: dict) -> str:
+  return f'{d["difference"]:+.2f} [{d["ci95"][0]:+.2f}, {d["ci95"][1]:+.2f}]'
+
+
+def markdown(result: dict) -> str:
+  """Spearman per row and part (mean ± std over seeds), then Fourier minus each compared row
+  per part, with the change from the common-word pairs to the never-seen ones."""
+  parts = result['parts']
+  names = list(parts['all pairs']['spearman'])
+  lines = [
+    '| row (seeds) | ' + ' | '.join(f'{p} ({v["pairs"]} pairs)' for p, v in parts.items())
+    + ' | never seen − seen 10+ |',
+    '|---' * (len(parts) + 2) + '|',
+  ]  # fmt: skip
+  for name in names:
+    cells = []
+    for part in parts.values():
+      seeds = part['spearman'][name]
+      spread = f' ± {np.std(seeds, ddof=1):.2f}' if len(seeds) > 1 else ''
+      cells.append(f'{np.mean(seeds):.2f}{spread}')
+    gap = '—'
+    if 'never seen' in parts and 'seen 10+ times' in parts:
+      gap = np.mean(parts['never seen']['spearman'][name])
+      gap = f'{gap - np.mean(parts["seen 10+ times"]["spearman"][name]):+.2f}'
+    lines.append(f'| {name} ({len(parts["all pairs"]["spearman"][name])}) | '
+                 + ' | '.join(cells) + f' | {gap} |')  # fmt: skip
+  for other, change in result['rare_minus_common'].items():
+    cells = [_interval_text(part['fourier_minus'][other]) for part in parts.values()]
+    lines.append(f'| **fourier − {other}** [95% CI] | ' + ' | '.join(cells)
+                 + f' | {_interval_text(change)} |')  # fmt: skip
+  return '\n'.join(lines)
+
+
+def plot(result: dict, out: str) -> str:
+  """Every row's seeds (points) and mean (diamond) in each part of STS-B validation."""
+  from experiments.plots import save_figure  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  parts = result['parts']
+  names = list(parts['all pairs']['spearman'])
+  fig, ax = plt.subplots(figsize=(10, 5.5))
+  for i, name in enumerate(names):
+    for j, part in enumerate(parts.values()):
+      x = j + (i - (len(names) - 1) / 2) * 0.07
+      seeds = part['spearman'][name]
+      ax.scatter([x] * len(seeds), seeds, s=10, color=f'C{i % 10}', alpha=0.5)
+      ax.scatter([x], [np.mean(seeds)], s=40, marker='D', color=f'C{i % 10}',
+                 label=name if j == 0 else None)  # fmt: skip
+  ax.set_xticks(range(len(parts)), [f'{p}\n({v["pairs"]} pairs)' for p, v in parts.items()])
+  ax.set(xlabel="STS-B validation pairs, by the pre-training count of the pair's rarest token",
+         ylabel='Spearman x100 (zero-shot)')  # fmt: skip
+  ax.legend(fontsize=7, ncol=2)
+  return save_figure(fig, out)
+
+
+def cosines_of(workdirs: dict) -> tuple[dict, np.ndarray, object]:
+  """``({row: float [seeds, n] cosines}, token counts [V], StsData)`` of STS-B validation."""
+  from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
+
+  cosines, counts, sts = {}, None, None
+  for name, dirs in workdirs.items():
+    per_seed = []
+    for workdir in dirs:
+      model = load_workdir(workdir)
+      if sts is None:  # every row: the BERT WordPiece vocabulary and the same pairs
+        counts = token_counts(model)
+        sts = pipeline.prepare_sts(model.config, model.tokenizer)
+      encode = evaluate.encoder_fn(evaluate.jit_apply(model.encoder), model.params)
+      per_seed.append(evaluate.pair_cosines(encode, sts, pipeline.padding_lengths(model.config)))
+      logging.info('%s %s: %.2f', name, workdir, _spearman(per_seed[-1:], sts.scores))
+    cosines[name] = np.stack(per_seed)
+  return cosines, counts, sts
+
+
+def write(result: dict, workdirs: dict, results_dir: str) -> str:
+  """``rare_ids.md`` / ``.json`` / ``.png`` and the results README's block; the table."""
+  command = 'python -m experiments.rare_ids'
+  files.write_json(os.path.join(results_dir, 'rare_ids.json'),
+                   {'command': command, 'workdirs': workdirs, **result})  # fmt: skip
+  plot(result, os.path.join(results_dir, 'rare_ids.png'))
+  table = (
+    f'From `{command}` ([rare_ids.md](rare_ids.md), [rare_ids.png](rare_ids.png); cells: '
+    'Spearman x100, mean ± std over seeds; intervals: bootstrap over the pairs of a part):'
+    f'\n\n{markdown(result)}'
+  )
+  with open(os.path.join(results_dir, 'rare_ids.md'), 'w', encoding='utf-8') as f:
+    f.write(f"# STS-B validation by the pre-training count of each pair's rarest token\n\n"
+            f'{table}\n\nWorkdirs (seed order): see `rare_ids.json`.\n')  # fmt: skip
+  readme_blocks.replace_block(os.path.join(results_dir, readme_blocks.README), 'rare_ids', table)
+  return table
+
+
+def main(argv):
+  del argv
+  logs.quiet_library_logs()
+  results_dir = flags.FLAGS.results_dir
+  workdirs = run_workdirs(flags.FLAGS.runs_dir, os.path.join(results_dir, 'runs'))
+  if REFERENCE not in workdirs:
+    raise SystemExit(f'no checkpoints of {REFERENCE!r} under {flags.FLAGS.runs_dir}')
+  cosines, counts, sts = cosines_of(workdirs)
+  rarest = rarest_counts(counts, sts.a_ids, sts.b_ids)
+  result = compare(cosines, np.asarray(sts.scores, np.float64), part_masks(rarest))
+  print(write(result, workdirs, results_dir))
+
+
+if __name__ == '__main__':
+  flags.DEFINE_string('runs_dir', 'runs', "Where the runs' workdirs are.")
+  flags.DEFINE_string('results_dir', 'experiments/results', 'Where the tables and records are.')
+  app.run(main)

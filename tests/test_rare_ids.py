@@ -1,0 +1,61 @@
+"""Tests of the rare-id analysis (experiments/rare_ids.py) on synthetic predictions."""
+
+import numpy as np
+
+from experiments import rare_ids
+
+
+def test_rarest_counts_take_the_rarest_token_of_either_sentence():
+  counts = np.array([100, 0, 5, 20])
+  rarest = rare_ids.rarest_counts(counts, [[0, 3], [0, 1], [0]], [[0, 2], [3], [3]])
+  np.testing.assert_array_equal(rarest, [5, 0, 20])
+  masks = rare_ids.part_masks(rarest)
+  assert masks['never seen'].tolist() == [False, True, False]
+  assert masks['seen 1-9 times'].tolist() == [True, False, False]
+  assert masks['seen 10+ times'].tolist() == [False, False, True]
+  assert masks['all pairs'].all()
+
+
+def _synthetic(n: int = 200):
+  """Fourier tracks the gold score everywhere; the random code only on the never-seen half."""
+  rng = np.random.default_rng(0)
+  gold = rng.uniform(0, 5, n)
+  rarest = np.where(np.arange(n) < n // 2, 0, 50)
+  noise = lambda: rng.normal(0, 0.5, (2, n))
+  random_code = gold + noise()
+  random_code[:, n // 2 :] = rng.normal(0, 1, (2, n - n // 2))
+  cosines = {rare_ids.REFERENCE: gold + noise(), 'random code + MLP': random_code}
+  return cosines, gold, rare_ids.part_masks(rarest)
+
+
+def test_compare_finds_where_the_reference_leads(monkeypatch):
+  monkeypatch.setattr(rare_ids, 'BOOTSTRAP_SAMPLES', 200)
+  cosines, gold, masks = _synthetic()
+  result = rare_ids.compare(cosines, gold, masks)
+  parts = result['parts']
+  assert parts['never seen']['pairs'] == 100 and 'seen 1-9 times' not in parts  # no pairs
+  common = parts['seen 10+ times']['fourier_minus']['random code + MLP']
+  rare = parts['never seen']['fourier_minus']['random code + MLP']
+  assert common['ci95'][0] > 50  # a near-perfect ranking against noise
+  assert rare['ci95'][0] < 0 < rare['ci95'][1]  # two noisy copies of the gold score tie
+  change = result['rare_minus_common']['random code + MLP']
+  assert change['ci95'][1] < 0
+  assert np.isclose(change['difference'], rare['difference'] - common['difference'])
+  # The learned table is not among the rows: no comparison is invented for it.
+  assert set(result['rare_minus_common']) == {'random code + MLP'}
+
+
+def test_write_fills_the_readme_block_and_the_files(monkeypatch, tmp_path):
+  monkeypatch.setattr(rare_ids, 'BOOTSTRAP_SAMPLES', 50)
+  cosines, gold, masks = _synthetic()
+  result = rare_ids.compare(cosines, gold, masks)
+  (tmp_path / 'README.md').write_text(
+    'a\n<!-- generated:rare_ids -->\nold\n<!-- /generated:rare_ids -->\n'
+  )
+  table = rare_ids.write(result, {'fourier (reference)': ['w0', 'w1']}, str(tmp_path))
+  readme = (tmp_path / 'README.md').read_text()
+  assert 'old' not in readme and table.splitlines()[-1] in readme
+  assert '| **fourier − random code + MLP** [95% CI] |' in table
+  assert '| fourier (reference) (2) |' in table
+  assert (tmp_path / 'rare_ids.png').stat().st_size > 0
+  assert (tmp_path / 'rare_ids.json').exists()
