@@ -26,7 +26,7 @@ from scipy import stats
 
 from experiments import jobs, readme_blocks, sweeps
 from pete_jax import evaluate, files, logs
-from pete_jax.data import pipeline, sources
+from pete_jax.data import file_readers, pipeline, sources
 
 SWEEP = 'embedding_peers'
 REFERENCE = 'fourier (reference)'
@@ -34,7 +34,7 @@ REFERENCE = 'fourier (reference)'
 COMPARED = ('random code + MLP', 'learned, dropout 0.1 (Table 1)')
 # Parts of STS-B validation by the pre-training count of a pair's rarest token: (low, high).
 PARTS = {'never seen': (0, 0), 'seen 1-9 times': (1, 9), 'seen 10+ times': (10, None)}
-BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SAMPLES = 1000
 MIN_PAIRS = 10  # fewer pairs in a part say nothing about a rank correlation
 
 
@@ -48,13 +48,15 @@ def run_workdirs(runs_dir: str = 'runs', records_dir: str = jobs.RECORDS_DIR) ->
       continue
     steps = jobs.budget_module(run.budget).STEPS
     for job in [jobs.Job(SWEEP, run, s, steps, runs_dir, '', records_dir) for s in run.seeds]:
+      if not job.finished():  # not run, or still training
+        continue
       record = files.read_json(job.record_path) or {}
       command = record.get('trained_as') or record.get('command') or ''
       found = re.search(r'--workdir=(\S+)', command)
       workdir = found.group(1) if found else job.workdir
       if os.path.isdir(os.path.join(workdir, 'checkpoints')):
         out.setdefault(run.name, []).append(workdir)
-      elif job.finished():
+      else:
         logging.warning('%s seed %d: no checkpoints in %s; left out', run.name, job.seed, workdir)
   return out
 
@@ -80,6 +82,67 @@ def part_masks(rarest: np.ndarray) -> dict:
   return masks
 
 
+def genres(spec: str, sts) -> list[str] | None:
+  """The STS-B ``genre`` column of each pair (captions, news, forums), read from the eval
+  TSV; None where the source has no such column or its rows do not line up with the pairs."""
+  source = sources.parse_spec(spec)
+  if source.format != 'stsb_tsv':
+    return None
+  header, *rows = [fields for _, fields in file_readers.tsv_lines(source.location, 'stsb_tsv')]
+  names = [h.strip() for h in header]
+  if 'genre' not in names or 'sentence1' not in names or len(rows) != len(sts.pairs):
+    return None
+  genre, first = names.index('genre'), names.index('sentence1')
+  if any(r[first].strip() != p.text_a.strip() for r, p in zip(rows, sts.pairs)):
+    return None
+  return [r[genre].strip() for r in rows]
+
+
+def genre_halves(rarest: np.ndarray, genre: list[str]) -> dict:
+  """``{'<genre>: rarer half' / 'commoner half': bool [n]}``: each genre's pairs split in
+  two by the pre-training count of their rarest token (ties in file order), so that a
+  rare-vs-common contrast inside a genre is not a contrast between genres."""
+  genre = np.asarray(genre)
+  masks = {}
+  for name in sorted(set(genre.tolist())):
+    index = np.flatnonzero(genre == name)
+    order = index[np.argsort(rarest[index], kind='stable')]
+    for half, members in (
+      ('rarer', order[: len(order) // 2]),
+      ('commoner', order[len(order) // 2 :]),
+    ):
+      masks[f'{name}: {half} half'] = np.isin(np.arange(len(rarest)), members)
+  return masks
+
+
+def contrasts(masks: dict) -> dict:
+  """``{contrast: [(rare part, common part), ...]}``; a list stands for the mean of its
+  contrasts weighted by their pairs (a stratified estimate: genre held fixed)."""
+  out = {'never seen vs seen 10+ (genres mixed)': [('never seen', 'seen 10+ times')]}
+  within = [(m, m.replace('rarer', 'commoner')) for m in masks if m.endswith('rarer half')]
+  for rare, common in within:
+    out[f'{rare.split(":")[0]}: rarer vs commoner half'] = [(rare, common)]
+  if within:
+    out['within genre (pairs-weighted mean over genres)'] = within
+  return out
+
+
+def split(rarest: np.ndarray, genre: list[str] | None) -> tuple[dict, dict]:
+  """The parts by rarity and, with genres, each genre's halves; and each part's pairs by
+  genre (``{}`` without genres)."""
+  masks = part_masks(rarest)
+  if genre is None:
+    logging.warning('no genre column in the STS source; the within-genre contrasts are left out')
+    return masks, {}
+  masks |= genre_halves(rarest, genre)
+  genre = np.asarray(genre)
+  composition = {
+    p: {g: int(n) for g, n in zip(*np.unique(genre[m], return_counts=True))}
+    for p, m in masks.items()
+  }
+  return masks, composition
+
+
 def _spearman(cosines: np.ndarray, gold: np.ndarray) -> float:
   """Mean over seeds (rows of ``cosines``) of Spearman x 100."""
   return float(np.mean([100.0 * stats.spearmanr(c, gold)[0] for c in cosines]))
@@ -103,13 +166,14 @@ def _interval(point: float, samples: np.ndarray) -> dict:
 
 def compare(cosines: dict, gold: np.ndarray, masks: dict, seed: int = 0) -> dict:
   """Per part: each row's per-seed Spearman, and Fourier minus each compared row with a
-  95% bootstrap interval over the part's pairs (the same resamples for both models); and
-  how much that difference changes from the common-word pairs to the never-seen ones.
+  95% bootstrap interval over the part's pairs (the same resamples for both models); then,
+  per contrast (``contrasts``), how much that difference changes from the common-word
+  pairs to the rare-word ones.
 
   Args:
     cosines: ``{row name: float [seeds, n]}`` predicted similarities.
     gold: [n] gold scores.
-    masks: ``{part name: bool [n]}`` (``part_masks``).
+    masks: ``{part name: bool [n]}`` (``part_masks``, ``genre_halves``).
   """
   rng = np.random.default_rng(seed)
   others = [o for o in COMPARED if o in cosines and REFERENCE in cosines]
@@ -129,21 +193,23 @@ def compare(cosines: dict, gold: np.ndarray, masks: dict, seed: int = 0) -> dict
       point = np.mean(scores[REFERENCE]) - np.mean(scores[other])
       differences[other] = _interval(point, samples[part, other])
     parts[part] = {'pairs': int(len(index)), 'spearman': scores, 'fourier_minus': differences}
-  # The parts are resampled independently, so differences of their draws resample the change.
-  rare, common = 'never seen', 'seen 10+ times'
-  change = (
-    {}
-    if rare not in parts or common not in parts
-    else {
+  # Parts are resampled independently, so differences of their draws resample the change.
+  changes = {}
+  for name, pairs in contrasts(masks).items():
+    if any(p not in parts for pair in pairs for p in pair):
+      continue
+    weights = [parts[r]['pairs'] + parts[c]['pairs'] for r, c in pairs]
+    changes[name] = {
       other: _interval(
-        parts[rare]['fourier_minus'][other]['difference']
-        - parts[common]['fourier_minus'][other]['difference'],
-        samples[rare, other] - samples[common, other],
+        np.average([parts[r]['fourier_minus'][other]['difference']
+                    - parts[c]['fourier_minus'][other]['difference'] for r, c in pairs],
+                   weights=weights),
+        np.average([samples[r, other] - samples[c, other] for r, c in pairs], axis=0,
+                   weights=weights),
       )
       for other in others
-    }
-  )
-  return {'parts': parts, 'rare_minus_common': change}
+    }  # fmt: skip
+  return {'parts': parts, 'rare_minus_common': changes}
 
 
 def _interval_text(d: dict) -> str:
@@ -151,31 +217,38 @@ def _interval_text(d: dict) -> str:
 
 
 def markdown(result: dict) -> str:
-  """Spearman per row and part (mean ± std over seeds), then Fourier minus each compared row
-  per part, with the change from the common-word pairs to the never-seen ones."""
-  parts = result['parts']
-  names = list(parts['all pairs']['spearman'])
+  """Spearman per row and part by rarity (mean ± std over seeds) and Fourier minus each
+  compared row; then how that difference changes from common-word to rare-word pairs."""
+  parts = {p: v for p, v in result['parts'].items() if p == 'all pairs' or p in PARTS}
+  composition = result.get('composition', {})
   lines = [
-    '| row (seeds) | ' + ' | '.join(f'{p} ({v["pairs"]} pairs)' for p, v in parts.items())
-    + ' | never seen − seen 10+ |',
-    '|---' * (len(parts) + 2) + '|',
-  ]  # fmt: skip
-  for name in names:
+    '| row (seeds) | ' + ' | '.join(f'{p} ({v["pairs"]} pairs)' for p, v in parts.items()) + ' |',
+    '|---' * (len(parts) + 1) + '|',
+  ]
+  if composition:
+    cells = [', '.join(f'{g} {n}' for g, n in composition[p].items()) for p in parts]
+    lines.append('| *pairs by genre* | ' + ' | '.join(cells) + ' |')
+  for name, seeds_all in parts['all pairs']['spearman'].items():
     cells = []
     for part in parts.values():
       seeds = part['spearman'][name]
       spread = f' ± {np.std(seeds, ddof=1):.2f}' if len(seeds) > 1 else ''
       cells.append(f'{np.mean(seeds):.2f}{spread}')
-    gap = '—'
-    if 'never seen' in parts and 'seen 10+ times' in parts:
-      gap = np.mean(parts['never seen']['spearman'][name])
-      gap = f'{gap - np.mean(parts["seen 10+ times"]["spearman"][name]):+.2f}'
-    lines.append(f'| {name} ({len(parts["all pairs"]["spearman"][name])}) | '
-                 + ' | '.join(cells) + f' | {gap} |')  # fmt: skip
-  for other, change in result['rare_minus_common'].items():
+    lines.append(f'| {name} ({len(seeds_all)}) | ' + ' | '.join(cells) + ' |')
+  others = list(parts['all pairs']['fourier_minus'])
+  for other in others:
     cells = [_interval_text(part['fourier_minus'][other]) for part in parts.values()]
-    lines.append(f'| **fourier − {other}** [95% CI] | ' + ' | '.join(cells)
-                 + f' | {_interval_text(change)} |')  # fmt: skip
+    lines.append(f'| **fourier − {other}** [95% CI] | ' + ' | '.join(cells) + ' |')
+  lines += [
+    '',
+    "How Fourier's difference to each row changes from the common-word pairs to the rare-word "
+    'ones (rare minus common; positive: Fourier does relatively better where words are rare):',
+    '',
+    '| contrast | ' + ' | '.join(f'fourier − {o}: change [95% CI]' for o in others) + ' |',
+    '|---' * (len(others) + 1) + '|',
+  ]
+  for name, change in result['rare_minus_common'].items():
+    lines.append(f'| {name} | ' + ' | '.join(_interval_text(change[o]) for o in others) + ' |')
   return '\n'.join(lines)
 
 
@@ -184,7 +257,7 @@ def plot(result: dict, out: str) -> str:
   from experiments.plots import save_figure  # pylint: disable=import-outside-toplevel
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  parts = result['parts']
+  parts = {p: v for p, v in result['parts'].items() if p == 'all pairs' or p in PARTS}
   names = list(parts['all pairs']['spearman'])
   fig, ax = plt.subplots(figsize=(10, 5.5))
   for i, name in enumerate(names):
@@ -201,8 +274,9 @@ def plot(result: dict, out: str) -> str:
   return save_figure(fig, out)
 
 
-def cosines_of(workdirs: dict) -> tuple[dict, np.ndarray, object]:
-  """``({row: float [seeds, n] cosines}, token counts [V], StsData)`` of STS-B validation."""
+def cosines_of(workdirs: dict) -> tuple:
+  """``({row: float [seeds, n] cosines}, token counts [V], StsData, its source spec)`` of
+  STS-B validation."""
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
 
   cosines, counts, sts = {}, None, None
@@ -217,7 +291,7 @@ def cosines_of(workdirs: dict) -> tuple[dict, np.ndarray, object]:
       per_seed.append(evaluate.pair_cosines(encode, sts, pipeline.padding_lengths(model.config)))
       logging.info('%s %s: %.2f', name, workdir, _spearman(per_seed[-1:], sts.scores))
     cosines[name] = np.stack(per_seed)
-  return cosines, counts, sts
+  return cosines, counts, sts, model.config.data.eval_source
 
 
 def write(result: dict, workdirs: dict, results_dir: str) -> str:
@@ -245,9 +319,10 @@ def main(argv):
   workdirs = run_workdirs(flags.FLAGS.runs_dir, os.path.join(results_dir, 'runs'))
   if REFERENCE not in workdirs:
     raise SystemExit(f'no checkpoints of {REFERENCE!r} under {flags.FLAGS.runs_dir}')
-  cosines, counts, sts = cosines_of(workdirs)
-  rarest = rarest_counts(counts, sts.a_ids, sts.b_ids)
-  result = compare(cosines, np.asarray(sts.scores, np.float64), part_masks(rarest))
+  cosines, counts, sts, sts_spec = cosines_of(workdirs)
+  masks, composition = split(rarest_counts(counts, sts.a_ids, sts.b_ids), genres(sts_spec, sts))
+  result = compare(cosines, np.asarray(sts.scores, np.float64), masks)
+  result['composition'] = composition
   print(write(result, workdirs, results_dir))
 
 

@@ -1,8 +1,11 @@
 """Tests of the rare-id analysis (experiments/rare_ids.py) on synthetic predictions."""
 
+import types
+
 import numpy as np
 
 from experiments import rare_ids
+from pete_jax.data.records import SentencePair
 
 
 def test_rarest_counts_take_the_rarest_token_of_either_sentence():
@@ -38,11 +41,12 @@ def test_compare_finds_where_the_reference_leads(monkeypatch):
   rare = parts['never seen']['fourier_minus']['random code + MLP']
   assert common['ci95'][0] > 50  # a near-perfect ranking against noise
   assert rare['ci95'][0] < 0 < rare['ci95'][1]  # two noisy copies of the gold score tie
-  change = result['rare_minus_common']['random code + MLP']
+  (change,) = result['rare_minus_common'].values()  # no genres: the one mixed contrast
+  change = change['random code + MLP']
   assert change['ci95'][1] < 0
   assert np.isclose(change['difference'], rare['difference'] - common['difference'])
   # The learned table is not among the rows: no comparison is invented for it.
-  assert set(result['rare_minus_common']) == {'random code + MLP'}
+  assert set(parts['all pairs']['fourier_minus']) == {'random code + MLP'}
 
 
 def test_write_fills_the_readme_block_and_the_files(monkeypatch, tmp_path):
@@ -59,3 +63,29 @@ def test_write_fills_the_readme_block_and_the_files(monkeypatch, tmp_path):
   assert '| fourier (reference) (2) |' in table
   assert (tmp_path / 'rare_ids.png').stat().st_size > 0
   assert (tmp_path / 'rare_ids.json').exists()
+
+
+def test_genre_halves_split_each_genre_by_rarity():
+  rarest = np.array([0, 50, 3, 9, 1, 40])
+  genre = ['news', 'captions', 'news', 'captions', 'news', 'captions']
+  masks, composition = rare_ids.split(rarest, genre)
+  assert np.flatnonzero(masks['news: rarer half']).tolist() == [0]
+  assert np.flatnonzero(masks['news: commoner half']).tolist() == [2, 4]
+  assert np.flatnonzero(masks['captions: rarer half']).tolist() == [3]
+  assert np.flatnonzero(masks['captions: commoner half']).tolist() == [1, 5]
+  assert composition['never seen'] == {'news': 1}
+  contrasts = rare_ids.contrasts(masks)
+  assert contrasts['within genre (pairs-weighted mean over genres)'] == [
+    ('captions: rarer half', 'captions: commoner half'),
+    ('news: rarer half', 'news: commoner half'),
+  ]
+
+
+def test_genres_are_read_only_when_the_rows_line_up(tmp_path):
+  path = tmp_path / 'dev.tsv'
+  path.write_text('index\tgenre\tsentence1\tsentence2\tscore\n0\tmain-news\tA b.\tC.\t1.0\n')
+  sts = types.SimpleNamespace(pairs=[SentencePair('A b.', 'C.', score=1.0)])
+  assert rare_ids.genres(f'stsb_tsv:{path}', sts) == ['main-news']
+  other = types.SimpleNamespace(pairs=[SentencePair('Not the same.', 'C.', score=1.0)])
+  assert rare_ids.genres(f'stsb_tsv:{path}', other) is None
+  assert rare_ids.genres(f'pairs_tsv:{path}', sts) is None
