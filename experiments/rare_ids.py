@@ -9,9 +9,11 @@ that held here, Fourier's deficit against the random code (every id an unrelated
 code) and its gap to the learned table would shrink, or turn, on the STS-B validation
 pairs whose words the local pre-training pairs seldom contain. This splits STS-B
 validation by the pre-training count of each pair's rarest token and scores every seed
-of each WordPiece row of ``embedding_peers`` on each part; a bootstrap over the pairs of
-a part gives the uncertainty of the differences (each model's score a mean over its seeds;
-the interval is over the pairs drawn, not over training seeds).
+of each WordPiece row of ``embedding_peers`` on each part. The STS-B genres differ in how
+close their words are to the (caption) pre-training text, so each genre is also halved by
+rarity and the rare-vs-common contrast pooled over genres, genre held fixed. Intervals: a
+bootstrap over the pairs of a part (each model's score a mean over its seeds; the interval
+is over the pairs drawn, not over training seeds).
 
 Writes ``experiments/results/rare_ids.md`` / ``.json`` / ``.png`` and the results README's
 ``rare_ids`` block.
