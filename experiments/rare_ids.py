@@ -281,7 +281,7 @@ def cosines_of(workdirs: dict) -> tuple:
   STS-B validation."""
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
 
-  cosines, counts, sts = {}, None, None
+  cosines, counts, sts, spec = {}, None, None, None
   for name, dirs in workdirs.items():
     per_seed = []
     for workdir in dirs:
@@ -289,11 +289,12 @@ def cosines_of(workdirs: dict) -> tuple:
       if sts is None:  # every row: the BERT WordPiece vocabulary and the same pairs
         counts = token_counts(model)
         sts = pipeline.prepare_sts(model.config, model.tokenizer)
+        spec = model.config.data.eval_source
       encode = evaluate.encoder_fn(evaluate.jit_apply(model.encoder), model.params)
       per_seed.append(evaluate.pair_cosines(encode, sts, pipeline.padding_lengths(model.config)))
       logging.info('%s %s: %.2f', name, workdir, _spearman(per_seed[-1:], sts.scores))
     cosines[name] = np.stack(per_seed)
-  return cosines, counts, sts, model.config.data.eval_source
+  return cosines, counts, sts, spec
 
 
 def write(result: dict, workdirs: dict, results_dir: str) -> str:
