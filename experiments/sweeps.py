@@ -239,18 +239,49 @@ def table2_converged_pretrain() -> list[Run]:
   ]
 
 
+LEARNED = (('model.embedding', 'learned'),)
+
+
+def _sentencepiece(n: int) -> tuple:
+  return (('tokenizer.kind', 'sentencepiece'), ('tokenizer.spm_vocab_size', n))
+
+
+def learned_twin(fourier: Run, name: str) -> Run:
+  """The learned table trained exactly as the Fourier run ``fourier``: the same config
+  (so dropout 0, as Fourier's), tokenizer and schedule, with the embedding's own fields
+  (basis, MLP, normalisation) left out. Beside ``fourier`` it says what the Fourier
+  embedding adds, and not what the recipe adds. Twins of the same recipe share a workdir."""
+  kept = tuple(o for o in fourier.overrides if not o[0].startswith('model.'))
+  size = fourier.module.rsplit('_', 1)[-1]
+  shared = '_'.join(['learned_dropout0', size] + [f'{f.split(".")[-1]}={v}' for f, v in kept])
+  return Run(name, fourier.module, kept + LEARNED, shared=re.sub(r'[^A-Za-z0-9_.=-]+', '_', shared),
+             seeds=ABLATION_SEEDS, budget='converged')  # fmt: skip
+
+
+def _fourier_sentencepiece(n: int) -> Run:
+  """Fourier 1x256 over an n-piece SentencePiece vocabulary (a peer row and a moonshot
+  candidate: one workdir)."""
+  return Run(f'fourier SentencePiece {n // 1000}k', overrides=_sentencepiece(n),
+             shared=f'fourier_sp{n // 1000}k_1x256', seeds=ABLATION_SEEDS, budget='converged')  # fmt: skip
+
+
 def embedding_peers() -> list[Run]:
   """Issue 17: PETE against other ways to shrink the embedding, at the converged budget.
 
   Every row is the Fourier 1x256 encoder and recipe (dropout 0) with another embedding;
   the Table 1 rows (Fourier, and the learned table with its dropout 0.1) are shared.
   """
-  sp = lambda n: (('tokenizer.kind', 'sentencepiece'), ('tokenizer.spm_vocab_size', n))
-  learned = (('model.embedding', 'learned'),)
-  # A row is (name, overrides), or a Run of a converged ablation (the same workdirs).
+  reference = Run(
+    'fourier (reference)',
+    shared='fourier_1x256',
+    seeds=ABLATION_SEEDS,
+    reference=True,
+    budget='converged',
+  )
+  # A row is (name, overrides), or a Run shared with another sweep (the same workdirs).
   rows = [
-    ('fourier (reference)', ()),
-    ('learned, dropout 0', learned),
+    reference,
+    learned_twin(reference, 'learned, dropout 0'),
     *[(f'factorised e={e}', (('model.embedding', 'factorised'), ('model.embed_rank', e)))
       for e in (8, 32, 128)],
     *[(f'hashed B={b}', (('model.embedding', 'hashed'), ('model.hash_buckets', b)))
@@ -263,19 +294,19 @@ def embedding_peers() -> list[Run]:
     _converged_row('embed_mlp', 'embed_mlp=geglu', 'fourier + GeGLU MLP'),
     # The best other basis of the (reduced-budget) basis ablation.
     _converged_row('basis', 'basis=laguerre_stretched', 'laguerre_stretched'),
-    *[(f'{kind} SentencePiece {n // 1000}k', sp(n) + (learned if kind == 'learned' else ()))
-      for n in (2000, 4000) for kind in ('learned', 'fourier')],
-    ('learned SentencePiece 8k', sp(8000) + learned),
+    *[run for n in (2000, 4000) for run in (
+      learned_twin(_fourier_sentencepiece(n), f'learned SentencePiece {n // 1000}k'),
+      _fourier_sentencepiece(n))],
+    learned_twin(Run('', overrides=_sentencepiece(8000)), 'learned SentencePiece 8k'),
     _converged_row('tokenizer', 'kind=sentencepiece', 'fourier SentencePiece 8k'),
     # The vocabulary size is a soft limit: asking for more than the text supports trains the
     # largest unigram model it does (14,808 pieces on the local pairs).
-    *[(f'{kind} SentencePiece largest', sp(SPM_LARGEST) + (learned if kind == 'learned' else ()))
+    *[(f'{kind} SentencePiece largest', _sentencepiece(SPM_LARGEST) + (LEARNED if kind == 'learned' else ()))
       for kind in ('learned', 'fourier')],
   ]  # fmt: skip
   runs = [
     row if isinstance(row, Run) else
-    Run(row[0], overrides=row[1], seeds=ABLATION_SEEDS, budget='converged', reference=not row[1],
-        shared='' if row[1] else 'fourier_1x256')
+    Run(row[0], overrides=row[1], seeds=ABLATION_SEEDS, budget='converged')
     for row in rows
   ]  # fmt: skip
   runs.insert(2, dataclasses.replace(table1_converged()[1], name='learned, dropout 0.1 (Table 1)'))
@@ -284,14 +315,17 @@ def embedding_peers() -> list[Run]:
 
 # Issue 16's moonshot: a Fourier model trained on the local pairs alone that scores above
 # the best published weights (tan_2_128: 75.42) and the paper's Fourier 1x256 (74.93).
-# Candidate recipes (the paper's largest size, each lever that helped at 1x256), one
-# seed each at the converged budget; the one with the best selection score (zero-shot
-# STS-B train) is then trained with three seeds beside the learned table given the same
-# recipe (``moonshot``). SentencePiece 2k joined the list because Fourier 1x256 over 2k
-# pieces had the best selection score of any Fourier run (69.47 against 67.23 for 1x512).
-_SP = (('tokenizer.kind', 'sentencepiece'),)
-_SP8K = _SP + (('tokenizer.spm_vocab_size', 8000),)
-_SP2K = _SP + (('tokenizer.spm_vocab_size', 2000),)
+# Candidate recipes, one seed each at the converged budget; the one with the best final
+# selection score (zero-shot STS-B train) is then trained with three seeds beside its
+# learned twin (``moonshot``). Two tiers:
+# - ``moonshot``: the paper's largest size with each lever that helped at 1x256 (a GPU job:
+#   2x512 runs take hours on a CPU). SentencePiece 2k joined the list because Fourier 1x256
+#   over 2k pieces had the best selection score of any Fourier run (69.47; 1x512: 67.23).
+# - ``moonshot_small``: every Fourier recipe of the 1x256 and 1x512 encoders trained at the
+#   converged budget by Table 1, the ablations or the peers sweep (size, embedding MLP, best
+#   other basis, tokenizer and vocabulary): a CPU-sized search whose seed-0 runs exist.
+_SP8K = _sentencepiece(8000)
+_SP2K = _sentencepiece(2000)
 _GEGLU = (('model.embed_mlp', 'geglu'),)
 MOONSHOT_CANDIDATES = {
   'fourier_2x512': (),
@@ -304,46 +338,69 @@ MOONSHOT_CANDIDATES = {
 MOONSHOT_RECORDS = os.path.join('experiments', 'results', 'runs')
 
 
-def _moonshot_run(name: str, seeds: tuple) -> Run:
-  """A candidate; its seed 0 is shared by ``moonshot_search`` and ``moonshot`` (and the
-  plain recipe is the converged Table 1's Fourier 2x512 row)."""
+def _moonshot_run(name: str) -> Run:
+  """A 2x512 candidate (the plain recipe is the converged Table 1's Fourier 2x512 row)."""
   overrides = MOONSHOT_CANDIDATES[name]
   shared = 'moonshot_' + re.sub(r'[^A-Za-z0-9=.-]+', '_', name) if overrides else 'fourier_2x512'
-  return Run(name, 'table1_fourier_2x512', overrides, shared=shared, seeds=seeds,
-             budget='converged')  # fmt: skip
+  return Run(name, 'table1_fourier_2x512', overrides, shared=shared, budget='converged')
 
 
-def moonshot_search() -> list[Run]:
-  return [_moonshot_run(name, (0,)) for name in MOONSHOT_CANDIDATES]
+def _small_moonshot_candidates() -> list[Run]:
+  table1 = {r.name: r for r in table1_converged()}
+  rename = lambda run, name: dataclasses.replace(run, name=name, seeds=(0,), reference=False)
+  return [
+    rename(table1['fourier_1x256'], 'fourier_1x256'),
+    rename(table1['fourier_1x512'], 'fourier_1x512'),
+    _converged_row('embed_mlp', 'embed_mlp=geglu', 'fourier_1x256 GeGLU'),
+    _converged_row('basis', 'basis=laguerre_stretched', 'fourier_1x256 laguerre_stretched'),
+    _converged_row('tokenizer', 'kind=sentencepiece', 'fourier_1x256 SentencePiece 8k'),
+    *[rename(_fourier_sentencepiece(n), f'fourier_1x256 SentencePiece {n // 1000}k')
+      for n in (4000, 2000)],
+  ]  # fmt: skip
 
 
-def moonshot_choice(records_dir: str = MOONSHOT_RECORDS) -> str | None:
-  """The candidate with the best final selection score, once every candidate has run."""
+MOONSHOT_TIERS = {
+  'moonshot': lambda: [_moonshot_run(name) for name in MOONSHOT_CANDIDATES],
+  'moonshot_small': _small_moonshot_candidates,
+}
+
+
+def moonshot_search(tier: str = 'moonshot') -> list[Run]:
+  """The tier's candidates, seed 0 each (every one has a shared workdir)."""
+  return [dataclasses.replace(r, seeds=(0,)) for r in MOONSHOT_TIERS[tier]()]
+
+
+def moonshot_scores(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> dict:
+  """``{candidate: final selection score (zero-shot STS-B train), or None if not run}``."""
   scores = {}
-  for run in moonshot_search():
+  for run in moonshot_search(tier):
     record = read_json(
       os.path.join(
         records_dir, 'shared', run.shared, f'converged_steps{converged.STEPS}_seed0.json'
       )
     )
-    if record is None:
-      return None
-    scores[run.name] = max(record['evals'], key=lambda e: e['step'])['select_spearman']
+    last = record and max(record['evals'], key=lambda e: e['step'])
+    scores[run.name] = last['select_spearman'] if last else None
+  return scores
+
+
+def moonshot_choice(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> str | None:
+  """The candidate with the best final selection score, once every candidate has run."""
+  scores = moonshot_scores(records_dir, tier)
+  if None in scores.values():
+    return None
   return max(scores, key=scores.get)
 
 
-def moonshot(records_dir: str = MOONSHOT_RECORDS) -> list[Run]:
-  """The chosen candidate with three seeds, and the learned table (dropout 0.1, as Table 1)
-  with the same recipe (size, tokenizer, schedule; the embedding MLP is Fourier's own).
-  Empty until ``moonshot_search`` has finished."""
-  chosen = moonshot_choice(records_dir)
+def moonshot(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> list[Run]:
+  """The chosen candidate with three seeds (seed 0 the search's run) and its learned twin.
+  Empty until the tier's search has finished."""
+  chosen = moonshot_choice(records_dir, tier)
   if chosen is None:
     return []
-  fourier = dataclasses.replace(_moonshot_run(chosen, ABLATION_SEEDS), reference=True)
-  learned = tuple(o for o in fourier.overrides if o[0] != 'model.embed_mlp')
-  return [fourier, Run(f'learned_2x512, same recipe as {chosen}', 'table1_learned_2x512', learned,
-                       shared='' if learned else 'learned_2x512', seeds=ABLATION_SEEDS,
-                       budget='converged')]  # fmt: skip
+  (run,) = [r for r in moonshot_search(tier) if r.name == chosen]
+  fourier = dataclasses.replace(run, seeds=ABLATION_SEEDS, reference=True)
+  return [fourier, learned_twin(fourier, f'learned twin of {chosen}')]
 
 
 # The ablations whose conclusions the results README draws most firmly.
@@ -359,6 +416,8 @@ SWEEPS = {
   'embedding_peers': embedding_peers,
   'moonshot_search': moonshot_search,
   'moonshot': moonshot,
+  'moonshot_small_search': lambda: moonshot_search('moonshot_small'),
+  'moonshot_small': lambda: moonshot(tier='moonshot_small'),
   **ABLATIONS,
   **{
     f'{name}_converged': (lambda name=name: converged_ablation(name))
@@ -370,6 +429,7 @@ GROUPS = {
   'ablations_converged': tuple(f'{name}_converged' for name in CONVERGED_ABLATIONS),
   # The search, then the chosen recipe (the second reads the first's records).
   'moonshot_all': ('moonshot_search', 'moonshot'),
+  'moonshot_small_all': ('moonshot_small_search', 'moonshot_small'),
 }
 
 

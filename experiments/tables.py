@@ -269,6 +269,20 @@ def write(sweep: str, rows: list[dict], results_dir: str) -> str:
   return path
 
 
+def append_choice(path: str, scores: dict) -> None:
+  """Appends a moonshot search's final selection scores (zero-shot STS-B train; the
+  choice is made on these, never on the validation column) and the choice to ``path``."""
+  done = {name: score for name, score in scores.items() if score is not None}
+  chosen = max(done, key=done.get) if len(done) == len(scores) else None
+  lines = ['## Choice (selection set: zero-shot STS-B train, Spearman x100, final step)', '']
+  lines += [f'- {name}: {_num(score)}' + (' **(chosen)**' if name == chosen else '')
+            for name, score in scores.items()]  # fmt: skip
+  if chosen is None:
+    lines.append(f'- no choice yet: {len(scores) - len(done)} candidate(s) not run')
+  with open(path, 'a', encoding='utf-8') as f:
+    f.write('\n'.join(['', *lines, '']))
+
+
 def write_group(group: str, sweeps: tuple, results_dir: str) -> str:
   """One table over several sweeps (e.g. every ablation), from their JSON files."""
   rows = []

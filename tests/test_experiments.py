@@ -438,7 +438,8 @@ def test_table2_converged_fine_tunes_at_the_rate_the_selection_split_chooses(tmp
 def test_moonshot_trains_the_recipe_the_selection_set_chooses_beside_the_learned_table(tmp_path):
   """The search's candidates each run once; ``moonshot`` is empty until all have, then holds
   the best by the final selection score (three seeds, seed 0 the search's own run) and
-  the learned table with the same recipe."""
+  the learned table trained exactly as it (its learned twin); the search's table lists
+  the scores and the choice."""
   search = sweeps.moonshot_search()
   assert sweeps.moonshot(str(tmp_path)) == []
   scores = dict(zip(sweeps.MOONSHOT_CANDIDATES, (70.0, 71.0, 69.0, 72.5, 72.0, 71.5)))
@@ -450,16 +451,20 @@ def test_moonshot_trains_the_recipe_the_selection_set_chooses_beside_the_learned
       {'step': 2000, 'select_spearman': scores[r.name]},
     ]
     path.write_text(json.dumps({'evals': evals}))
+    if r.name == 'fourier_2x512 GeGLU':  # one candidate missing: no choice yet
+      assert sweeps.moonshot_choice(str(tmp_path)) is None
+  assert sweeps.moonshot_scores(str(tmp_path)) == scores
   assert sweeps.moonshot_choice(str(tmp_path)) == 'fourier_2x512 SentencePiece 8k'
   fourier, learned = sweeps.moonshot(str(tmp_path))
   assert fourier.seeds == (0, 1, 2) and fourier.reference
   job = lambda sweep, r: run.jobs_of(sweep, r, (), 0, 'runs')[0]
   chosen = next(r for r in search if r.name == fourier.name)
   assert job('moonshot', fourier).workdir == job('moonshot_search', chosen).workdir
-  assert learned.module == 'table1_learned_2x512'
+  assert learned.module == 'table1_fourier_2x512'  # Fourier's config: dropout 0, as Fourier
   assert dict(learned.overrides) == {
     'tokenizer.kind': 'sentencepiece',
     'tokenizer.spm_vocab_size': 8000,
+    'model.embedding': 'learned',
   }
   # The plain recipe is the converged Table 1's Fourier 2x512 run: trained once.
   table1 = {r.name: r for r in sweeps.table1_converged()}
@@ -467,3 +472,30 @@ def test_moonshot_trains_the_recipe_the_selection_set_chooses_beside_the_learned
     job('moonshot_search', search[0]).workdir
     == job('table1_converged', table1['fourier_2x512']).workdir
   )
+  md = tmp_path / 'search.md'
+  md.write_text('table\n')
+  tables.append_choice(str(md), {**scores, 'not run': None})
+  assert 'no choice yet: 1 candidate(s) not run' in md.read_text()
+  tables.append_choice(str(md), scores)
+  assert '- fourier_2x512 SentencePiece 8k: 72.50 **(chosen)**' in md.read_text()
+
+
+def test_small_moonshot_reuses_the_runs_of_the_other_sweeps():
+  """The CPU-sized tier's candidates are runs Table 1, the ablations and the peers sweep
+  already train (one workdir each), and the twin of a SentencePiece candidate is the peers'
+  learned row over the same vocabulary."""
+  job = lambda sweep, r: run.jobs_of(sweep, r, (), 0, 'runs')[0].workdir
+  others = {
+    job(sweep, r)
+    for sweep in ('table1_converged', 'embedding_peers', 'embed_mlp_converged',
+                  'basis_converged', 'tokenizer_converged')
+    for r in sweeps.sweep_runs(sweep)
+  }  # fmt: skip
+  search = sweeps.moonshot_search('moonshot_small')
+  assert len(search) == 7 and all(job('moonshot_small_search', r) in others for r in search)
+  sp2k = next(r for r in search if r.name == 'fourier_1x256 SentencePiece 2k')
+  twin = sweeps.learned_twin(sp2k, 'twin')
+  peers = {r.name: r for r in sweeps.embedding_peers()}
+  assert job('x', twin) == job('embedding_peers', peers['learned SentencePiece 2k'])
+  assert job('x', twin) != job('table1_converged', sweeps.table1_converged()[1])  # dropout 0.1
+  assert dict(twin.overrides)['model.embedding'] == 'learned'
