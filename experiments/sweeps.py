@@ -297,8 +297,10 @@ def embedding_peers() -> list[Run]:
     *[run for n in (2000, 4000) for run in (
       learned_twin(_fourier_sentencepiece(n), f'learned SentencePiece {n // 1000}k'),
       _fourier_sentencepiece(n))],
-    # The fixed-code control at the vocabulary where Fourier scores best (moonshot_small's pick).
-    ('random code + MLP, SentencePiece 2k', (('model.basis', 'random'),) + _sentencepiece(2000)),
+    # The fixed-code control at the vocabulary where Fourier scores best (moonshot_small's pick),
+    # tested against Fourier over the same pieces.
+    Run('random code + MLP, SentencePiece 2k', overrides=(('model.basis', 'random'),) + _sentencepiece(2000),
+        seeds=ABLATION_SEEDS, budget='converged', compare_with='fourier SentencePiece 2k'),
     learned_twin(Run('', overrides=_sentencepiece(8000)), 'learned SentencePiece 8k'),
     _converged_row('tokenizer', 'kind=sentencepiece', 'fourier SentencePiece 8k'),
     # The vocabulary size is a soft limit: asking for more than the text supports trains the
