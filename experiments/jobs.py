@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from experiments.sweeps import Run
+from experiments.sweeps import Run, slug
 from pete_jax.config_fields import set_field
 from pete_jax.files import read_json, write_json
 
@@ -78,11 +78,6 @@ class Job:
 
   def finished(self) -> bool:
     return self.trained_here() or os.path.exists(self.record_path)
-
-
-def slug(name: str) -> str:
-  """A file-name-safe form of a run name."""
-  return re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')
 
 
 def machine() -> dict:

@@ -82,8 +82,8 @@ def run_sweep(
     if sweep == 'embedding_peers':  # parameters at every V, and the Pareto plot
       first_jobs = {r.name: table_jobs(r)[0] for r in runs}
       embedding_peers.write(rows, first_jobs, results_dir)
-    if sweep.endswith('_search'):  # a moonshot search: the scores that make the choice
-      tier = sweep.removesuffix('_search')
+    tier = sweep.removesuffix('_search')
+    if sweep != tier and tier in sweeps.MOONSHOT_TIERS:  # the scores that make the choice
       tables.append_choice(path, sweeps.moonshot_scores(os.path.join(results_dir, 'runs'), tier))
     return path
 

@@ -246,6 +246,11 @@ def _sentencepiece(n: int) -> tuple:
   return (('tokenizer.kind', 'sentencepiece'), ('tokenizer.spm_vocab_size', n))
 
 
+def slug(name: str) -> str:
+  """A file-name-safe form of a run name (workdir and shared keys)."""
+  return re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')
+
+
 def learned_twin(fourier: Run, name: str) -> Run:
   """The learned table trained exactly as the Fourier run ``fourier``: the same config
   (so dropout 0, as Fourier's), tokenizer and schedule, with the embedding's own fields
@@ -254,7 +259,7 @@ def learned_twin(fourier: Run, name: str) -> Run:
   kept = tuple(o for o in fourier.overrides if not o[0].startswith('model.'))
   size = fourier.module.rsplit('_', 1)[-1]
   shared = '_'.join(['learned_dropout0', size] + [f'{f.split(".")[-1]}={v}' for f, v in kept])
-  return Run(name, fourier.module, kept + LEARNED, shared=re.sub(r'[^A-Za-z0-9_.=-]+', '_', shared),
+  return Run(name, fourier.module, kept + LEARNED, shared=slug(shared),
              seeds=ABLATION_SEEDS, budget='converged')  # fmt: skip
 
 
@@ -345,7 +350,7 @@ MOONSHOT_RECORDS = os.path.join('experiments', 'results', 'runs')
 def _moonshot_run(name: str) -> Run:
   """A 2x512 candidate (the plain recipe is the converged Table 1's Fourier 2x512 row)."""
   overrides = MOONSHOT_CANDIDATES[name]
-  shared = 'moonshot_' + re.sub(r'[^A-Za-z0-9=.-]+', '_', name) if overrides else 'fourier_2x512'
+  shared = 'moonshot_' + slug(name) if overrides else 'fourier_2x512'
   return Run(name, 'table1_fourier_2x512', overrides, shared=shared, budget='converged')
 
 
@@ -388,12 +393,16 @@ def moonshot_scores(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot')
   return scores
 
 
-def moonshot_choice(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> str | None:
-  """The candidate with the best final selection score, once every candidate has run."""
-  scores = moonshot_scores(records_dir, tier)
+def best_score(scores: dict) -> str | None:
+  """The candidate with the best score, once every candidate has one."""
   if None in scores.values():
     return None
   return max(scores, key=scores.get)
+
+
+def moonshot_choice(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> str | None:
+  """The candidate with the best final selection score, once every candidate has run."""
+  return best_score(moonshot_scores(records_dir, tier))
 
 
 def moonshot(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> list[Run]:

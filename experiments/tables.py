@@ -14,6 +14,7 @@ from scipy import stats
 
 from experiments import jobs, readme_blocks
 from pete_jax import files
+from experiments import sweeps
 from experiments.sweeps import Run
 
 BUDGETS = {
@@ -272,13 +273,13 @@ def write(sweep: str, rows: list[dict], results_dir: str) -> str:
 def append_choice(path: str, scores: dict) -> None:
   """Appends a moonshot search's final selection scores (zero-shot STS-B train; the
   choice is made on these, never on the validation column) and the choice to ``path``."""
-  done = {name: score for name, score in scores.items() if score is not None}
-  chosen = max(done, key=done.get) if len(done) == len(scores) else None
+  chosen = sweeps.best_score(scores)
   lines = ['## Choice (selection set: zero-shot STS-B train, Spearman x100, final step)', '']
   lines += [f'- {name}: {_num(score)}' + (' **(chosen)**' if name == chosen else '')
             for name, score in scores.items()]  # fmt: skip
   if chosen is None:
-    lines.append(f'- no choice yet: {len(scores) - len(done)} candidate(s) not run')
+    missing = sum(score is None for score in scores.values())
+    lines.append(f'- no choice yet: {missing} candidate(s) not run')
   with open(path, 'a', encoding='utf-8') as f:
     f.write('\n'.join(['', *lines, '']))
 
