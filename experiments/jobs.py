@@ -148,11 +148,12 @@ def read_losses(log_path: str) -> dict:
 def run_record(job: Job, refresh: bool = False) -> dict | None:
   """The job's run record; built from its workdir when it trained here. None: not run.
 
-  A record built from a workdir is saved only once the workdir has ``runner.json``: a
-  table writer in another worker thread can see a run's ``final_metrics.json`` before
-  the runner has written its bookkeeping, and a record saved then would keep no wall
-  time or machine for good. ``execute`` rebuilds and saves it (``refresh=True``) after
-  every finished attempt.
+  A record built from a workdir is saved only if the ``runner.json`` it read had the
+  runner's bookkeeping: a table writer in another worker thread can see a run's
+  ``final_metrics.json`` before the runner has written it, and a record saved then would
+  keep no wall time or machine for good (also when ``runner.json`` appears while the
+  record is being built, so the check is on what was read). ``execute`` rebuilds and
+  saves it (``refresh=True``) after every finished attempt.
   """
   from pete_jax.params import vocab_size_of  # pylint: disable=import-outside-toplevel
 
@@ -172,7 +173,7 @@ def run_record(job: Job, refresh: bool = False) -> dict | None:
       # The V the run trained with (a SentencePiece model may stop short of its size).
       'vocab_size': vocab_size_of(job_config(job), job.workdir),
     }
-    if refresh or os.path.exists(runner_path):
+    if refresh or runner:  # what was read, not whether the file exists by now
       write_json(job.record_path, record)
   return record
 

@@ -8,13 +8,14 @@ is here.
 import hashlib
 import json
 import os
+import threading
 from typing import Any
 
 
 def write_text(path: str, text: str) -> None:
   """Writes ``text`` to ``path`` atomically (creating the parent folder)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f'{path}.tmp.{os.getpid()}'
+  tmp = f'{path}.tmp.{os.getpid()}.{threading.get_ident()}'  # unique per writer thread
   with open(tmp, 'w', encoding='utf-8') as f:
     f.write(text)
   os.replace(tmp, path)

@@ -70,6 +70,30 @@ def test_a_table_written_mid_run_does_not_save_a_record_without_wall_time(tiny_s
   assert saved['wall_s'] is not None and saved['machine']['cpu_count'] >= 1
 
 
+def test_a_record_is_not_saved_when_runner_json_appears_while_it_is_built(tiny_sweep, monkeypatch):
+  """The race behind a record saved with no wall time: a table writer reads no
+  ``runner.json``, the runner writes it, then the writer decides whether to save."""
+  job = jobs.Job('tiny', TINY_SWEEP['tiny']()[0], 0, 2, tiny_sweep['runs_dir'], TINY_BUDGET,
+                 records_dir=os.path.join(tiny_sweep['results_dir'], 'runs'))  # fmt: skip
+  os.makedirs(job.workdir)
+  with open(os.path.join(job.workdir, 'final_metrics.json'), 'w', encoding='utf-8') as f:
+    json.dump({'pretrain': {'spearman': 12.5, 'pearson': 11.0, 'num_pairs': 1500}}, f)
+  read_json = jobs.read_json
+
+  def runner_written_just_after_the_read(path, default=None):
+    value = read_json(path, default)
+    if path.endswith(jobs.RUNNER_FILE):
+      with open(path, 'w', encoding='utf-8') as f:
+        json.dump({'wall_s': 3.0, 'machine': {'cpu_count': 1}, 'attempts': []}, f)
+    return value
+
+  monkeypatch.setattr(jobs, 'read_json', runner_written_just_after_the_read)
+  assert jobs.run_record(job)['wall_s'] is None
+  assert not os.path.exists(job.record_path)
+  monkeypatch.setattr(jobs, 'read_json', read_json)
+  assert jobs.run_record(job)['wall_s'] == 3.0 and os.path.exists(job.record_path)
+
+
 def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
   """A fresh clone has the committed run records but no workdirs: nothing is retrained."""
   path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
