@@ -201,9 +201,11 @@ def train_sentencepiece(
   with open(tmp_path, 'wb') as f:
     f.write(model.getvalue())
   os.replace(tmp_path, model_path)
+  reached = spm.SentencePieceProcessor(model_proto=model.getvalue()).get_piece_size()
   logging.info(
-    'trained SentencePiece (%d sentences, vocab %d) -> %s', len(sample), vocab_size, model_path
-  )
+    'trained SentencePiece (%d sentences, vocab %d of %d asked) -> %s',
+    len(sample), reached, vocab_size, model_path,
+  )  # fmt: skip
   return model_path
 
 
