@@ -67,6 +67,29 @@ def pareto_front(pts: list[dict]) -> list[dict]:
   return front
 
 
+# Plot colour of each kind of embedding, by the start of its row name (first match wins);
+# within a kind every row gets its own marker.
+FAMILY_COLOURS = (
+  (('fourier', 'laguerre'), 'tab:blue'),
+  (('learned',), 'tab:orange'),
+  (('random code', 'binary code'), 'tab:green'),
+  (('hashed', 'hash embedding'), 'tab:red'),
+  (('factorised',), 'tab:purple'),
+  (('quotient',), 'tab:brown'),
+)
+MARKERS = 'DosP^vX<>*'
+
+
+def styles(names: list[str]) -> dict:
+  """``{name: (colour, marker)}``: one colour per kind of embedding, one marker per row of it."""
+  out, used = {}, {}
+  for name in names:
+    colour = next((c for starts, c in FAMILY_COLOURS if name.startswith(starts)), 'tab:gray')
+    out[name] = (colour, MARKERS[used.get(colour, 0) % len(MARKERS)])
+    used[colour] = used.get(colour, 0) + 1
+  return out
+
+
 def plot(rows: list[dict], out: str) -> str | None:
   pts = points(rows)
   if not pts:
@@ -74,17 +97,19 @@ def plot(rows: list[dict], out: str) -> str | None:
   from experiments.plots import save_figure  # pylint: disable=import-outside-toplevel
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  fig, ax = plt.subplots(figsize=(9, 5.5))
-  for i, p in enumerate(pts):
-    color = f'C{i % 10}'
-    ax.scatter([p['params']] * len(p['seeds']), p['seeds'], s=12, color=color, alpha=0.5)
-    ax.scatter([p['params']], [p['mean']], s=60, marker='D', color=color, label=p['name'])
+  fig, ax = plt.subplots(figsize=(11, 5.5))
+  style = styles([p['name'] for p in pts])
+  for p in pts:
+    colour, marker = style[p['name']]
+    ax.scatter([p['params']] * len(p['seeds']), p['seeds'], s=12, color=colour, alpha=0.4)
+    ax.scatter([p['params']], [p['mean']], s=60, marker=marker, color=colour,
+               edgecolors='black', linewidths=0.5, label=f'{p["name"]} (n={len(p["seeds"])})')  # fmt: skip
   front = pareto_front(pts)
   ax.step([p['params'] for p in front], [p['mean'] for p in front], 'k--', where='post',
           label='Pareto front (means)')  # fmt: skip
   ax.set(xscale='log', xlabel='embedding parameters (log scale)',
          ylabel='STS-B validation Spearman x100 (zero-shot)')  # fmt: skip
-  ax.legend(fontsize=7, loc='lower right', ncol=2)
+  ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))  # beside, not on, the data
   return save_figure(fig, out)
 
 

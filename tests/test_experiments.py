@@ -393,6 +393,11 @@ def test_embedding_peers_front_and_parameters_at_every_vocabulary():
   assert embedding_peers.embedding_parameters(job('learned, dropout 0'), 128_000) == (
     128_000 * 256 + 256  # the table and its RMSNorm scale
   )
+  style = embedding_peers.styles(list(runs))
+  assert len(set(style.values())) == len(runs)  # every row of the plot told apart
+  assert 'tab:gray' not in {colour for colour, _ in style.values()}  # every row has a kind
+  assert style['fourier SentencePiece 2k'][0] == style['fourier (reference)'][0]
+  assert style['random code + MLP'][0] == style['binary code + MLP'][0]
   fourier = embedding_peers.embedding_parameters(job('fourier (reference)'), 256_000)
   assert fourier == embedding_peers.embedding_parameters(job('fourier (reference)'), 2_000)
   assert all(r.seeds == (0, 1, 2) and r.budget == 'converged' for r in runs.values())
