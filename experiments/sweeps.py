@@ -308,6 +308,10 @@ def embedding_peers() -> list[Run]:
         seeds=ABLATION_SEEDS, budget='converged', compare_with='fourier SentencePiece 2k'),
     learned_twin(Run('', overrides=_sentencepiece(8000)), 'learned SentencePiece 8k'),
     _converged_row('tokenizer', 'kind=sentencepiece', 'fourier SentencePiece 8k'),
+    # SentencePiece numbers its pieces by score, close to frequency order, the order that cost
+    # Fourier most in the id-order ablation: the same pieces with their ids shuffled.
+    Run('fourier SentencePiece 8k, ids shuffled', overrides=_sentencepiece(8000) + (('tokenizer.id_order', 'random'),),
+        seeds=ABLATION_SEEDS, budget='converged', compare_with='fourier SentencePiece 8k'),
     # The vocabulary size is a soft limit: asking for more than the text supports trains the
     # largest unigram model it does (14,808 pieces on the local pairs).
     *[(f'{kind} SentencePiece largest', _sentencepiece(SPM_LARGEST) + (LEARNED if kind == 'learned' else ()))
