@@ -203,6 +203,17 @@ def parameter_count(job: Job) -> dict:
   return {'total': sum(counts.values()), 'by_component': counts, 'vocab_size': vocab}
 
 
+def final_loss(record: dict, fraction: float = 0.1) -> float | None:
+  """Mean pre-training loss over the last ``fraction`` of the logged steps (at least one):
+  how well the run fits its training pairs, where the validation score says how well it
+  generalises. None when the record has no loss lines."""
+  losses = (record.get('losses') or {}).get('loss') or []
+  if not losses:
+    return None
+  tail = losses[-max(1, round(len(losses) * fraction)) :]
+  return sum(tail) / len(tail)
+
+
 def job_result(job: Job) -> dict:
   """Everything a results table needs about one job (metrics None when not run)."""
   config = job_config(job)
@@ -219,6 +230,7 @@ def job_result(job: Job) -> dict:
     'learning_rate': config.train.learning_rate,
     'finetune_steps': config.finetune.num_steps if config.finetune.enabled else 0,
     'wall_s': record.get('wall_s'),
+    'final_loss': final_loss(record),
     'machine': record.get('machine'),
     'params': parameter_count(job),
   }

@@ -83,6 +83,7 @@ def row_result(sweep: str, run: Run, seed_jobs: list[jobs.Job]) -> dict:
     'spearman': ours,
     'pearson': summarise(pearson),
     'zero_shot_spearman': summarise(zero_shot),
+    'final_loss': summarise([s['final_loss'] for s in done if s['final_loss'] is not None]),
     'per_seed_spearman': {s['seed']: round(s['metrics'][stage]['spearman'], 2) for s in done},
     'difference': diff,
     'params': seeds[0]['params'],
@@ -200,15 +201,17 @@ def markdown(sweep: str, rows: list[dict]) -> str:
   lines = [
     f'# Sweep `{sweep}`',
     '',
-    f'Metric: {what}; Spearman and Pearson x100.',
+    f'Metric: {what}; Spearman and Pearson x100. Final train loss: the pre-training loss '
+    'averaged over the last 10% of logged steps, how well a run fits its training pairs.',
     '',
     budget_text(rows),
     '',
     '| run | paper Spearman | ours Spearman (mean ± std) | per seed | ours − paper | '
     + ('ours − compared row (Welch) | ' if ref else '')
     + 'ours Pearson | paper Pearson | params (ours) | paper params | steps | batch | '
-    'wall / run |' + (' zero-shot before fine-tuning |' if stage == 'finetune' else ''),
-    '|---' * (12 + ref + (stage == 'finetune')) + '|',
+    'final train loss | wall / run |'
+    + (' zero-shot before fine-tuning |' if stage == 'finetune' else ''),
+    '|---' * (13 + ref + (stage == 'finetune')) + '|',
   ]
   for r in rows:
     first = r['seeds'][0]
@@ -223,6 +226,7 @@ def markdown(sweep: str, rows: list[dict]) -> str:
         r['paper']['params'] or '—',
         steps,
         str(first['batch_size']),
+        format_summary(r['final_loss']) if r['final_loss']['n'] else '—',
         _wall(r),
       ]
     )

@@ -140,6 +140,14 @@ def test_record_keeps_the_vocabulary_a_sentencepiece_run_reached(tiny_sweep, mon
   assert jobs.parameter_count(job) == before['rows'][0]['params']
 
 
+def test_final_loss_is_the_mean_of_the_last_tenth_of_the_logged_losses():
+  losses = {'steps': list(range(10, 210, 10)), 'loss': [5.0] * 18 + [1.0, 2.0]}
+  assert jobs.final_loss({'losses': losses}) == 1.5
+  assert jobs.final_loss({'losses': {'steps': [10], 'loss': [3.0]}}) == 3.0
+  assert jobs.final_loss({'losses': {'steps': [], 'loss': []}}) is None
+  assert jobs.final_loss({}) is None
+
+
 def test_command_matches_in_process_config():
   job = jobs.Job('ablation', sweeps.Run('x', overrides=(('model.basis', 'legendre'),)), 3, 50)
   config = jobs.job_config(job)
@@ -158,6 +166,7 @@ def test_tiny_sweep_trains_and_writes_table(tiny_sweep, monkeypatch):
   (row,) = rows
   assert row['spearman']['n'] == 2 and -100 <= row['spearman']['mean'] <= 100
   assert row['seeds'][0]['wall_s'] > 0 and row['seeds'][0]['machine']['cpu_count'] >= 1
+  assert row['final_loss']['n'] == 2 and row['final_loss']['mean'] > 0
   assert row['params']['total'] > 0
   assert re.search(
     r'\| tiny smoke \| 74\.93 \| -?\d+\.\d\d ± \d+\.\d\d \(n=2\)', pathlib.Path(path).read_text()
