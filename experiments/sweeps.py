@@ -270,6 +270,12 @@ def _fourier_sentencepiece(n: int) -> Run:
              shared=f'fourier_sp{n // 1000}k_1x256', seeds=ABLATION_SEEDS, budget='converged')  # fmt: skip
 
 
+def _peer(name: str, overrides: tuple, compare_with: str = '') -> Run:
+  """A peers row of its own (three seeds at the converged budget)."""
+  return Run(name, overrides=overrides, seeds=ABLATION_SEEDS, budget='converged',
+             compare_with=compare_with)  # fmt: skip
+
+
 def embedding_peers() -> list[Run]:
   """Issue 17: PETE against other ways to shrink the embedding, at the converged budget.
 
@@ -283,7 +289,8 @@ def embedding_peers() -> list[Run]:
     reference=True,
     budget='converged',
   )
-  # A row is (name, overrides), or a Run shared with another sweep (the same workdirs).
+  # A row is (name, overrides[, compare_with]), or a Run shared with another sweep (the same
+  # workdirs).
   rows = [
     reference,
     learned_twin(reference, 'learned, dropout 0'),
@@ -304,24 +311,20 @@ def embedding_peers() -> list[Run]:
       _fourier_sentencepiece(n))],
     # The fixed-code control at the vocabulary where Fourier scores best (moonshot_small's pick),
     # tested against Fourier over the same pieces.
-    Run('random code + MLP, SentencePiece 2k', overrides=(('model.basis', 'random'),) + _sentencepiece(2000),
-        seeds=ABLATION_SEEDS, budget='converged', compare_with='fourier SentencePiece 2k'),
+    ('random code + MLP, SentencePiece 2k', (('model.basis', 'random'),) + _sentencepiece(2000),
+     'fourier SentencePiece 2k'),
     learned_twin(Run('', overrides=_sentencepiece(8000)), 'learned SentencePiece 8k'),
     _converged_row('tokenizer', 'kind=sentencepiece', 'fourier SentencePiece 8k'),
     # SentencePiece numbers its pieces by score, close to frequency order, the order that cost
     # Fourier most in the id-order ablation: the same pieces with their ids shuffled.
-    Run('fourier SentencePiece 8k, ids shuffled', overrides=_sentencepiece(8000) + (('tokenizer.id_order', 'random'),),
-        seeds=ABLATION_SEEDS, budget='converged', compare_with='fourier SentencePiece 8k'),
+    ('fourier SentencePiece 8k, ids shuffled', _sentencepiece(8000) + (('tokenizer.id_order', 'random'),),
+     'fourier SentencePiece 8k'),
     # The vocabulary size is a soft limit: asking for more than the text supports trains the
     # largest unigram model it does (14,808 pieces on the local pairs).
     *[(f'{kind} SentencePiece largest', _sentencepiece(SPM_LARGEST) + (LEARNED if kind == 'learned' else ()))
       for kind in ('learned', 'fourier')],
   ]  # fmt: skip
-  runs = [
-    row if isinstance(row, Run) else
-    Run(row[0], overrides=row[1], seeds=ABLATION_SEEDS, budget='converged')
-    for row in rows
-  ]  # fmt: skip
+  runs = [row if isinstance(row, Run) else _peer(*row) for row in rows]
   runs.insert(2, dataclasses.replace(table1_converged()[1], name='learned, dropout 0.1 (Table 1)'))
   return runs
 
