@@ -12,13 +12,23 @@ import threading
 from typing import Any
 
 
-def write_text(path: str, text: str) -> None:
-  """Writes ``text`` to ``path`` atomically (creating the parent folder)."""
+def write_bytes(path: str, data: bytes) -> None:
+  """Writes ``data`` to ``path`` atomically (creating the parent folder)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f'{path}.tmp.{os.getpid()}.{threading.get_ident()}'  # unique per writer thread
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(text)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'wb') as f:
+      f.write(data)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)  # A failed write leaves neither half a file nor litter.
+    raise
+
+
+def write_text(path: str, text: str) -> None:
+  """Writes ``text`` to ``path`` atomically, UTF-8 encoded."""
+  write_bytes(path, text.encode('utf-8'))
 
 
 def write_json(path: str, value: Any, indent: int | None = 2, sort_keys: bool = False) -> None:

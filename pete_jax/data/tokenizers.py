@@ -25,6 +25,7 @@ from tokenizers import pre_tokenizers
 from tokenizers import processors
 
 from pete_jax import assets
+from pete_jax import files
 
 KINDS = ('wordpiece', 'sentencepiece')  # tokenizer.kind
 SPM_FILENAME = 'spm.model'
@@ -161,8 +162,8 @@ def train_sentencepiece(
 ) -> str:
   """Trains a unigram SentencePiece model and writes it atomically.
 
-  The model is written to a temporary name and renamed, so a crash or a
-  concurrent reader never sees half a file (os.replace is atomic on POSIX).
+  The model is written atomically (`files.write_bytes`), so a crash or a
+  concurrent reader never sees half a file.
 
   Args:
     texts: Training sentences; duplicates are removed and at most
@@ -196,11 +197,7 @@ def train_sentencepiece(
     minloglevel=2,
     **_SPM_IDS,
   )
-  os.makedirs(os.path.dirname(os.path.abspath(model_path)), exist_ok=True)
-  tmp_path = f'{model_path}.tmp.{os.getpid()}'
-  with open(tmp_path, 'wb') as f:
-    f.write(model.getvalue())
-  os.replace(tmp_path, model_path)
+  files.write_bytes(model_path, model.getvalue())
   reached = spm.SentencePieceProcessor(model_proto=model.getvalue()).get_piece_size()
   logging.info(
     'trained SentencePiece (%d sentences, vocab %d of %d asked) -> %s',
