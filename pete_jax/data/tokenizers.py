@@ -197,8 +197,9 @@ def train_sentencepiece(
     minloglevel=2,
     **_SPM_IDS,
   )
-  files.write_bytes(model_path, model.getvalue())
-  reached = spm.SentencePieceProcessor(model_proto=model.getvalue()).get_piece_size()
+  proto = model.getvalue()
+  files.write_bytes(model_path, proto)
+  reached = spm.SentencePieceProcessor(model_proto=proto).get_piece_size()
   logging.info(
     'trained SentencePiece (%d sentences, vocab %d of %d asked) -> %s',
     len(sample), reached, vocab_size, model_path,
