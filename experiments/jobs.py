@@ -21,12 +21,13 @@ import subprocess
 import sys
 import time
 
+from experiments import sweeps
 from experiments.sweeps import Run, slug
 from pete_jax.config_fields import set_field
 from pete_jax.files import read_json, write_json
 
 RUNNER_FILE = 'runner.json'
-RECORDS_DIR = os.path.join('experiments', 'results', 'runs')
+RECORDS_DIR = sweeps.RECORDS_DIR
 LOSS_LINE = re.compile(r'\[pretrain\] step (\d+)/\d+\s+loss ([0-9.eE+-]+|nan|inf)')
 
 

@@ -67,7 +67,7 @@ def run_sweep(
 ) -> str:
   """Trains a sweep's missing runs (``workers`` processes at a time) and writes its table;
   returns the table's path."""
-  runs = sweeps.sweep_runs(sweep)
+  runs = sweeps.sweep_runs(sweep, os.path.join(results_dir, 'runs'))
 
   def table_jobs(r: sweeps.Run) -> list:
     # The table keeps every seed of the run's own, also when --seeds trains only some.

@@ -9,6 +9,7 @@ converged budget.
 """
 
 import dataclasses
+import functools
 import os
 import re
 
@@ -351,7 +352,9 @@ MOONSHOT_CANDIDATES = {
   'fourier_2x512 SentencePiece 8k GeGLU': _SP8K + _GEGLU,
   'fourier_2x512 SentencePiece 2k': _SP2K,
 }
-MOONSHOT_RECORDS = os.path.join('experiments', 'results', 'runs')
+# The committed tables, and the finished runs' records (also ``jobs.RECORDS_DIR``).
+RESULTS_DIR = os.path.join('experiments', 'results')
+RECORDS_DIR = os.path.join(RESULTS_DIR, 'runs')
 
 
 def _moonshot_run(name: str) -> Run:
@@ -386,7 +389,7 @@ def moonshot_search(tier: str = 'moonshot') -> list[Run]:
   return [dataclasses.replace(r, seeds=(0,)) for r in MOONSHOT_TIERS[tier]()]
 
 
-def moonshot_scores(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> dict:
+def moonshot_scores(records_dir: str = RECORDS_DIR, tier: str = 'moonshot') -> dict:
   """``{candidate: final selection score (zero-shot STS-B train), or None if not run}``."""
   scores = {}
   for run in moonshot_search(tier):
@@ -407,12 +410,12 @@ def best_score(scores: dict) -> str | None:
   return max(scores, key=scores.get)
 
 
-def moonshot_choice(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> str | None:
+def moonshot_choice(records_dir: str = RECORDS_DIR, tier: str = 'moonshot') -> str | None:
   """The candidate with the best final selection score, once every candidate has run."""
   return best_score(moonshot_scores(records_dir, tier))
 
 
-def moonshot(records_dir: str = MOONSHOT_RECORDS, tier: str = 'moonshot') -> list[Run]:
+def moonshot(records_dir: str = RECORDS_DIR, tier: str = 'moonshot') -> list[Run]:
   """The chosen candidate with three seeds (seed 0 the search's run) and its learned twin.
   Empty until the tier's search has finished."""
   chosen = moonshot_choice(records_dir, tier)
@@ -437,7 +440,7 @@ SWEEPS = {
   'moonshot_search': moonshot_search,
   'moonshot': moonshot,
   'moonshot_small_search': lambda: moonshot_search('moonshot_small'),
-  'moonshot_small': lambda: moonshot(tier='moonshot_small'),
+  'moonshot_small': functools.partial(moonshot, tier='moonshot_small'),
   **ABLATIONS,
   **{
     f'{name}_converged': (lambda name=name: converged_ablation(name))
@@ -453,8 +456,15 @@ GROUPS = {
 }
 
 
-def sweep_runs(name: str) -> list[Run]:
-  """The runs of a named sweep. Raises KeyError for an unknown name."""
+# Sweeps whose runs are chosen from finished records (the tier's search).
+CHOSEN_FROM_RECORDS = ('moonshot', 'moonshot_small')
+
+
+def sweep_runs(name: str, records_dir: str = RECORDS_DIR) -> list[Run]:
+  """The runs of a named sweep (``records_dir``: where the records a choice reads are).
+
+  Raises KeyError for an unknown name.
+  """
   if name not in SWEEPS:
     raise KeyError(f'unknown sweep {name!r}; expected one of {sorted(SWEEPS) + sorted(GROUPS)}')
-  return SWEEPS[name]()
+  return SWEEPS[name](records_dir) if name in CHOSEN_FROM_RECORDS else SWEEPS[name]()

@@ -41,7 +41,7 @@ def model_rows(train: bool, runs_dir='runs', results_dir='experiments/results') 
       finetune=ft,
       spearman=tables.summarise([v['spearman'] for v in per_seed.values()]),
       pearson=tables.summarise([v['pearson'] for v in per_seed.values()]),
-      per_seed_spearman={s: round(v['spearman'], 2) for s, v in per_seed.items()},
+      per_seed_spearman={s: v['spearman'] for s, v in per_seed.items()},
     )
     mean = row['spearman']['mean']
     row['difference'] = None if mean is None else mean - row['paper']['spearman']

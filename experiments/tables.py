@@ -12,9 +12,8 @@ import time
 
 from scipy import stats
 
-from experiments import jobs, readme_blocks
+from experiments import jobs, readme_blocks, sweeps
 from pete_jax import files
-from experiments import sweeps
 from experiments.sweeps import Run
 
 BUDGETS = {
@@ -84,7 +83,7 @@ def row_result(sweep: str, run: Run, seed_jobs: list[jobs.Job]) -> dict:
     'pearson': summarise(pearson),
     'zero_shot_spearman': summarise(zero_shot),
     'final_loss': summarise([s['final_loss'] for s in done if s['final_loss'] is not None]),
-    'per_seed_spearman': {s['seed']: round(s['metrics'][stage]['spearman'], 2) for s in done},
+    'per_seed_spearman': {s['seed']: s['metrics'][stage]['spearman'] for s in done},
     'difference': diff,
     'params': seeds[0]['params'],
     'seeds': seeds,
@@ -336,5 +335,12 @@ def readme_summary(results_dir: str) -> str:
 
 
 def update_readme(results_dir: str, readme: str = readme_blocks.README) -> bool:
-  """Rewrites the README's ``results`` block from the committed tables."""
+  """Rewrites the README's ``results`` block from the committed tables.
+
+  The repository's README is rewritten only from the committed results folder: tables
+  written elsewhere (``--results_dir``) leave it citing the committed ones.
+  """
+  elsewhere = os.path.abspath(results_dir) != os.path.abspath(sweeps.RESULTS_DIR)
+  if readme == readme_blocks.README and elsewhere:
+    return False
   return readme_blocks.replace_block(readme, 'results', readme_summary(results_dir))

@@ -24,7 +24,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
-from pete_jax import configuration, files
+from pete_jax import config_fields, configuration, files
 from pete_jax.errors import UserError
 
 CONFIG_FILE = 'config.json'
@@ -55,11 +55,52 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     return configuration.from_json(json.load(f))
 
 
+# What a workdir's checkpoints depend on: resuming under other values would continue
+# another run (another schedule, model or tokenizer) and overwrite config.json with it.
+RUN_DEFINING_FIELDS = ('seed', 'model.', 'tokenizer.', 'train.', 'data.max_len', 'data.buckets')
+# What a resumed run may change: when it stops, logs, evaluates and saves.
+RESUME_MAY_CHANGE = (
+  'train.stop_at_step',
+  'train.log_every_steps',
+  'train.eval_every_steps',
+  'train.checkpoint_every_steps',
+  'train.keep_checkpoints',
+)
+
+
+def check_resumes_same_run(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume a workdir's pre-training under a config that defines another run.
+
+  Only fields both configs have are compared, so a field added to the code since the
+  workdir was written does not block it. Fine-tuning settings are not compared: a
+  finished pre-training may be fine-tuned later in the same workdir.
+  """
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    return
+  if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+    return
+  saved = config_fields.flatten(read_config(workdir))
+  # Through JSON as config.json is written, so that both sides read the same way.
+  new = config_fields.flatten(configuration.from_json(json.loads(config.to_json_best_effort())))
+  changed = [
+    f'{key}: {saved[key]!r} there, {new[key]!r} now'
+    for key in sorted(new.keys() & saved.keys())
+    if key.startswith(RUN_DEFINING_FIELDS)
+    and key not in RESUME_MAY_CHANGE
+    and saved[key] != new[key]
+  ]
+  if changed:
+    raise CheckpointError(
+      f'cannot resume {workdir}: its checkpoints were trained with another config ('
+      + '; '.join(changed)
+      + '). Use a new workdir, or the config it was started with.'
+    )
+
+
 def manager(
   directory: str,
   keep: int = 3,
   best_metric: str | None = 'spearman',
-  save_every: int = 1,
   use_async: bool = True,
 ) -> ocp.CheckpointManager:
   """A CheckpointManager keeping the last ``keep`` checkpoints plus the best one.
@@ -68,8 +109,6 @@ def manager(
     directory: where the step directories go (``<workdir>/checkpoints``).
     keep: number of most recent checkpoints to keep.
     best_metric: metric (higher is better) whose best checkpoint is also kept.
-    save_every: save interval in steps (``should_save``); explicit saves at
-      other steps pass ``force=True``.
     use_async: write in a background thread while training continues.
   """
   policies = [checkpoint_managers.LatestN(n=keep)]
@@ -83,7 +122,6 @@ def manager(
       )
     )
   options = ocp.CheckpointManagerOptions(
-    save_interval_steps=save_every,
     enable_async_checkpointing=use_async,
     best_fn=(lambda m: m[best_metric]) if best_metric else None,
     best_mode='max',
@@ -250,14 +288,20 @@ def load_step(
   Args:
     workdir: a training or converted workdir.
     step: a specific step; default the latest (or the best with ``best``).
-    best: take the checkpoint with the best recorded Spearman (the selection set's when the
-      run had one, else eval_source's).
+    best: take the checkpoint with the best selection-set Spearman (pre-training with a
+      ``data.select_source`` only; anything else raises CheckpointError).
     stage: 'pretrain' or 'finetune' (the STS-B fine-tuned model, ``<workdir>/finetune``).
 
   Returns:
     The config, the parameter tree ``{'encoder': ..., 'loss': ...}`` and the step.
   """
   config = read_config(workdir)
+  if best and (stage == 'finetune' or not config.data.get('select_source')):
+    raise CheckpointError(
+      f'--best picks a checkpoint by its selection-set score, and the {stage} stage of '
+      f'{workdir} scored only the reported set (data.eval_source): choosing on it would '
+      'overstate the result. Take the latest checkpoint, or one --step=N.'
+    )
   directory = os.path.join(stage_dir(workdir, stage), 'checkpoints')
   # A manager that never saves nor deletes (no keep policy, create=False): Orbax's
   # read_only option would do the same but logs three warnings per load.

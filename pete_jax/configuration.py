@@ -90,6 +90,20 @@ def _check_file(field: str, path: str, hint: str = '') -> list[str]:
   return []
 
 
+def check_vocab_size(config: ml_collections.ConfigDict, tokenizer_vocab_size: int) -> None:
+  """A set ``model.vocab_size`` must cover every id the tokenizer emits.
+
+  Past the end of a table the lookup returns NaN (the run would stop later with a
+  misleading non-finite-loss error) and the Fourier basis wraps the id silently (x > 1).
+  """
+  if config.model.vocab_size and config.model.vocab_size < tokenizer_vocab_size:
+    raise ConfigError(
+      f'Invalid config:\n  model.vocab_size ({config.model.vocab_size}) is smaller than the '
+      f"tokenizer's vocabulary ({tokenizer_vocab_size}): ids >= {config.model.vocab_size} "
+      'would have no embedding. Set it to 0 to take the size from the tokenizer.'
+    )
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   """Raises one ConfigError listing every problem found, each naming its field."""
   errors = [
@@ -130,14 +144,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         f'{name}.batch_size ({stage.batch_size}) must be divisible by the number '
         f'of devices ({num_devices})'
       )
-  if train.num_steps < 1:
-    errors.append(f'train.num_steps must be >= 1, got {train.num_steps}')
-  if train.warmup_steps > train.num_steps:
-    errors.append(
-      f'train.warmup_steps ({train.warmup_steps}) must be <= train.num_steps ({train.num_steps})'
-    )
-  if train.learning_rate <= 0:
-    errors.append(f'train.learning_rate must be > 0, got {train.learning_rate}')
+  schedules = (('train', train),) + (
+    (('finetune', config.finetune),) if config.finetune.enabled else ()
+  )
+  for name, stage in schedules:
+    if stage.num_steps < 1:
+      errors.append(f'{name}.num_steps must be >= 1, got {stage.num_steps}')
+    if stage.warmup_steps > stage.num_steps:
+      errors.append(
+        f'{name}.warmup_steps ({stage.warmup_steps}) must be <= {name}.num_steps '
+        f'({stage.num_steps})'
+      )
+    if stage.learning_rate <= 0:
+      errors.append(f'{name}.learning_rate must be > 0, got {stage.learning_rate}')
   if config.tokenizer.kind == 'wordpiece':
     errors += _check_file('tokenizer.vocab_path', assets.vocab_file(config.tokenizer.vocab_path))
   if config.tokenizer.spm_model_path:

@@ -157,10 +157,10 @@ def get_config() -> ml_collections.ConfigDict:
 
   # ---------------------------------------------------- STS-B fine-tuning
   finetune = config.finetune = ml_collections.ConfigDict()
+  # Pre-train, then fine-tune on data.finetune_source. (To fine-tune an existing
+  # workdir, e.g. converted official weights: python -m pete_jax.glue.main
+  # --config=configs/glue.py:stsb --pretrained=<workdir> --workdir=<new workdir>.)
   finetune.enabled = False
-  # Fine-tune the model of another workdir (e.g. converted official weights)
-  # instead of pre-training here; '' = pre-train first.
-  finetune.init_from = ''
   finetune.num_steps = 0
   finetune.batch_size = 32
   finetune.learning_rate = 2e-5

@@ -41,8 +41,7 @@ def encode_sequences(
 
   Sentences are sorted by length so that each batch pads to a small bucket;
   the last batch is filled up with copies so jit sees only full batches.
-  (With 'mean_all' pooling the caller passes ``lengths=(max_len,)``, as the
-  official code pads everything.)
+  ``lengths`` come from ``pipeline.padding_lengths`` (only max_len under 'mean_all' pooling).
   """
   order = np.argsort([len(s) for s in seqs], kind='stable')
   out = [None] * len(seqs)

@@ -159,7 +159,7 @@ def export(
     workdir: a training or converted workdir.
     out: the folder to write; it must not exist (or be empty) unless ``overwrite``.
     step: a specific checkpoint; default the latest (the best with ``best``).
-    best: take the checkpoint with the best recorded STS Spearman.
+    best: take the checkpoint with the best selection-set Spearman (see ``checkpoint.load_step``).
     stage: 'pretrain' or 'finetune'; default the run's last (finetune if it has one).
     overwrite: replace an existing ``out``.
   """
@@ -289,7 +289,7 @@ if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
   flags.DEFINE_string('out', None, 'The model folder to write.', required=True)
   flags.DEFINE_integer('step', -1, 'Export this checkpoint step (default: the latest).')
-  flags.DEFINE_bool('best', False, 'Export the checkpoint with the best STS Spearman.')
+  flags.DEFINE_bool('best', False, 'Export the checkpoint with the best selection-set Spearman.')
   flags.DEFINE_enum(
     'stage',
     '',

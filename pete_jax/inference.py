@@ -11,6 +11,7 @@ evaluated for every id), so serving a Fourier model is a plain lookup, like the
 learned baseline. ``from_pretrained`` needs neither Orbax nor the workdir.
 """
 
+import functools
 from typing import Sequence
 
 from absl import app, flags
@@ -33,9 +34,9 @@ class SentenceEmbedder:
     encoder = model.encoder
     enc_params = {'params': model.params}
     self.table = jax.jit(lambda p: encoder.apply(p, method='embedding_table'))(enc_params)
-    self._encode = jax.jit(
-      lambda ids, mask: encoder.apply(enc_params, ids, mask, embedding_table=self.table)
-    )
+    # Parameters and table are arguments, not constants folded into the compiled program.
+    apply = jax.jit(lambda p, table, ids, mask: encoder.apply(p, ids, mask, embedding_table=table))
+    self._encode = functools.partial(apply, enc_params, self.table)
     self.lengths = pipeline.padding_lengths(model.config)
 
   @classmethod

@@ -359,6 +359,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   train_data = pipeline.prepare_training_data(config, workdir, **proc)
   logging.info('Training data: %s', train_data.report)
   tokenizer = train_data.tokenizer
+  configuration.check_vocab_size(config, tokenizer.vocab_size)
   sts = pipeline.prepare_sts(config, tokenizer)
   select = config.data.get('select_source')
   select_sts = pipeline.prepare_sts(config, tokenizer, select, 'train') if select else None
@@ -366,6 +367,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   if config.finetune.enabled:
     finetune_batcher, report = pipeline.prepare_finetune_batcher(config, tokenizer, **proc)
     logging.info('Fine-tuning data: %s', report)
+  checkpoint.check_resumes_same_run(workdir, config)
   if jax.process_index() == 0:
     checkpoint.write_config(workdir, config)
   writer = logs.MetricWriter(workdir, just_logging=jax.process_index() > 0)
@@ -392,29 +394,25 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     sample,
     results['padding_efficiency'],
   )
-  if config.finetune.init_from:  # Fine-tune an existing (e.g. converted) workdir's model.
-    _, params = checkpoint.load_params(config.finetune.init_from)
-    results['pretrain'] = evaluate(params)
-  else:
-    params = init_params(encoder, config, jax.random.key(config.seed))
-    stage = Stage(
-      'pretrain',
-      'contrastive',
-      config.train,
-      workdir,
-      train_data.batcher,
-      config.train.eval_every_steps,
-      config.train.checkpoint_every_steps,
+  params = init_params(encoder, config, jax.random.key(config.seed))
+  stage = Stage(
+    'pretrain',
+    'contrastive',
+    config.train,
+    workdir,
+    train_data.batcher,
+    config.train.eval_every_steps,
+    config.train.checkpoint_every_steps,
+    config.train.stop_at_step,
+  )
+  params, results['pretrain'] = run_stage(stage, config, encoder, params, evaluate, writer)
+  if 0 < config.train.stop_at_step < config.train.num_steps:
+    logging.info(
+      'Stopped at step %d as asked (train.stop_at_step); run again to resume.',
       config.train.stop_at_step,
     )
-    params, results['pretrain'] = run_stage(stage, config, encoder, params, evaluate, writer)
-    if 0 < config.train.stop_at_step < config.train.num_steps:
-      logging.info(
-        'Stopped at step %d as asked (train.stop_at_step); run again to resume.',
-        config.train.stop_at_step,
-      )
-      writer.close()
-      return {'stopped_at_step': config.train.stop_at_step}
+    writer.close()
+    return {'stopped_at_step': config.train.stop_at_step}
   if finetune_batcher is not None:
     ft = Stage(
       'finetune',

@@ -50,7 +50,7 @@ def load_workdir(
   Args:
     workdir: a training or converted workdir.
     step: a specific checkpoint step.
-    best: the checkpoint with the best recorded STS Spearman.
+    best: the checkpoint with the best selection-set Spearman (see ``checkpoint.load_step``).
     stage: 'pretrain' or 'finetune' (``<workdir>/finetune``).
   """
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: workdirs only)

@@ -176,3 +176,33 @@ def test_evaluation_prints_no_orbax_warnings_and_live_progress_bar(tmp_path, tin
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'read_only' not in result.stderr and 'read only' not in result.stderr
   assert 'spearman' in result.stdout
+  # A restart that would train another run is refused, naming the field; where to stop is free.
+  result = run_main(tmp_path, '--config.train.num_steps=6', '--config.train.eval_every_steps=6')
+  assert result.returncode == 1
+  assert 'train.num_steps: 4 there, 6 now' in last_line(result)
+  assert 'eval_every_steps' not in last_line(result)
+
+
+def test_config_errors_of_the_fine_tuning_stage_and_the_vocabulary(tiny_data):
+  config = smoke.get_config()
+  config.finetune.enabled = True
+  config.finetune.num_steps = 0  # would report the pre-trained scores as fine-tuned
+  with pytest.raises(configuration.ConfigError) as info:
+    configuration.validate(config)
+  assert 'finetune.num_steps must be >= 1, got 0' in str(info.value)
+  assert 'finetune.warmup_steps (1) must be <= finetune.num_steps (0)' in str(info.value)
+  config.model.vocab_size = 1000  # a table that ends before the tokenizer's last id
+  with pytest.raises(configuration.ConfigError, match=r'model.vocab_size \(1000\) is smaller'):
+    configuration.check_vocab_size(config, 30522)
+  configuration.check_vocab_size(config, 1000)
+
+
+def test_best_checkpoint_needs_a_selection_set(tmp_path):
+  config = smoke.get_config()
+  checkpoint.write_config(str(tmp_path), config)
+  with pytest.raises(checkpoint.CheckpointError, match='scored only the reported set'):
+    checkpoint.load_step(str(tmp_path), best=True, stage='finetune')
+  config.data.select_source = ''
+  checkpoint.write_config(str(tmp_path), config)
+  with pytest.raises(checkpoint.CheckpointError, match='pretrain stage'):
+    checkpoint.load_step(str(tmp_path), best=True)

@@ -1,4 +1,4 @@
-"""Tests of the data entry points (pete_jax.data.pipeline) and inspect CLI."""
+"""Tests of the data entry points (pete_jax.data.pipeline) and the data-summary CLI."""
 
 import os
 
@@ -90,7 +90,7 @@ def test_training_eval_and_finetune_entry_points(tmp_path):
   assert finetune.batch_at(3)['score'].shape == (4,)
 
 
-def test_inspect_command(tmp_path):
+def test_data_summary_command(tmp_path):
   _write_fixtures(tmp_path)
   overrides = [
     f'--config.tokenizer.vocab_path={tmp_path / "vocab.txt"}',
@@ -128,3 +128,11 @@ def test_other_processes_wait_for_process_0_tokenizer_files(tmp_path):
   assert second.tokenizer.fingerprint == first.tokenizer.fingerprint
   whole = np.concatenate([first.batcher.batch_at(2)['a_ids'], second.batcher.batch_at(2)['a_ids']])
   assert whole.shape[0] == 8
+
+
+def test_mean_all_pooling_always_pads_to_max_len():
+  config = default.get_config()
+  config.data.max_len, config.data.buckets = 48, (16, 32)
+  assert data_lib.padding_lengths(config) == (16, 32, 48)
+  config.model.pooling = 'mean_all'  # averages the padding too: defined at one length only
+  assert data_lib.padding_lengths(config) == (48,)

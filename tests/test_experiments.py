@@ -495,6 +495,9 @@ def test_moonshot_trains_the_recipe_the_selection_set_chooses_beside_the_learned
   assert sweeps.moonshot_choice(str(tmp_path)) == 'fourier_2x512 SentencePiece 8k'
   fourier, learned = sweeps.moonshot(str(tmp_path))
   assert fourier.seeds == (0, 1, 2) and fourier.reference
+  # The runner's --results_dir reaches the choice: its records, not the committed ones.
+  assert [r.name for r in sweeps.sweep_runs('moonshot', str(tmp_path))][0] == fourier.name
+  assert sweeps.sweep_runs('moonshot_small', str(tmp_path)) == []
   job = lambda sweep, r: run.jobs_of(sweep, r, (), 0, 'runs')[0]
   chosen = next(r for r in search if r.name == fourier.name)
   assert job('moonshot', fourier).workdir == job('moonshot_search', chosen).workdir

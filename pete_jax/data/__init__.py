@@ -2,18 +2,18 @@
 
 Modules: records (SentencePair, ReadReport), file_readers / tfds_reader
 (formats), sources (specs, load_*_pairs), tokenizers and id_order,
-batching (PairBatcher, pad_batch), pipeline (entry points), inspect (CLI).
+batching (PairBatcher, pad_batch), pipeline (entry points), summary (CLI).
 """
 
 from pete_jax.data.batching import PairBatcher
 from pete_jax.data.batching import bucket_lengths
 from pete_jax.data.batching import pad_batch
-from pete_jax.data.batching import padding_efficiency
 from pete_jax.data.pipeline import StsData
 from pete_jax.data.pipeline import TrainData
 from pete_jax.data.pipeline import encode_pairs
 from pete_jax.data.pipeline import make_batcher
 from pete_jax.data.pipeline import padding_lengths
+from pete_jax.data.pipeline import pads_to_max_len
 from pete_jax.data.pipeline import pair_texts
 from pete_jax.data.pipeline import prepare_finetune_batcher
 from pete_jax.data.pipeline import prepare_sts

@@ -33,7 +33,7 @@ shapes) and returns its own contiguous block of B / process_count rows.
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -113,16 +113,6 @@ def pad_batch(
   packed = PackedSequences(seqs)
   longest = int(packed.lengths.max()) if len(packed) else 1
   return packed.pad(np.arange(len(packed)), fit_length(longest, lengths), pad_id)
-
-
-def padding_efficiency(batches: Iterable[Batch]) -> float:
-  """Real tokens / computed (padded) tokens over batches, both sides."""
-  real = computed = 0
-  for batch in batches:
-    for side in ('a_mask', 'b_mask'):
-      real += int(batch[side].sum())
-      computed += batch[side].size
-  return real / max(computed, 1)
 
 
 class PairBatcher:

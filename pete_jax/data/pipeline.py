@@ -75,10 +75,18 @@ def encode_pairs(
   return a_ids, b_ids
 
 
+def pads_to_max_len(config: ml_collections.ConfigDict) -> bool:
+  """Whether every batch pads to max_len: when asked, and always under 'mean_all' pooling.
+
+  'mean_all' (the official code) averages padding positions too, so its sentence
+  vector is defined only at one padded length, as the official code pads everything.
+  """
+  return bool(config.data.pad_to_max_len) or config.model.pooling == 'mean_all'
+
+
 def padding_lengths(config: ml_collections.ConfigDict) -> tuple[int, ...]:
-  """The padding lengths the config asks for (buckets or max_len only)."""
-  data = config.data
-  return batching.bucket_lengths(data.max_len, data.buckets, bool(data.pad_to_max_len))
+  """The padding lengths the config asks for (buckets, or max_len only; see ``pads_to_max_len``)."""
+  return batching.bucket_lengths(config.data.max_len, config.data.buckets, pads_to_max_len(config))
 
 
 def make_batcher(

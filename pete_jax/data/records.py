@@ -80,7 +80,7 @@ class RawRow:
 
 @dataclasses.dataclass
 class ReadReport:
-  """What reading one or more sources did, for logs and `inspect`.
+  """What reading one or more sources did, for logs and `python -m pete_jax.data.summary`.
 
   Invariant: read == kept + sum(dropped.values()).
 

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from pete_jax import devices, losses, train
-from pete_jax.data import batching
+from pete_jax.data import batching, pipeline
 from pete_jax.data.records import SourceError
 from pete_jax.evaluate import encode_sequences, encoder_fn, jit_apply
 from pete_jax.glue import metrics, readers
@@ -150,7 +150,10 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
   """Fine-tunes ``model`` on the task; returns the scores (see the module docstring)."""
   start_time = time.time()
   task = get_task(config.task)
-  lengths = batching.bucket_lengths(config.max_len, config.buckets)
+  # A 'mean_all' model (converted official weights) is only defined padded to max_len.
+  lengths = batching.bucket_lengths(
+    config.max_len, config.buckets, pipeline.pads_to_max_len(model.config)
+  )
   encoded = {
     'train': Encoded(data.train, model.tokenizer, config.max_len),
     'select': Encoded(data.select, model.tokenizer, config.max_len),
