@@ -25,7 +25,7 @@ from configs import default as default_config
 from pete_jax import convert_official, evaluate, files
 from pete_jax.config_fields import set_field
 from pete_jax.trained_model import load_workdir
-from pete_jax.data import pipeline
+from pete_jax.data import batching, pipeline
 from pete_jax.encoder import encoder_from_config
 
 _SCRATCH = flags.DEFINE_string(
@@ -79,18 +79,21 @@ ABLATIONS: dict[str, dict[str, Any]] = {
   'drop_ffn_output': {'model.drop_ffn_output': False},
   'rope': {'model.rope': 'standard'},
   'pad_to_max_len': {'data.pad_to_max_len': False},
-  'basis_vocab_size': {'model.basis_vocab_size': 30522},
+  # V - 1 of the tokenizer's 30,522 ids instead of the official table's 30,552 rows.
+  'basis_vocab_size': {'model.basis_vocab_size': 30522, 'model.vocab_size': 30522},
 }
 
 
 def score(config, encoder_params: dict, sts) -> dict[str, float]:
   """STS scores of a (possibly modified) config, as pete_jax.evaluate.evaluate_workdir does."""
   encoder = encoder_from_config(config.model, config.model.vocab_size, config.data.max_len)
+  # The config's own padding, not pipeline.padding_lengths (which always pads 'mean_all'
+  # to max_len): the 'pad_to_max_len' setting measures what bucketed padding does to it.
+  lengths = batching.bucket_lengths(
+    config.data.max_len, config.data.buckets, bool(config.data.pad_to_max_len)
+  )
   return evaluate.sts_eval(
-    evaluate.encoder_fn(evaluate.jit_apply(encoder), encoder_params),
-    sts,
-    pipeline.padding_lengths(config),
-    _BATCH.value,
+    evaluate.encoder_fn(evaluate.jit_apply(encoder), encoder_params), sts, lengths, _BATCH.value
   )
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from configs import default
 from pete_jax import checkpoint, published_weights
+from pete_jax.config_fields import set_field
 from pete_jax import convert_official as co
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
@@ -187,3 +188,17 @@ def test_exported_official_weights_match_golden(shared_data, tmp_path_factory, n
   vectors = embedder.encode([s['text'] for s in sents], batch_size=4)
   np.testing.assert_allclose(vectors, [s['pooled'] for s in sents], rtol=0, atol=TOL)
   assert 'official PETE weights' in (pathlib.Path(folder) / 'README.md').read_text()
+
+
+def test_every_official_behaviour_switch_builds_a_working_model(shared_data, tmp_path_factory):
+  """Each setting ``python -m experiments.official_weights`` scores is a valid model."""
+  from experiments import official_weights  # pylint: disable=import-outside-toplevel
+
+  _, _, _, config, loaded = _converted(shared_data, 'tan_1_64', tmp_path_factory)
+  ids = jnp.array([[101, 1037, 3899, 102, 0, 0]])
+  for setting, changes in official_weights.ABLATIONS.items():
+    modified = config.copy_and_resolve_references()
+    for dotted, value in changes.items():
+      set_field(modified, dotted, value)
+    vectors = _model(modified).apply({'params': loaded['encoder']}, ids, ids != 0)
+    assert vectors.shape == (1, 64) and np.isfinite(vectors).all(), setting
