@@ -17,6 +17,9 @@ STS-B validation:
 Everything else is the paper's (and ``configs/reduced.py``'s): batch 128, AdamW,
 100 warmup steps then linear decay, dropout 0.1 for the learned table, none for
 Fourier, the ~20,400 local entailment pairs (2,000 steps = about 12.5 epochs).
+A checkpoint every 500 steps (not only at the end, as in the reduced budget): the larger
+models train for hours on a CPU, and an interrupted run resumes from its last checkpoint
+(``python -m experiments.run`` restarts it in the same workdir).
 
   python -m pete_jax.main --config=configs/converged.py:table1_fourier_1x256 --workdir=runs/x
 """
@@ -28,6 +31,7 @@ from configs import reduced
 LEARNING_RATE = 3e-4
 STEPS = 2000
 EVAL_EVERY = 250
+CHECKPOINT_EVERY = 500
 
 
 def get_config(arg: str = '') -> ml_collections.ConfigDict:
@@ -37,4 +41,5 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   config = reduced.get_config(','.join([name] + [f'{k}={v}' for k, v in budget.items()]))
   config.train.learning_rate = LEARNING_RATE
   config.train.eval_every_steps = min(EVAL_EVERY, config.train.num_steps)
+  config.train.checkpoint_every_steps = min(CHECKPOINT_EVERY, config.train.num_steps)
   return config
