@@ -98,26 +98,47 @@ def encode_side(encoder: SentenceEncoder, params: dict, batch: dict, side: str, 
   )
 
 
+def optimizer_step(loss_fn: Callable, optimizer: optax.GradientTransformation) -> Callable:
+  """``step(state, batch, key) -> (state, metrics)``: one AdamW step on ``loss_fn``.
+
+  ``loss_fn(params, batch, key) -> (loss, metrics)``; the key is folded with the step, so
+  a resumed run draws the dropout masks it would have drawn. Pre-training and GLUE
+  fine-tuning both train through this one step.
+  """
+
+  def step(state: TrainState, batch: dict, key: jax.Array):
+    key = jax.random.fold_in(key, state.step)
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    state = state.replace(
+      step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state
+    )
+    return state, {'loss': loss, 'grad_norm': optax.tree.norm(grads), **metrics}
+
+  return step
+
+
 def make_train_step(
   encoder: SentenceEncoder, optimizer: optax.GradientTransformation, objective: losses.Objective
 ) -> Callable:
   """``step(state, batch, key) -> (state, metrics)``: both sentences encoded, ``objective``, AdamW."""
 
-  def step(state: TrainState, batch: dict, key: jax.Array):
-    key = jax.random.fold_in(key, state.step)
+  def loss_fn(params, batch, key):
+    encode = lambda side: encode_side(encoder, params['encoder'], batch, side, key)
+    loss, temperature = objective(params['loss'], encode('a'), encode('b'), batch)
+    return loss, {'temperature': temperature}
 
-    def loss_fn(params):
-      encode = lambda side: encode_side(encoder, params['encoder'], batch, side, key)
-      return objective(params['loss'], encode('a'), encode('b'), batch)
+  return optimizer_step(loss_fn, optimizer)
 
-    (loss, temperature), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    state = state.replace(
-      step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state
-    )
-    return state, {'loss': loss, 'temperature': temperature, 'grad_norm': optax.tree.norm(grads)}
 
-  return step
+def jit_step(step: Callable, replicated: NamedSharding, sharded: NamedSharding) -> Callable:
+  """``step`` jitted over the mesh: the batch sharded, the rest replicated, the state donated."""
+  return jax.jit(
+    step,
+    in_shardings=(replicated, sharded, replicated),
+    out_shardings=(replicated, replicated),
+    donate_argnums=0,
+  )
 
 
 @dataclasses.dataclass
@@ -304,11 +325,10 @@ def run_stage(
     os.path.join(stage.workdir, 'checkpoints'), config.train.keep_checkpoints
   )
   state = restore_or_create(mgr, stage, params, optimizer, replicated, config.seed)
-  step_fn = jax.jit(
+  step_fn = jit_step(
     make_train_step(encoder, optimizer, losses.OBJECTIVES[stage.objective]),
-    in_shardings=(replicated, batch_sharding, replicated),
-    out_shardings=(replicated, replicated),
-    donate_argnums=0,
+    replicated,
+    batch_sharding,
   )
   key = jax.random.key(config.seed + 1)
   actions = PeriodicActions(stage, config, mgr, evaluate, writer, start=int(state.step))

@@ -104,16 +104,17 @@ def _head(task: Task, config) -> ClassifierHead | None:
 
 
 def make_loss(task: Task, encoder, head: ClassifierHead | None):
-  """``loss(params, batch, key)``: cross-entropy of the head's logits, or STS-B's 1 - Pearson."""
+  """``loss(params, batch, key) -> (loss, {})``: cross-entropy of the head's logits, or
+  STS-B's 1 - Pearson."""
 
   def loss_fn(params, batch, key):
     u = train.encode_side(encoder, params['encoder'], batch, 'a', key)
     v = train.encode_side(encoder, params['encoder'], batch, 'b', key) if task.is_pair else None
     if head is None:
-      return losses.pearson_loss(losses.cosine_similarity(u, v), batch['score'])
+      return losses.pearson_loss(losses.cosine_similarity(u, v), batch['score']), {}
     logits = head.apply({'params': params['head']}, u, v)
     labels = batch['score'].astype(jnp.int32)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), {}
 
   return loss_fn
 
@@ -127,23 +128,6 @@ def predict(task: Task, encoder_apply, head, params: dict, data: Encoded, length
     return np.asarray(losses.cosine_similarity(jnp.asarray(u), jnp.asarray(v)))
   logits = head.apply({'params': params['head']}, u, v)
   return np.asarray(jnp.argmax(logits, axis=-1))
-
-
-def jit_step(loss_fn, optimizer, replicated: NamedSharding, sharded: NamedSharding):
-  """``step(params, opt_state, batch, key) -> (params, opt_state, loss)``: one AdamW step,
-  jitted over the mesh as pre-training's (batch sharded, the rest replicated and donated)."""
-
-  def step(params, opt_state, batch, key):
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  return jax.jit(
-    step,
-    in_shardings=(replicated, replicated, sharded, replicated),
-    out_shardings=(replicated, replicated, replicated),
-    donate_argnums=(0, 1),
-  )
 
 
 def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskData) -> dict:
@@ -188,10 +172,12 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
 
   mesh = devices.data_mesh()
   replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
-  step = jit_step(make_loss(task, model.encoder, head), optimizer, replicated, sharded)
+  step = train.jit_step(
+    train.optimizer_step(make_loss(task, model.encoder, head), optimizer), replicated, sharded
+  )
   # A copy: the step donates its input, and the caller's model keeps its parameters.
-  params = jax.device_put(jax.tree.map(lambda x: jnp.array(x, copy=True), params), replicated)
-  opt_state = optimizer.init(params)
+  params = jax.tree.map(lambda x: jnp.array(x, copy=True), params)
+  state = jax.device_put(train.create_train_state(params, optimizer), replicated)
   encoder_apply = jit_apply(model.encoder)
   key = jax.random.fold_in(rng, 1)
   curve, best = [], None
@@ -202,16 +188,16 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
         k: jax.make_array_from_process_local_data(sharded, v)
         for k, v in batcher.batch_at(s).items()
       }
-      params, opt_state, loss = step(params, opt_state, batch, jax.random.fold_in(key, s))
+      state, step_metrics = step(state, batch, key)
       progress.step()
-    host = jax.device_get(params)
+    host = jax.device_get(state.params)
     scores = {
       split: metrics.score(task, predict(task, encoder_apply, head, host, e, lengths), e.labels)
       for split, e in encoded.items()
       if split != 'train'
     }
     point = {'epoch': epoch + 1, 'step': (epoch + 1) * batcher.steps_per_epoch,
-             'loss': float(loss), **scores}  # fmt: skip
+             'loss': float(step_metrics['loss']), **scores}  # fmt: skip
     curve.append(point)
     text = '; '.join(
       f'{k} ' + ' '.join(f'{m} {v:.2f}' for m, v in s.items()) for k, s in scores.items()
