@@ -153,9 +153,18 @@ class TableEmbed(nn.Module):
 class LearnedEmbed(TableEmbed):
   """The baseline: a learned ``[V, d]`` table, then RMSNorm and dropout.
 
+  The padding id's vector is zero, as the paper's ``Embed(V, d)`` with padding id 0
+  (torch's ``padding_idx``): its row gets no gradient and padded positions enter the
+  encoder as zeros. With masked attention and pooling this changes nothing; where
+  padding is averaged in (``pooling='mean_all'``, the official code's) it does.
   Same call signature as :class:`FourierEmbed`; ``deterministic`` switches dropout
   off.
   """
 
+  padding_id: int | None = 0  # None: every row learned
+
   def vectors(self, ids: jax.Array) -> jax.Array:
-    return self.table(self.num_embeddings, self.features, 'table')(ids)
+    vectors = self.table(self.num_embeddings, self.features, 'table')(ids)
+    if self.padding_id is None:
+      return vectors
+    return jnp.where((ids == self.padding_id)[..., None], 0.0, vectors).astype(vectors.dtype)

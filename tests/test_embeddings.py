@@ -90,12 +90,27 @@ def test_attend_gives_vocab_logits():
   assert logits.shape == (2, 100)
 
 
+def test_learned_padding_row_is_zero_and_gets_no_gradient():
+  """The paper's baseline table has padding id 0 (torch ``padding_idx``)."""
+  module = LearnedEmbed(100, 16)
+  ids = jnp.array([[5, 7, 0, 0]])
+  params = module.init(jax.random.key(0), ids)
+  out = module.apply(params, ids)
+  assert float(jnp.abs(out[0, 2:]).max()) == 0 and float(jnp.abs(out[0, :2]).min()) > 0
+  grads = jax.grad(lambda p: jnp.sum(module.apply(p, ids) ** 3))(params)
+  table_grad = grads['params']['table']['embedding']
+  assert float(jnp.abs(table_grad[0]).max()) == 0 and float(jnp.abs(table_grad[5]).max()) > 0
+  every_row = LearnedEmbed(100, 16, padding_id=None)
+  assert float(jnp.abs(every_row.apply(params, ids)[0, 2:]).min()) > 0
+
+
 def test_learned_dropout_only_when_not_deterministic():
   module = LearnedEmbed(100, 16, dropout_rate=0.5)
   params = module.init(jax.random.key(0), IDS)
   a = module.apply(params, IDS, deterministic=True)
   b = module.apply(params, IDS, deterministic=False, rngs={'dropout': jax.random.key(3)})
-  assert float(jnp.mean(b == 0)) > 0.3 and float(jnp.mean(a == 0)) == 0
+  real = IDS != 0  # padding positions are zero either way
+  assert float(jnp.mean(b[real] == 0)) > 0.3 and float(jnp.mean(a[real] == 0)) == 0
 
 
 def test_bfloat16_compute_float32_params():
