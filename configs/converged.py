@@ -14,9 +14,9 @@ STS-B validation:
   (69.36 -> 69.38), and both ended higher than after a 1000-step schedule
   (``experiments/results/schedule.md``, ``schedule.png``).
 
-Everything else is the paper's (and ``configs/reduced.py``'s): batch 128, AdamW,
-100 warmup steps then linear decay, dropout 0.1 for the learned table, none for
-Fourier, the ~20,400 local entailment pairs (2,000 steps = about 12.5 epochs).
+Everything else is ``configs/reduced.py``'s (the paper's but for the warmup and the data):
+batch 128, AdamW, 100 warmup steps then linear decay, dropout 0.1 for the learned table,
+none for Fourier, the ~20,400 local entailment pairs (2,000 steps = about 12.6 epochs).
 A checkpoint every 500 steps (not only at the end, as in the reduced budget): the larger
 models train for hours on a CPU, and an interrupted run resumes from its last checkpoint
 (``python -m experiments.run`` restarts it in the same workdir).

@@ -101,7 +101,11 @@ def run_weights(name: str) -> dict:
   """Converts one weight file and scores every setting."""
   workdir = os.path.join(_SCRATCH.value, name)
   shutil.rmtree(workdir, ignore_errors=True)
-  convert_official.convert(default_config.data_path('official_weights', f'{name}.pt'), workdir)
+  convert_official.convert(
+    default_config.data_path('official_weights', f'{name}.pt'),
+    workdir,
+    eval_source='stsb_tsv:' + default_config.data_path('stsb', 'dev.tsv'),
+  )
   model = load_workdir(workdir)
   config, params = model.config, {'encoder': model.params}
   sts = pipeline.prepare_sts(config, model.tokenizer)

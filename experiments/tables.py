@@ -28,7 +28,7 @@ BUDGETS = {
     'Converged budget (configs/converged.py): as the reduced budget (configs/reduced.py: batch '
     "128 pairs, the ~20,400 local SNLI/MNLI entailment pairs, about 6% of the paper's data, "
     'AdamW, 100 warmup steps then linear decay, max_len 48) but lr 3e-4 and 2,000 steps '
-    '(about 12.5 epochs), both chosen on the selection set (zero-shot STS-B train pairs; '
+    '(about 12.6 epochs), both chosen on the selection set (zero-shot STS-B train pairs; '
     'lr_grid.md, schedule.md). STS-B validation (1,500 pairs) zero-shot, masked mean pooling, '
     'paper normalisation unless a row says otherwise. The paper trains 122,700 steps at max_len 128.'
   ),

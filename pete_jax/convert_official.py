@@ -194,7 +194,8 @@ def official_config(sizes: Sizes, eval_source: str = '') -> ml_collections.Confi
   config.model.num_layers = sizes.num_layers
   config.model.num_heads = sizes.num_heads
   config.model.ffn_hidden = sizes.ffn_hidden
-  config.data.eval_source = eval_source or 'stsb_tsv:' + default_config.data_path('stsb', 'dev.tsv')
+  if eval_source:  # else the default config's: GLUE STS-B validation through TFDS
+    config.data.eval_source = eval_source
   return config
 
 
@@ -273,8 +274,8 @@ if __name__ == '__main__':
   flags.DEFINE_string(
     'eval_source',
     '',
-    "data.eval_source of the workdir's config; default the "
-    'local STS-B dev set (stsb_tsv:<PETE_DATA_DIR>/stsb/dev.tsv).',
+    "data.eval_source of the workdir's config; default the default config's "
+    '(tfds:glue/stsb:validation); e.g. stsb_tsv:/path/to/stsb/dev.tsv for a local copy.',
   )
   flags.mark_flags_as_required(['weights', 'workdir'])
   app.run(main)

@@ -33,7 +33,8 @@ def _converted(data_dir: pathlib.Path, name: str, tmp_path_factory) -> tuple:
     weights = data_dir / 'official_weights' / f'{name}.pt'
     golden = json.loads((data_dir / 'official_weights' / f'golden_{name}.json').read_text())
     workdir = str(tmp_path_factory.mktemp(name))
-    _, params = co.convert(str(weights), workdir)
+    stsb_dev = data_dir / 'stsb' / 'dev.tsv'
+    _, params = co.convert(str(weights), workdir, eval_source=f'stsb_tsv:{stsb_dev}')
     config, loaded = checkpoint.load_params(workdir)
     _CACHE[name] = golden, workdir, params, config, loaded
   return _CACHE[name]
@@ -64,6 +65,13 @@ def test_official_mode_is_off_by_default_and_switchable():
   assert config.model.rope == 'standard'  # the input is not modified
   resolved.model.pooling = 'masked_mean'  # each behaviour stays a field of its own
   assert published_weights.differences(resolved) == {'model.pooling': ('masked_mean', 'mean_all')}
+
+
+def test_converted_workdir_scores_on_the_default_source_unless_told():
+  """Users have no local STS-B copy: the default is the default config's TFDS source."""
+  sizes = co.Sizes(num_layers=1, d_model=64, num_heads=2, ffn_hidden=256)
+  assert co.official_config(sizes).data.eval_source == default.get_config().data.eval_source
+  assert co.official_config(sizes, 'stsb_tsv:/x/dev.tsv').data.eval_source == 'stsb_tsv:/x/dev.tsv'
 
 
 @pytest.mark.parametrize('name', GOLDEN)
