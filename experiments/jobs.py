@@ -149,32 +149,37 @@ def read_losses(log_path: str) -> dict:
 def run_record(job: Job, refresh: bool = False) -> dict | None:
   """The job's run record; built from its workdir when it trained here. None: not run.
 
-  A record built from a workdir is saved only if the ``runner.json`` it read had the
-  runner's bookkeeping: a table writer in another worker thread can see a run's
-  ``final_metrics.json`` before the runner has written it, and a record saved then would
-  keep no wall time or machine for good (also when ``runner.json`` appears while the
-  record is being built, so the check is on what was read). ``execute`` rebuilds and
-  saves it (``refresh=True``) after every finished attempt.
+  A record built from a workdir is saved only if the ``runner.json`` it read had already
+  counted the attempt that wrote ``final_metrics.json`` (it is at least as new): a table
+  writer in another worker thread can see a run's final metrics before the runner has
+  written its bookkeeping, absent (a first attempt) or stale (a resumed run), and a record
+  saved then would keep a wrong wall time for good. The file's age is taken before it is
+  read, so a ``runner.json`` rewritten in between is judged by its older age. ``execute``
+  rebuilds and saves the record (``refresh=True``) after every finished attempt.
   """
   from pete_jax.params import vocab_size_of  # pylint: disable=import-outside-toplevel
 
   record = None if refresh else read_json(job.record_path)
   if record is None and job.trained_here():
     runner_path = os.path.join(job.workdir, RUNNER_FILE)
+    metrics_path = os.path.join(job.workdir, 'final_metrics.json')
+    counted = os.path.exists(runner_path) and (
+      os.path.getmtime(runner_path) >= os.path.getmtime(metrics_path)
+    )
     runner = read_json(runner_path, {})
     record = {
       'command': ' '.join(job.command),
       'machine': runner.get('machine'),
       'wall_s': runner.get('wall_s'),
       'attempts': runner.get('attempts', []),
-      'metrics': read_json(os.path.join(job.workdir, 'final_metrics.json')),
+      'metrics': read_json(metrics_path),
       'losses': read_losses(os.path.join(job.workdir, 'train.log')),
       # Every evaluation of the run (validation and selection set): the learning curve.
       'evals': read_json(os.path.join(job.workdir, 'eval_results.json'), []),
       # The V the run trained with (a SentencePiece model may stop short of its size).
       'vocab_size': vocab_size_of(job_config(job), job.workdir),
     }
-    if refresh or runner:  # what was read, not whether the file exists by now
+    if refresh or (runner and counted):
       write_json(job.record_path, record)
   return record
 

@@ -86,15 +86,15 @@ def spearman_vs_params(results_dir: str, out: str) -> str | None:
   return save_figure(fig, out)
 
 
-def _curve_panel(sweep: str) -> int:
-  """Column of a sweep's curves: Table 1, the other pre-training sweeps, Table 2."""
-  return (
-    0
-    if sweep in ('table1', 'table1_converged', 'shared')
-    else 2
-    if sweep.startswith('table2')
-    else 1
-  )
+def _curve_panel(sweep: str, run: str) -> int:
+  """Column of a run's curves: Table 1, the other pre-training sweeps, Table 2.
+
+  ``shared`` workdirs hold Table 1's models and also the ablations' and peers' runs
+  that several sweeps read (GeGLU, SentencePiece, ...): only Table 1's go in its column.
+  """
+  if sweep in ('table1', 'table1_converged') or (sweep == 'shared' and run in TABLE1_PAPER):
+    return 0
+  return 2 if sweep.startswith('table2') else 1
 
 
 def training_curves(records_dir: str, out: str) -> str | None:
@@ -115,12 +115,12 @@ def training_curves(records_dir: str, out: str) -> str | None:
   budgets = {'reduced': 'reduced budget', 'converged': 'converged budget'}
   fig, axes = plt.subplots(2, 3, figsize=(18, 9.6), squeeze=False)
   for (budget, name), records in runs.items():
-    sweep = name.split('/', 1)[0]
-    panel = _curve_panel(sweep)
+    sweep, run = name.split('/', 1)
+    panel = _curve_panel(sweep, run)
     steps = records[0]['losses']['steps']
     same = [r['losses']['loss'] for r in records if r['losses']['steps'] == steps]
     spearman = np.mean([r['metrics']['pretrain']['spearman'] for r in records])
-    label = name.split('/', 1)[1] if panel != 1 else name
+    label = run if panel != 1 else name
     axes[list(budgets).index(budget), panel].plot(
       steps, np.mean(same, axis=0), lw=1, label=f'{label} (n={len(same)}, STS-B {spearman:.1f})'
     )
@@ -218,7 +218,7 @@ def trained_embedding(workdir: str):
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-  model = load_workdir(workdir)
+  model = load_workdir(workdir, stage='pretrain')
   variables = {'params': model.params}
   table = model.encoder.apply(variables, method='embedding_table')
   basis = model.encoder.apply(

@@ -285,7 +285,7 @@ def cosines_of(workdirs: dict) -> tuple:
   for name, dirs in workdirs.items():
     per_seed = []
     for workdir in dirs:
-      model = load_workdir(workdir)
+      model = load_workdir(workdir, stage='pretrain')
       if sts is None:  # every row: the BERT WordPiece vocabulary and the same pairs
         counts = token_counts(model)
         sts = pipeline.prepare_sts(model.config, model.tokenizer)

@@ -280,8 +280,19 @@ def stage_dir(workdir: str, stage: str) -> str:
   return workdir if stage == 'pretrain' else os.path.join(workdir, 'finetune')
 
 
+def last_stage(workdir: str) -> str:
+  """The run's last stage with a saved checkpoint: 'finetune' once fine-tuning saved one.
+
+  The one default of every loader (evaluate, export, inference), so that a workdir's
+  score and its exported model are the same model.
+  """
+  directory = os.path.join(stage_dir(workdir, 'finetune'), 'checkpoints')
+  saved = os.path.isdir(directory) and any(n.isdigit() for n in os.listdir(directory))
+  return 'finetune' if saved else 'pretrain'
+
+
 def load_step(
-  workdir: str, step: int | None = None, best: bool = False, stage: str = 'pretrain'
+  workdir: str, step: int | None = None, best: bool = False, stage: str | None = None
 ) -> tuple[ml_collections.ConfigDict, dict, int]:
   """(config, parameters, step) of one checkpoint of a workdir's ``stage``.
 
@@ -290,17 +301,20 @@ def load_step(
     step: a specific step; default the latest (or the best with ``best``).
     best: take the checkpoint with the best selection-set Spearman (pre-training with a
       ``data.select_source`` only; anything else raises CheckpointError).
-    stage: 'pretrain' or 'finetune' (the STS-B fine-tuned model, ``<workdir>/finetune``).
+    stage: 'pretrain' or 'finetune' (the STS-B fine-tuned model, ``<workdir>/finetune``);
+      default :func:`last_stage`.
 
   Returns:
     The config, the parameter tree ``{'encoder': ..., 'loss': ...}`` and the step.
   """
   config = read_config(workdir)
+  stage = stage or last_stage(workdir)
   if best and (stage == 'finetune' or not config.data.get('select_source')):
+    other = ', or the pre-trained model (--stage=pretrain)' if stage == 'finetune' else ''
     raise CheckpointError(
       f'--best picks a checkpoint by its selection-set score, and the {stage} stage of '
       f'{workdir} scored only the reported set (data.eval_source): choosing on it would '
-      'overstate the result. Take the latest checkpoint, or one --step=N.'
+      f'overstate the result. Take the latest checkpoint, or one --step=N{other}.'
     )
   directory = os.path.join(stage_dir(workdir, stage), 'checkpoints')
   # A manager that never saves nor deletes (no keep policy, create=False): Orbax's

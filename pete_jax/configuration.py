@@ -165,6 +165,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   errors += _check_sources('data.eval_source', [data.eval_source])
   if data.get('select_source'):
     errors += _check_sources('data.select_source', [data.select_source])
+    if data.select_source.strip() == data.eval_source.strip():
+      errors.append(
+        f'data.select_source is the reported set (data.eval_source = {data.eval_source!r}): '
+        'choosing a checkpoint on it would overstate the result; use a held-out set '
+        "(configs/local_data.py uses STS-B train) or '' for none"
+      )
   if config.finetune.enabled:
     errors += _check_sources('data.finetune_source', [data.finetune_source])
   if errors:

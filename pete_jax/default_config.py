@@ -89,6 +89,8 @@ def get_config() -> ml_collections.ConfigDict:
   tok.kind = 'wordpiece'
   # 'bert-base-uncased' (shipped in pete_jax/assets) or the path of a vocab.txt.
   tok.vocab_path = 'bert-base-uncased'
+  # Case-fold: WordPiece, and a SentencePiece model trained here. A given
+  # spm_model_path keeps the normaliser it was trained with (this field is unused).
   tok.lowercase = True
   # SentencePiece: an existing .model file, or '' to train one on the training
   # text and save it as <workdir>/spm.model.

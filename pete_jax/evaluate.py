@@ -94,16 +94,22 @@ def encoder_fn(apply: Callable, encoder_params: dict) -> EncodeFn:
 
 
 def evaluate_workdir(
-  workdir: str, source: str = '', best: bool = False, batch_size: int = 256, step: int | None = None
+  workdir: str,
+  source: str = '',
+  best: bool = False,
+  batch_size: int = 256,
+  step: int | None = None,
+  stage: str | None = None,
 ) -> dict[str, float]:
   """Loads a workdir's checkpoint (latest, best or ``step``) and scores it on ``source``.
 
-  ``source`` defaults to the config's eval_source.
+  ``source`` defaults to the config's eval_source; ``stage`` to the run's last (the model
+  ``pete_jax.export`` would export).
   """
   from pete_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
 
-  model = load_workdir(workdir, step, best)
+  model = load_workdir(workdir, step, best, stage)
   sts = pipeline.prepare_sts(model.config, model.tokenizer, source or None)
   return sts_eval(
     encoder_fn(jit_apply(model.encoder), model.params),
@@ -118,7 +124,13 @@ def main(argv):
   logs.quiet_library_logs()
   step = flags.FLAGS.step if flags.FLAGS.step >= 0 else None
   try:
-    result = evaluate_workdir(flags.FLAGS.workdir, flags.FLAGS.source, flags.FLAGS.best, step=step)
+    result = evaluate_workdir(
+      flags.FLAGS.workdir,
+      flags.FLAGS.source,
+      flags.FLAGS.best,
+      step=step,
+      stage=flags.FLAGS.stage or None,
+    )
   except UserError as e:
     raise exit_with(e) from None
   logging.info('STS: %s', result)
@@ -134,4 +146,10 @@ if __name__ == '__main__':
     'best', False, 'Score the best checkpoint (by the selection set, if the run had one).'
   )
   flags.DEFINE_integer('step', -1, 'Score the checkpoint of this step (default: the latest).')
+  flags.DEFINE_enum(
+    'stage',
+    '',
+    ['', 'pretrain', 'finetune'],
+    "Which model (default: the run's last stage, finetune once it saved a checkpoint).",
+  )
   app.run(main)

@@ -160,7 +160,7 @@ def export(
     out: the folder to write; it must not exist (or be empty) unless ``overwrite``.
     step: a specific checkpoint; default the latest (the best with ``best``).
     best: take the checkpoint with the best selection-set Spearman (see ``checkpoint.load_step``).
-    stage: 'pretrain' or 'finetune'; default the run's last (finetune if it has one).
+    stage: 'pretrain' or 'finetune'; default the run's last (``checkpoint.last_stage``).
     overwrite: replace an existing ``out``.
   """
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: export only)
@@ -168,9 +168,7 @@ def export(
 
   if os.path.exists(out) and os.listdir(out) and not overwrite:
     raise ModelFolderError(f'{out} exists and is not empty; pass --overwrite to replace it.')
-  if stage is None:
-    finetuned = os.path.join(checkpoint.stage_dir(workdir, 'finetune'), 'checkpoints')
-    stage = 'finetune' if os.path.isdir(finetuned) else 'pretrain'
+  stage = stage or checkpoint.last_stage(workdir)
   model = load_workdir(workdir, step, best, stage)
   config, step = model.config, model.step
   folder_config = _folder_config(config, model.encoder.config.vocab_size)
@@ -294,7 +292,7 @@ if __name__ == '__main__':
     'stage',
     '',
     ['', 'pretrain', 'finetune'],
-    "Which model (default: the run's last stage, finetune if it has one).",
+    "Which model (default: the run's last stage, finetune once it saved a checkpoint).",
   )
   flags.DEFINE_bool('overwrite', False, 'Replace an existing --out folder.')
   app.run(main)

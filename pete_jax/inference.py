@@ -48,9 +48,10 @@ class SentenceEmbedder:
 
   @classmethod
   def from_workdir(
-    cls, workdir: str, best: bool = False, step: int | None = None, stage: str = 'pretrain'
+    cls, workdir: str, best: bool = False, step: int | None = None, stage: str | None = None
   ) -> 'SentenceEmbedder':
-    """Loads the latest (best-scoring, or ``step``) checkpoint of a workdir's ``stage``."""
+    """Loads the latest (best-scoring, or ``step``) checkpoint of a workdir's ``stage``
+    (default its last: finetune once fine-tuning saved a checkpoint, as export and evaluate)."""
     return cls(load_workdir(workdir, step, best, stage))
 
   def encode(self, sentences: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -69,19 +70,28 @@ def main(argv: Sequence[str]) -> None:
   try:
     embedder = SentenceEmbedder.from_pretrained(f.model)
     with open(f.input, encoding='utf-8') as fh:
-      sentences = [line.rstrip('\n') for line in fh if line.strip()]
+      # Every line, blank ones too: row i of the output is line i of the input.
+      sentences = [line.rstrip('\r\n') for line in fh]
   except (UserError, OSError, UnicodeDecodeError) as e:
     raise exit_with(UserError(str(e))) from None
   vectors = embedder.encode(sentences, f.batch_size)
   np.save(f.output, vectors)
-  print(f'{len(sentences)} sentences -> {f.output} {vectors.shape} float32')
+  blank = sum(not s.strip() for s in sentences)
+  note = f' ({blank} blank lines encoded as the empty sentence)' if blank else ''
+  print(f'{len(sentences)} lines -> {f.output} {vectors.shape} float32{note}')
 
 
 if __name__ == '__main__':
   flags.DEFINE_string(
     'model', None, 'An exported model folder (python -m pete_jax.export).', required=True
   )
-  flags.DEFINE_string('input', None, 'A UTF-8 text file, one sentence per line.', required=True)
+  flags.DEFINE_string(
+    'input',
+    None,
+    'A UTF-8 text file, one sentence per line; row i of the output is line i (a blank line '
+    "gets the empty sentence's vector).",
+    required=True,
+  )
   flags.DEFINE_string('output', None, 'Where to write the [n, d] vectors (.npy).', required=True)
   flags.DEFINE_integer('batch_size', 256, 'Sentences per batch.')
   app.run(main)

@@ -43,15 +43,16 @@ def assemble(
 
 
 def load_workdir(
-  workdir: str, step: int | None = None, best: bool = False, stage: str = 'pretrain'
+  workdir: str, step: int | None = None, best: bool = False, stage: str | None = None
 ) -> TrainedModel:
-  """The model of one checkpoint of a workdir (default: the latest of the pre-training stage).
+  """The model of one checkpoint of a workdir (default: the latest of the run's last stage).
 
   Args:
     workdir: a training or converted workdir.
     step: a specific checkpoint step.
     best: the checkpoint with the best selection-set Spearman (see ``checkpoint.load_step``).
-    stage: 'pretrain' or 'finetune' (``<workdir>/finetune``).
+    stage: 'pretrain' or 'finetune' (``<workdir>/finetune``); default
+      ``checkpoint.last_stage`` (finetune once fine-tuning saved a checkpoint).
   """
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: workdirs only)
 

@@ -197,6 +197,14 @@ def test_config_errors_of_the_fine_tuning_stage_and_the_vocabulary(tiny_data):
   configuration.check_vocab_size(config, 1000)
 
 
+def test_selection_set_may_not_be_the_reported_set(tiny_data):
+  config = smoke.get_config()
+  configuration.validate(config)  # STS-B train selects, STS-B validation is reported
+  config.data.select_source = config.data.eval_source
+  with pytest.raises(configuration.ConfigError, match='data.select_source is the reported set'):
+    configuration.validate(config)
+
+
 def test_best_checkpoint_needs_a_selection_set(tmp_path):
   config = smoke.get_config()
   checkpoint.write_config(str(tmp_path), config)

@@ -8,6 +8,7 @@ import os
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 
 import json
+import types
 
 from configs import default
 import pytest
@@ -293,6 +294,7 @@ def test_tfds_bytes_no_gold_and_undecodable(monkeypatch):
 
   class PreparedBuilder:
     data_dir = '/prepared'
+    info = types.SimpleNamespace(splits={'train': 1, 'validation': 1})
     is_prepared = lambda self: True
     as_data_source = lambda self, split: records
 

@@ -94,6 +94,22 @@ def test_a_record_is_not_saved_when_runner_json_appears_while_it_is_built(tiny_s
   assert jobs.run_record(job)['wall_s'] == 3.0 and os.path.exists(job.record_path)
 
 
+def test_a_record_is_not_saved_from_a_runner_json_older_than_the_final_metrics(tiny_sweep):
+  """A resumed run: its ``runner.json`` holds the first attempt's wall time until the runner
+  counts the attempt that just finished; a table writer must not save a record from it."""
+  job = jobs.Job('tiny', TINY_SWEEP['tiny']()[0], 0, 2, tiny_sweep['runs_dir'], TINY_BUDGET,
+                 records_dir=os.path.join(tiny_sweep['results_dir'], 'runs'))  # fmt: skip
+  os.makedirs(job.workdir)
+  runner = os.path.join(job.workdir, jobs.RUNNER_FILE)
+  metrics = os.path.join(job.workdir, 'final_metrics.json')
+  jobs.write_json(runner, {'wall_s': 100.0, 'machine': {'cpu_count': 1}, 'attempts': [{}]})
+  jobs.write_json(metrics, {'pretrain': {'spearman': 12.5, 'pearson': 11.0, 'num_pairs': 1500}})
+  os.utime(runner, (1_000_000, 1_000_000))  # written before the final metrics
+  assert jobs.run_record(job)['wall_s'] == 100.0 and not os.path.exists(job.record_path)
+  jobs.write_json(runner, {'wall_s': 1000.0, 'machine': {'cpu_count': 1}, 'attempts': [{}, {}]})
+  assert jobs.run_record(job)['wall_s'] == 1000.0 and os.path.exists(job.record_path)
+
+
 def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
   """A fresh clone has the committed run records but no workdirs: nothing is retrained."""
   path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)

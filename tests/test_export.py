@@ -84,7 +84,8 @@ def test_round_trip_gives_the_same_vectors_without_orbax_or_workdir(trained, tmp
 
 def test_encode_command_writes_vectors(trained, tmp_path):
   folder = export.export(str(trained), str(tmp_path / 'model'))
-  (tmp_path / 'in.txt').write_text('\n'.join(SENTENCES) + '\n')
+  lines = [SENTENCES[0], '', *SENTENCES[1:]]  # a blank line keeps its row
+  (tmp_path / 'in.txt').write_text('\n'.join(lines) + '\n')
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   result = subprocess.run(
     [
@@ -104,9 +105,10 @@ def test_encode_command_writes_vectors(trained, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   np.testing.assert_allclose(
     np.load(tmp_path / 'v.npy'),
-    SentenceEmbedder.from_pretrained(folder).encode(SENTENCES),
+    SentenceEmbedder.from_pretrained(folder).encode(lines),
     atol=1e-6,
   )
+  assert '1 blank lines' in result.stdout
 
 
 def _flip_byte(path: pathlib.Path) -> None:

@@ -86,6 +86,16 @@ def test_mnli_prepares_without_tensorflow(tmp_path, downloads):
   source = tfds_reader.open_source('multi_nli', 'validation_matched', str(tmp_path / 'tfds'), True)
   assert len(source) == 90  # every row of the file has a gold label
   assert 'tensorflow' not in sys.modules
+  with pytest.raises(
+    SourceError, match=r"no split 'validation'; its splits: .*'validation_matched'"
+  ):
+    tfds_reader.open_source('multi_nli', 'validation', str(tmp_path / 'tfds'), True)
+  assert (
+    len(
+      tfds_reader.open_source('multi_nli', 'validation_matched[:10]', str(tmp_path / 'tfds'), True)
+    )
+    == 10
+  )
 
 
 def test_offline_stops_fast_with_one_paragraph(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 import tiny_data as tiny_data_files
 from configs import smoke
-from pete_jax import checkpoint, configuration, losses, train
+from pete_jax import checkpoint, configuration, evaluate, losses, train
 from pete_jax.data import pipeline
 from pete_jax.devices import data_mesh
 from pete_jax.encoder import encoder_from_config
@@ -51,6 +51,17 @@ def test_smoke_trains_end_to_end_through_main(tmp_path, tiny_data):
   assert list(tmp_path.glob('events.out.tfevents.*'))
   assert (tmp_path / 'finetune' / 'checkpoints').is_dir()
   assert 'loss' in result.stderr and 'pairs/s' in result.stderr  # progress lines
+  # Scoring the workdir scores the model export would write: the fine-tuned one.
+  assert checkpoint.last_stage(str(tmp_path)) == 'finetune'
+  scored = evaluate.evaluate_workdir(str(tmp_path))
+  assert scored['spearman'] == pytest.approx(final['finetune']['spearman'], abs=1e-4)
+
+
+def test_last_stage_is_finetune_only_once_it_saved_a_checkpoint(tmp_path):
+  (tmp_path / 'finetune' / 'checkpoints').mkdir(parents=True)  # made when the stage starts
+  assert checkpoint.last_stage(str(tmp_path)) == 'pretrain'
+  (tmp_path / 'finetune' / 'checkpoints' / '40').mkdir()
+  assert checkpoint.last_stage(str(tmp_path)) == 'finetune'
 
 
 def _state_leaves(workdir):

@@ -186,6 +186,15 @@ def open_source(name: str, split: str, data_dir: str | None, download: bool):
         f'TFDS could not download and prepare {name!r} into {where}: '
         f'{type(e).__name__}: {e}. {_prepared_elsewhere_help()}'
       ) from e
+  known = sorted(builder.info.splits)
+  # 'train', 'train[:10%]', 'train+validation': each named split must exist. Checked here
+  # so that a typo is not reported as an unreadable (wrongly prepared) dataset. (No split
+  # known, as under tfds.testing.mock_data: TFDS decides.)
+  unknown = known and [
+    s for s in (re.sub(r'\[.*\]$', '', p.strip()) for p in split.split('+')) if s not in known
+  ]
+  if unknown:
+    raise SourceError(f'TFDS dataset {name!r} has no split {unknown[0]!r}; its splits: {known}.')
   try:
     return builder.as_data_source(split=split)
   except Exception as e:  # pylint: disable=broad-except
