@@ -41,6 +41,10 @@ def get_config() -> ml_collections.ConfigDict:
   model.hash_buckets = 4096  # B of 'hashed'
   model.hash_functions = 1  # k of 'hashed' (k > 1: hash embedding, learned V x k weights)
   model.qr_modulus = 0  # m of 'quotient_remainder'; 0 = ceil(sqrt(V))
+  # Std of the learned tables' normal init: 0 = Flax's 1/sqrt(d_model); 1.0 = torch's
+  # nn.Embedding, as in the official code (the tables are RMS-normalised, so only the
+  # optimiser sees the difference: Adam moves a small table faster relative to its size).
+  model.table_init_std = 0.0
   # Vocabulary size V of the model. 0 = take it from the tokenizer.
   model.vocab_size = 0
   model.d_model = 256

@@ -122,6 +122,10 @@ class TableEmbed(nn.Module):
   features: int
   dropout_rate: float = 0.0
   rms_eps: float = 1e-6
+  # Std of the tables' normal init; 0: Flax's (1/sqrt(d), 0.0625 at d=256). Torch's
+  # nn.Embedding (the official code's) draws N(0, 1): under Adam, whose steps do not scale
+  # with the weights, a 16x smaller table moves 16x faster relative to its size.
+  init_std: float = 0.0
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
 
@@ -131,7 +135,10 @@ class TableEmbed(nn.Module):
     super().__post_init__()
 
   def table(self, rows: int, width: int, name: str) -> nn.Embed:
-    return nn.Embed(rows, width, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+    init = nn.initializers.normal(self.init_std) if self.init_std else nn.linear.default_embed_init
+    return nn.Embed(
+      rows, width, embedding_init=init, dtype=self.dtype, param_dtype=self.param_dtype, name=name
+    )
 
   def vectors(self, ids: jax.Array) -> jax.Array:
     raise NotImplementedError

@@ -61,6 +61,7 @@ class EncoderConfig:
   hash_buckets: int = 4096
   hash_functions: int = 1
   qr_modulus: int = 0
+  table_init_std: float = 0.0
   dropout_rate: float = 0.0
   rope: str = 'standard'
   pooling: str = 'masked_mean'
@@ -137,6 +138,7 @@ class EncoderConfig:
       hash_buckets=model.hash_buckets,
       hash_functions=model.hash_functions,
       qr_modulus=model.qr_modulus,
+      table_init_std=model.get('table_init_std', 0.0),
       dropout_rate=model.dropout_rate,
       rope=model.rope,
       pooling=model.pooling,
@@ -187,6 +189,7 @@ class SentenceEncoder(nn.Module):
         features=c.d_model,
         dropout_rate=c.dropout_rate,
         rms_eps=c.rms_eps,
+        init_std=c.table_init_std,
         dtype=c.dtype,
         param_dtype=c.param_dtype,
         **extra,

@@ -104,6 +104,13 @@ def test_learned_padding_row_is_zero_and_gets_no_gradient():
   assert float(jnp.abs(every_row.apply(params, ids)[0, 2:]).min()) > 0
 
 
+def test_table_init_std_is_flax_by_default_and_torch_when_asked():
+  default = LearnedEmbed(1000, 64).init(jax.random.key(0), IDS)['params']['table']['embedding']
+  torch_like = LearnedEmbed(1000, 64, init_std=1.0).init(jax.random.key(0), IDS)
+  assert float(default.std()) == pytest.approx(64**-0.5, rel=0.05)
+  assert float(torch_like['params']['table']['embedding'].std()) == pytest.approx(1.0, rel=0.05)
+
+
 def test_learned_dropout_only_when_not_deterministic():
   module = LearnedEmbed(100, 16, dropout_rate=0.5)
   params = module.init(jax.random.key(0), IDS)
