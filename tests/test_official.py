@@ -67,6 +67,21 @@ def test_official_mode_is_off_by_default_and_switchable():
   assert published_weights.differences(resolved) == {'model.pooling': ('masked_mean', 'mean_all')}
 
 
+def test_official_training_code_config_has_its_baseline():
+  from configs import official_training_code  # pylint: disable=import-outside-toplevel
+
+  fourier, learned = (
+    official_training_code.get_config(),
+    official_training_code.get_config('learned'),
+  )
+  assert (fourier.model.embedding, fourier.model.drop_ffn_output) == ('fourier', True)
+  assert (learned.model.embedding, learned.model.dropout_rate) == ('learned', 0.2)
+  assert not learned.model.drop_ffn_output and learned.model.table_init_std == 1.0
+  assert learned.train.batch_size == fourier.train.batch_size == 256
+  with pytest.raises(ValueError, match='one of'):
+    official_training_code.get_config('bert')
+
+
 def test_converted_workdir_scores_on_the_default_source_unless_told():
   """Users have no local STS-B copy: the default is the default config's TFDS source."""
   sizes = co.Sizes(num_layers=1, d_model=64, num_heads=2, ffn_hidden=256)
