@@ -81,6 +81,14 @@ class Job:
     return self.trained_here() or os.path.exists(self.record_path)
 
 
+def recorded_seeds(job: Job) -> set[int]:
+  """The seeds of ``job``'s run and budget that left a record, whichever seed ``job`` has."""
+  directory, name = os.path.split(job.record_path)
+  pattern = re.escape(name[: name.rindex('seed') + len('seed')]) + r'(\d+)\.json'
+  names = os.listdir(directory) if os.path.isdir(directory) else ()
+  return {int(m.group(1)) for n in names if (m := re.fullmatch(pattern, n))}
+
+
 def machine() -> dict:
   """Where the runs ran: platform, CPU count, JAX version and devices."""
   import jax  # pylint: disable=import-outside-toplevel

@@ -70,8 +70,13 @@ def run_sweep(
   runs = sweeps.sweep_runs(sweep, os.path.join(results_dir, 'runs'))
 
   def table_jobs(r: sweeps.Run) -> list:
-    # The table keeps every seed of the run's own, also when --seeds trains only some.
-    table_seeds = tuple(sorted(set(seeds) | set(r.seeds)))
+    # Every seed the run asks for, those this command trains, and any other with a record
+    # (a seed trained beyond the run's own is not dropped by a later --results_only), but
+    # a search shows the one seed its choice reads.
+    trained_now = set(seeds) if not only or only in r.name else set()
+    (probe,) = jobs_of(sweep, r, r.seeds[:1], steps, runs_dir, budget, results_dir)
+    recorded = set() if sweep.endswith('_search') else jobs.recorded_seeds(probe)
+    table_seeds = tuple(sorted(set(r.seeds) | trained_now | recorded))
     return jobs_of(sweep, r, table_seeds, steps, runs_dir, budget, results_dir)
 
   def write_table() -> str:

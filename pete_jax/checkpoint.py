@@ -75,8 +75,8 @@ def check_resumes_same_run(workdir: str, config: ml_collections.ConfigDict) -> N
   workdir was written does not block it. Fine-tuning settings are not compared: a
   finished pre-training may be fine-tuned later in the same workdir.
   """
-  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
-    return
+  if not has_saved_step(os.path.join(workdir, 'checkpoints')):
+    return  # nothing to continue (Orbax creates the folder before its first save)
   if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
     return
   saved = config_fields.flatten(read_config(workdir))
@@ -273,6 +273,11 @@ def load_params(
 STAGES = ('pretrain', 'finetune')
 
 
+def has_saved_step(directory: str) -> bool:
+  """Whether a checkpoints folder holds a finished save (a step folder named by its number)."""
+  return os.path.isdir(directory) and any(n.isdigit() for n in os.listdir(directory))
+
+
 def stage_dir(workdir: str, stage: str) -> str:
   """Where a training stage keeps its checkpoints and eval results (as train.py writes them)."""
   if stage not in STAGES:
@@ -286,8 +291,7 @@ def last_stage(workdir: str) -> str:
   The one default of every loader (evaluate, export, inference), so that a workdir's
   score and its exported model are the same model.
   """
-  directory = os.path.join(stage_dir(workdir, 'finetune'), 'checkpoints')
-  saved = os.path.isdir(directory) and any(n.isdigit() for n in os.listdir(directory))
+  saved = has_saved_step(os.path.join(stage_dir(workdir, 'finetune'), 'checkpoints'))
   return 'finetune' if saved else 'pretrain'
 
 

@@ -259,10 +259,16 @@ class PeriodicActions:
     if bad is not None:
       self.progress.close()
       self.mgr.wait_until_finished()
+      last = self.mgr.latest_step()
+      saved = (
+        f'the last good checkpoint is step {last} in {self.stage.workdir}/checkpoints'
+        if last is not None
+        else 'no checkpoint was saved before it'
+      )
       raise FloatingPointError(
-        f'[{self.stage.name}] non-finite loss at step {bad}; the last good checkpoint is step '
-        f'{self.mgr.latest_step()} in {self.stage.workdir}/checkpoints. Lower the learning '
-        'rate or use float32 compute.'
+        f'[{self.stage.name}] non-finite loss at step {bad}; {saved}. Lower the learning '
+        'rate or use float32 compute, in a new workdir (a workdir resumes only under the '
+        'config its checkpoints were trained with).'
       )
     self.pending.clear()
     batch_size = self.stage.settings.batch_size

@@ -195,6 +195,11 @@ def test_tiny_sweep_trains_and_writes_table(tiny_sweep, monkeypatch):
   path = run.run_sweep('tiny', (1,), steps=2, budget=TINY_BUDGET, **tiny_sweep)
   (row,) = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))['rows']
   assert row['spearman']['n'] == 2
+  # Rebuilt from the records alone, the table keeps seed 1 (beyond the run's own seed 0).
+  shutil.rmtree(tiny_sweep['runs_dir'])
+  path = run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, results_only=True, **tiny_sweep)
+  (row,) = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))['rows']
+  assert [s['seed'] for s in row['seeds']] == [0, 1] and row['spearman']['n'] == 2
 
 
 def test_stage_of_table2_is_finetune():

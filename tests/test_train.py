@@ -143,8 +143,15 @@ def test_half_written_checkpoint_is_ignored(tmp_path):
 def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
   config = smoke.get_config()
   config.model.init_temperature = 0.0  # logits / 0 -> non-finite at the first step
-  with pytest.raises(FloatingPointError, match='non-finite loss at step 1'):
+  with pytest.raises(
+    FloatingPointError, match='non-finite loss at step 1; no checkpoint was saved'
+  ):
     train.train_and_evaluate(config, str(tmp_path))
+  # Nothing was saved, so the same workdir takes the mended config (not "another config").
+  config.model.init_temperature = 0.07
+  config.train.num_steps = 2
+  train.train_and_evaluate(config, str(tmp_path))
+  assert checkpoint.has_saved_step(str(tmp_path / 'checkpoints'))
 
 
 @pytest.mark.parametrize(
