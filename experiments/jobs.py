@@ -1,4 +1,4 @@
-"""Runs the experiments of a sweep, one training process at a time, and collects their metrics.
+"""Runs the experiments of a sweep, one training process per run, and collects their metrics.
 
 Each run trains in its own process (``python -m pete_jax.main``), so every row of
 a results table comes with the exact command that produced it. A run whose
@@ -23,6 +23,7 @@ import time
 
 from experiments import sweeps
 from experiments.sweeps import Run, slug
+from pete_jax import published_weights
 from pete_jax.config_fields import set_field
 from pete_jax.files import read_json, write_json
 
@@ -203,7 +204,7 @@ def job_config(job: Job):
   config.seed = job.seed
   for field, value in job.run.overrides:
     set_field(config, field, value)
-  return config
+  return published_weights.apply_official(config)  # the ``official`` switch, as training does
 
 
 def parameter_count(job: Job) -> dict:

@@ -57,7 +57,19 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 # What a workdir's checkpoints depend on: resuming under other values would continue
 # another run (another schedule, model or tokenizer) and overwrite config.json with it.
-RUN_DEFINING_FIELDS = ('seed', 'model.', 'tokenizer.', 'train.', 'data.max_len', 'data.buckets')
+# The data fields are those that change the batches; the sources are paths (which differ
+# between machines) and are checked by their pair count when the batcher is restored.
+RUN_DEFINING_FIELDS = (
+  'seed',
+  'model.',
+  'tokenizer.',
+  'train.',
+  'data.max_len',
+  'data.buckets',
+  'data.pad_to_max_len',
+  'data.sort_window_batches',
+  'data.label_filter',
+)
 # What a resumed run may change: when it stops, logs, evaluates and saves.
 RESUME_MAY_CHANGE = (
   'train.stop_at_step',

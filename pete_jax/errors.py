@@ -1,7 +1,8 @@
 """The one base class of errors a user can fix by changing their input.
 
-Every command (``pete_jax.main``, ``evaluate``, ``encode``, ``export``) catches
-``UserError`` and prints its message as one paragraph, without a traceback;
+The commands a user runs on their own data and workdirs (``pete_jax.main``,
+``evaluate``, ``inference``, ``export``, ``data.prepare``, ``glue.main``) catch
+``UserError`` and print its message as one paragraph, without a traceback;
 anything else is a bug and keeps its traceback.
 """
 

@@ -15,7 +15,7 @@ import numpy as np
 from ml_collections import config_flags
 import sentencepiece
 
-from pete_jax import assets, logs
+from pete_jax import assets, logs, published_weights
 from pete_jax.data.tokenizers import SPM_FILENAME
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 
@@ -58,7 +58,7 @@ def vocab_size_of(config: ml_collections.ConfigDict, workdir: str | None = None)
 def main(argv):
   del argv
   logs.quiet_library_logs()
-  config = flags.FLAGS.config
+  config = published_weights.apply_official(flags.FLAGS.config)  # as training builds it
   vocab = flags.FLAGS.vocab_size or vocab_size_of(config)
   model = encoder_from_config(config.model, vocab, config.data.max_len)
   counts = count_by_component(model)

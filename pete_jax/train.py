@@ -44,14 +44,12 @@ class TrainState:
 
 
 def learning_rate_schedule(peak: float, warmup: int, total: int) -> optax.Schedule:
-  """Linear warmup from 0 to ``peak`` over ``warmup`` steps, then linear decay to 0 at ``total``."""
-  return optax.join_schedules(
-    [
-      optax.linear_schedule(0.0, peak, max(warmup, 1)),
-      optax.linear_schedule(peak, 0.0, max(total - warmup, 1)),
-    ],
-    [max(warmup, 1)],
-  )
+  """Linear warmup from 0 to ``peak`` over ``warmup`` steps, then linear decay to 0 at ``total``
+  (with no warmup, step 0 trains at the peak)."""
+  decay = optax.linear_schedule(peak, 0.0, max(total - warmup, 1))
+  if warmup <= 0:
+    return decay
+  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), decay], [warmup])
 
 
 def make_optimizer(

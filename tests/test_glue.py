@@ -235,6 +235,20 @@ def test_tfds_glue_tasks_read_with_their_real_schema(name, monkeypatch):
     assert {int(e.label) for e in examples} <= set(range(task.num_labels))
 
 
+def test_tfds_glue_spec_may_name_a_version(monkeypatch):
+  """The GLUE reader reads TFDS specs with the pre-training grammar, NAME[:VERSION][:SPLIT]."""
+  from pete_jax.data import tfds_reader  # pylint: disable=import-outside-toplevel
+
+  opened = []
+  monkeypatch.setattr(
+    tfds_reader, 'open_source', lambda name, split, *_: opened.append((name, split)) or []
+  )
+  rte = tasks.get_task('rte')
+  list(readers.rows('tfds:glue/rte:2.0.0:train[:10%]', rte))
+  list(readers.rows('tfds:glue/rte', rte))
+  assert opened == [('glue/rte:2.0.0', 'train[:10%]'), ('glue/rte', 'train')]
+
+
 def test_the_grid_widens_only_while_its_best_rate_is_at_an_edge():
   rec = lambda score: {'result': {'select': {'accuracy': score}}}
   grid = {3e-5: rec(50), 1e-4: rec(60), 3e-4: rec(70)}

@@ -114,9 +114,10 @@ def test_adamw_steps_land_on_the_same_parameters(embedding):
   np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_schedule_equals_the_optax_schedule():
-  factor = torch_peer.warmup_linear(3, 10)
-  schedule = train.learning_rate_schedule(1.0, 3, 10)
+@pytest.mark.parametrize('warmup', [0, 3])
+def test_schedule_equals_the_optax_schedule(warmup):
+  factor = torch_peer.warmup_linear(warmup, 10)
+  schedule = train.learning_rate_schedule(1.0, warmup, 10)
   np.testing.assert_allclose([factor(s) for s in range(12)], [float(schedule(s)) for s in range(12)], atol=1e-7)  # fmt: skip
 
 

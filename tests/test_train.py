@@ -140,6 +140,29 @@ def test_half_written_checkpoint_is_ignored(tmp_path):
   mgr.close()
 
 
+def test_resume_refuses_a_config_that_changes_the_run(tmp_path):
+  config = smoke.get_config()
+  checkpoint.write_config(str(tmp_path), config)
+  (tmp_path / 'checkpoints').mkdir()  # as Orbax leaves it before its first save
+  other = smoke.get_config()
+  other.data.sort_window_batches = 0  # other batches
+  checkpoint.check_resumes_same_run(str(tmp_path), other)  # nothing saved: nothing to continue
+  (tmp_path / 'checkpoints' / '6').mkdir()
+  with pytest.raises(checkpoint.CheckpointError, match='data.sort_window_batches: 64 there, 0 now'):
+    checkpoint.check_resumes_same_run(str(tmp_path), other)
+  later = smoke.get_config()
+  later.train.eval_every_steps = 3  # when it evaluates, not what it trains
+  checkpoint.check_resumes_same_run(str(tmp_path), later)
+
+
+@pytest.mark.parametrize(
+  'warmup,rates', [(0, [2.0, 1.5, 1.0, 0.5, 0.0]), (2, [0.0, 1.0, 2.0, 1.0, 0.0])]
+)
+def test_learning_rate_warms_up_then_decays_to_zero(warmup, rates):
+  schedule = train.learning_rate_schedule(2.0, warmup, 4)
+  assert [float(schedule(s)) for s in range(5)] == pytest.approx(rates)
+
+
 def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
   config = smoke.get_config()
   config.model.init_temperature = 0.0  # logits / 0 -> non-finite at the first step

@@ -157,7 +157,7 @@ class PeerModel(nn.Module):
 
 def warmup_linear(warmup: int, total: int):
   """The LambdaLR factor of pete_jax's schedule: 0 -> 1 over ``warmup``, then 1 -> 0 at ``total``."""
-  warmup, decay = max(warmup, 1), max(total - warmup, 1)
+  decay = max(total - warmup, 1)
   return lambda s: s / warmup if s < warmup else max(0.0, 1.0 - (s - warmup) / decay)
 
 

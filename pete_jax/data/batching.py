@@ -16,9 +16,10 @@ draws from thousands of random candidates.
 
 Epochs and leftovers: with N examples and global batch B, every epoch has
 floor(N / B) steps and trains on N - r distinct examples (r = N mod B). The r
-examples an epoch leaves out are put first in the next epoch's pool (so they
-are trained early in it, and no example is ever dropped: each epoch has no
-repeats, and an example left out of one epoch is trained in the next). The
+examples an epoch leaves out are put first in the next epoch's pool, so they
+are sure to be among its N - r trained examples (no example is ever dropped:
+each epoch has no repeats, and an example left out of one epoch is trained in
+the next, at a random step, since an epoch's batches are shuffled). The
 leftovers chain the epochs, so computing epoch e replays e cheap
 permutations (milliseconds each); results are cached.
 
@@ -194,7 +195,7 @@ class PairBatcher:
     return np.concatenate([carried_in, rest])
 
   def carried_over(self, epoch: int) -> np.ndarray:
-    """Example indices that `epoch` leaves out, trained first in epoch+1."""
+    """Example indices that `epoch` leaves out, sure to be trained in epoch+1."""
     if epoch < 0:
       return np.zeros(0, np.int64)
     for e in range(len(self._carried), epoch + 1):  # Replay the chain.

@@ -132,13 +132,11 @@ class TrainData:
     tokenizer: The run's tokenizer (id order applied); V = vocab_size.
     batcher: `batcher.batch_at(step)`.
     report: What was read and dropped.
-    pairs: The training pairs, in source order.
   """
 
   tokenizer: Tokenizer
   batcher: batching.PairBatcher
   report: ReadReport
-  pairs: list[SentencePair]
 
 
 def tokenizer_files(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
@@ -196,7 +194,7 @@ def prepare_training_data(
     process_index=process_index,
     process_count=process_count,
   )
-  return TrainData(tokenizer, batcher, report, pairs)
+  return TrainData(tokenizer, batcher, report)
 
 
 @dataclasses.dataclass

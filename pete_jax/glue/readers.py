@@ -23,7 +23,7 @@ from typing import Iterator
 from absl import logging
 import numpy as np
 
-from pete_jax.data import file_readers, tfds_reader
+from pete_jax.data import file_readers, sources, tfds_reader
 from pete_jax.data.records import (
   BadRowError,
   RawRow,
@@ -190,9 +190,11 @@ def rows(spec: str, task: Task, tfds_data_dir: str = '', download: bool = True):
   fmt, sep, rest = spec.partition(':')
   if not sep or fmt not in FORMATS or not rest:
     raise SourceError(f'bad source spec {spec!r}: expected format:location, format in {FORMATS}')
-  if fmt == 'tfds':
-    name, _, split = rest.partition(':')
-    return _tfds(name, split or 'train', task, tfds_data_dir or None, download)
+  if fmt == 'tfds':  # the pre-training data's TFDS grammar: NAME[:VERSION][:SPLIT]
+    tfds_spec = sources.parse_spec(spec)
+    return _tfds(
+      tfds_spec.location, tfds_spec.split or 'train', task, tfds_data_dir or None, download
+    )
   if fmt == 'glue_tsv':
     return _glue_tsv(rest, task)
   if fmt == 'msr_paraphrase':
