@@ -20,6 +20,7 @@ from typing import Any
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
@@ -262,7 +263,9 @@ def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict]
           shutil.rmtree(target)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.move(_step_dir(mgr, step), target)
-        mgr.reload()
+      # Then every process forgets the moved step, so that each can save it again.
+      multihost_utils.sync_global_devices(f'pete_jax: damaged step {step} moved')
+      mgr.reload()
       logging.warning(
         'Skipping a damaged checkpoint: %s. Moved it to %s; resuming from the '
         'newest intact checkpoint instead.',
