@@ -68,28 +68,31 @@ def run_sweep(
   """Trains a sweep's missing runs (``workers`` processes at a time) and writes its table;
   returns the table's path."""
   runs = sweeps.sweep_runs(sweep, os.path.join(results_dir, 'runs'))
+  # A moonshot search's tier: its table shows the one seed its choice reads, then the choice.
+  tier = sweep.removesuffix('_search')
+  search_tier = tier if sweep != tier and tier in sweeps.MOONSHOT_TIERS else None
 
   def table_jobs(r: sweeps.Run) -> list:
     # Every seed the run asks for, those this command trains, and any other with a record
-    # (a seed trained beyond the run's own is not dropped by a later --results_only), but
-    # a search shows the one seed its choice reads.
+    # (a seed trained beyond the run's own is not dropped by a later --results_only).
     trained_now = set(seeds) if not only or only in r.name else set()
     (probe,) = jobs_of(sweep, r, r.seeds[:1], steps, runs_dir, budget, results_dir)
-    recorded = set() if sweep.endswith('_search') else jobs.recorded_seeds(probe)
+    recorded = set() if search_tier else jobs.recorded_seeds(probe)
     table_seeds = tuple(sorted(set(r.seeds) | trained_now | recorded))
     return jobs_of(sweep, r, table_seeds, steps, runs_dir, budget, results_dir)
 
   def write_table() -> str:
-    rows = [tables.row_result(sweep, r, table_jobs(r)) for r in runs]
+    run_jobs = [table_jobs(r) for r in runs]
+    rows = [tables.row_result(sweep, r, js) for r, js in zip(runs, run_jobs)]
     path = tables.write(sweep, rows, results_dir)
     if sweep in ('lr_grid', 'schedule'):  # the choice on the selection set, and the curves
       lr_grid.write(rows, results_dir, sweep)
     if sweep == 'embedding_peers':  # parameters at every V, and the Pareto plot
-      first_jobs = {r.name: table_jobs(r)[0] for r in runs}
+      first_jobs = {r.name: js[0] for r, js in zip(runs, run_jobs)}
       embedding_peers.write(rows, first_jobs, results_dir)
-    tier = sweep.removesuffix('_search')
-    if sweep != tier and tier in sweeps.MOONSHOT_TIERS:  # the scores that make the choice
-      tables.append_choice(path, sweeps.moonshot_scores(os.path.join(results_dir, 'runs'), tier))
+    if search_tier:  # the scores that make the choice
+      choice = sweeps.moonshot_scores(os.path.join(results_dir, 'runs'), search_tier)
+      tables.append_choice(path, choice)
     return path
 
   path = write_table()
