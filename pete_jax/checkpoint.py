@@ -326,7 +326,7 @@ def load_step(
   Returns:
     The config, the parameter tree ``{'encoder': ..., 'loss': ...}`` and the step.
   """
-  config = read_config(workdir)
+  config = configuration.with_defaults(read_config(workdir))
   stage = stage or last_stage(workdir)
   if best and (stage == 'finetune' or not config.data.get('select_source')):
     other = ', or the pre-trained model (--stage=pretrain)' if stage == 'finetune' else ''

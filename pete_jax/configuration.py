@@ -9,7 +9,7 @@ import os
 
 import ml_collections
 
-from pete_jax import assets, published_weights
+from pete_jax import assets, default_config, published_weights
 from pete_jax.config_fields import get_field
 from pete_jax.data import id_order, sources, tokenizers
 from pete_jax.errors import UserError
@@ -52,6 +52,24 @@ def from_json(record: dict) -> ml_collections.ConfigDict:
     return config
 
   return tuples(ml_collections.ConfigDict(record))
+
+
+def with_defaults(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A saved config with every field added to the code since it was written set to its default.
+
+  A workdir's ``config.json`` holds the fields that existed when it was trained; the
+  model code reads every current field, and each new one defaults to the behaviour
+  from before it existed. Fields the code no longer has are kept as they were.
+  """
+
+  def overlay(base: dict, over: dict) -> dict:
+    for key, value in over.items():
+      both_sections = isinstance(value, dict) and isinstance(base.get(key), dict)
+      base[key] = overlay(base[key], value) if both_sections else value
+    return base
+
+  merged = overlay(default_config.get_config().to_dict(), saved.to_dict())
+  return from_json(merged)
 
 
 def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -243,7 +243,7 @@ def _read_record(folder: str) -> dict:
 def load_folder(folder: str) -> TrainedModel:
   """The model of an exported folder, every file checked against its SHA-256."""
   record = _read_record(folder)
-  config = configuration.from_json(record['config'])
+  config = configuration.with_defaults(configuration.from_json(record['config']))
   if config.tokenizer.kind == 'wordpiece':
     config.tokenizer.vocab_path = os.path.join(folder, VOCAB)
   else:

@@ -147,3 +147,15 @@ def test_export_refuses_a_non_empty_folder_and_leaves_nothing_half_written(train
   export.export(str(trained), str(out), overwrite=True)
   assert 'keep.txt' not in os.listdir(out) and (out / 'pete_model.json').exists()
   assert not [p for p in os.listdir(tmp_path) if '.tmp-' in p]
+
+
+def test_folder_exported_before_a_model_field_existed_still_loads(trained, tmp_path):
+  folder = pathlib.Path(export.export(str(trained), str(tmp_path / 'model')))
+  expected = SentenceEmbedder.from_pretrained(str(folder)).encode(SENTENCES)
+  record_path = folder / 'pete_model.json'
+  record = json.loads(record_path.read_text())
+  for field in ('embed_rank', 'hash_buckets', 'hash_functions', 'qr_modulus'):
+    del record['config']['model'][field]  # as written before the embedding peers existed
+  record_path.write_text(json.dumps(record))
+  vectors = SentenceEmbedder.from_pretrained(str(folder)).encode(SENTENCES)
+  np.testing.assert_allclose(vectors, expected, atol=1e-6)

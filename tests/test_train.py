@@ -224,3 +224,12 @@ def test_encode_api_serves_from_table(tmp_path, tiny_data):
     np.testing.assert_allclose(vector, np.asarray(direct)[0], atol=1e-5)
   with pytest.raises(TypeError):
     embedder.encode('one string')
+  # A workdir written before the embedding peers' fields existed still loads, with
+  # each missing field at its default (which is the behaviour before it existed).
+  config_path = tmp_path / 'config.json'
+  saved = json.loads(config_path.read_text())
+  for field in ('embed_rank', 'hash_buckets', 'hash_functions', 'qr_modulus'):
+    del saved['model'][field]
+  config_path.write_text(json.dumps(saved))
+  older = SentenceEmbedder.from_workdir(str(tmp_path))
+  np.testing.assert_allclose(older.encode(sentences, batch_size=2), vectors, atol=1e-6)
