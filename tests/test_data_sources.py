@@ -236,6 +236,40 @@ def test_several_sources_concatenate_and_empty_is_an_error(tmp_path):
     sources.load_nli_pairs(config)
 
 
+def test_one_source_left_with_no_pair_is_an_error_naming_it(tmp_path):
+  good, bad = tmp_path / 'good.csv', tmp_path / 'bad.csv'
+  good.write_text('premise,hypothesis,label\na,b,entailment\n')
+  bad.write_text('premise,hypothesis,label\n' + 'a,b,maybe\n' * 50)
+  config = _config(train_sources=(f'pairs_csv:{good}', f'pairs_csv:{bad}'))
+  with pytest.raises(SourceError, match=r'no NLI training pairs left(.|\n)*bad.csv: read 50'):
+    sources.load_nli_pairs(config)
+
+
+def test_csv_exports_of_integer_labels_and_blank_csv_lines(tmp_path):
+  """'0'/'1'/'2'/'-1' are the TFDS and Hugging Face label integers as a CSV writes them."""
+  path = tmp_path / 'hf_export.csv'
+  path.write_text('premise,hypothesis,label\nA,B,0\nC,D,1\n   \nE,F,2\nG,H,-1\nI,J,3\n \t \n')
+  pairs, report = sources.read_source(f'pairs_csv:{path}', 'nli', _config(label_filter='all'))
+  assert [(p.text_a, p.label) for p in pairs] == [
+    ('A', 'entailment'),
+    ('C', 'neutral'),
+    ('E', 'contradiction'),
+    ('G', None),
+  ]
+  assert report.read == 5 and dict(report.dropped) == {'unknown_label': 1}  # blank lines: no rows
+
+
+def test_a_carriage_return_inside_a_field_does_not_split_the_row(tmp_path):
+  path = tmp_path / 'pairs.tsv'
+  path.write_bytes(
+    b'premise\thypothesis\tlabel\r\nA man\rwalks.\tA man walks.\tentailment\r\n'
+    b'Too\tfew\r\nA dog.\tAn animal.\tentailment\n'
+  )
+  pairs, report = sources.read_source(f'pairs_tsv:{path}', 'nli', _config())
+  assert [p.text_a for p in pairs] == ['A man\rwalks.', 'A dog.']
+  assert report.first_where['wrong_column_count'] == f'{path}:3'
+
+
 def test_spec_parsing_and_kind_checks(tmp_path):
   assert sources.parse_spec('tfds:glue/stsb:validation') == (
     sources.SourceSpec('tfds', 'glue/stsb', 'validation')

@@ -111,9 +111,10 @@ def test_head_features():
     assert head.apply({'params': params}, u, v if pair else None).shape == (2, 3)
 
 
-def _fresh_model(tmp_path):
+def _fresh_model(tmp_path, **model_fields):
   """A tiny untrained encoder with the packaged BERT vocabulary (no pre-training needed)."""
   config = smoke.get_config()
+  config.model.update(model_fields)
   tokenizer = trained_model.pipeline.build_tokenizer(config, str(tmp_path))
   encoder = encoder_from_config(config.model, tokenizer.vocab_size, config.data.max_len)
   params = train.init_params(encoder, config, jax.random.key(0))['encoder']
@@ -158,6 +159,20 @@ def test_finetune_single_sentence_and_regression_tasks(tmp_path):
   config = _task_config('stsb', f'glue_tsv:{path}', f'glue_tsv:{path}', epochs=1)
   result = finetune.finetune(model, config, finetune.load_task_data(config))
   assert set(result['validation']) == {'pearson', 'spearman'}
+
+
+def test_a_mean_all_model_is_fine_tuned_at_the_length_it_was_trained_with(tmp_path):
+  """Its vector averages the padding too: a longer GLUE max_len would change what it computes."""
+  train_csv = _write_csv(tmp_path / 'train.csv', _nli_rows(64, 0))
+  dev_csv = _write_csv(tmp_path / 'dev.csv', _nli_rows(32, 1))
+  model = _fresh_model(tmp_path, pooling='mean_all')
+  results = []
+  for max_len in (model.config.data.max_len, model.config.data.max_len + 16):
+    config = _task_config('rte', f'nli_csv:{train_csv}', f'nli_csv:{dev_csv}', epochs=1)
+    config.max_len = max_len
+    results.append(finetune.finetune(model, config, finetune.load_task_data(config)))
+  assert results[0]['curve'][0]['loss'] == results[1]['curve'][0]['loss']
+  assert results[0]['validation'] == results[1]['validation']
 
 
 def test_ax_is_reported_as_not_scorable():

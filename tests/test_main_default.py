@@ -114,6 +114,20 @@ def test_offline_stops_fast_with_one_paragraph(tmp_path, monkeypatch):
   assert not (tmp_path / 'run' / 'config.json').exists()  # nothing written
 
 
+@pytest.mark.parametrize(
+  'proxy,host',
+  [
+    ('http://proxy.corp:3128', ('proxy.corp', 3128)),
+    ('proxy.corp:3128', ('proxy.corp', 3128)),  # no scheme: requests reads it as http
+    ('', ('nlp.stanford.edu', 443)),
+  ],
+)
+def test_network_probe_goes_where_the_download_goes(monkeypatch, proxy, host):
+  monkeypatch.delenv('https_proxy', raising=False)
+  monkeypatch.setenv('HTTPS_PROXY', proxy)
+  assert tfds_reader._download_host('snli') == host
+
+
 def test_main_command_verbatim_offline_has_no_traceback(tmp_path):
   """The command exactly as documented (plus a workdir and an empty TFDS dir), with no network."""
   env = dict(

@@ -3,7 +3,9 @@
 Each reader yields `RawRow`s; validation happens in `records.to_pair`, so
 readers only locate fields. Files are opened with errors='surrogateescape' so
 that one line of invalid UTF-8 becomes one 'undecodable' row instead of
-aborting the whole file.
+aborting the whole file. The first line is the exception: a file that does not
+start with valid UTF-8 is taken for another encoding (or a binary file) and
+refused as a whole, before any row is read.
 """
 
 from __future__ import annotations
@@ -46,14 +48,16 @@ def _check_text(path: str, fmt: str) -> None:
     )
 
 
-def _open(path: str, fmt: str) -> TextIO:
+def _open(path: str, fmt: str, newline: str = '\n') -> TextIO:
+  """A text file of ``fmt``. Lines end at '\n' only (a '\r\n' ending is stripped by the
+  readers), so a stray '\r' inside a field stays in its row; csv passes newline=''."""
   if os.path.isdir(path):
     raise SourceError(f'{fmt} source {path!r} is a directory; give the path of a file')
   if not os.path.isfile(path):
     raise SourceError(f'{fmt} source: no such file: {path!r} (absolute: {os.path.abspath(path)})')
   _check_text(path, fmt)
   # utf-8-sig drops a byte-order mark (some GLUE/MSR files carry one).
-  return open(path, encoding='utf-8-sig', errors='surrogateescape', newline='')
+  return open(path, encoding='utf-8-sig', errors='surrogateescape', newline=newline)
 
 
 def tsv_lines(path: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
@@ -124,7 +128,7 @@ def read_stsb_csv(path: str) -> Iterator[RawRow]:
 
 
 def _csv_rows(f: TextIO, path: str) -> Iterator[tuple[int, list[str]]]:
-  """(line number where the record ends, fields) of each non-empty record."""
+  """(line number where the record ends, fields) of each record that is not blank."""
   reader = csv.reader(f)
   while True:
     try:
@@ -133,7 +137,7 @@ def _csv_rows(f: TextIO, path: str) -> Iterator[tuple[int, list[str]]]:
       return
     except csv.Error as e:  # e.g. a NUL byte: the file is not CSV.
       raise SourceError(f'{path}:{reader.line_num}: not valid CSV: {e}') from e
-    if row:
+    if any(field.strip() for field in row):
       yield reader.line_num, row
 
 
@@ -148,7 +152,7 @@ def read_pairs(path: str, columns: Sequence[str], delimiter: str) -> Iterator[Ra
   """
   fmt = 'pairs_csv' if delimiter == ',' else 'pairs_tsv'
   if delimiter == ',':
-    f = _open(path, fmt)
+    f = _open(path, fmt, newline='')  # the csv module finds record ends itself
     rows = _csv_rows(f, path)
   else:
     f = None

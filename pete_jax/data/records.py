@@ -157,13 +157,20 @@ def decodable(text: str) -> bool:
 
 
 def _nli_label(target: str | int | float | None) -> str | None:
-  """Normalised NLI label, NO_GOLD, or raises KeyError if unknown."""
+  """Normalised NLI label, NO_GOLD, or raises KeyError if unknown.
+
+  Names ('entailment', SNLI's '-' for no gold label) or the TFDS/Hugging Face integers
+  (0 entailment, 1 neutral, 2 contradiction, -1 no gold), also as text, as CSV exports
+  of those datasets write them.
+  """
   if isinstance(target, str):
     value = target.strip().lower()
     if value in NLI_LABELS:
       return value
     if value == '-':  # SNLI/MNLI: annotators did not agree.
       return NO_GOLD
+    if value in ('0', '1', '2', '-1'):  # a CSV export of the TFDS/HF integers
+      return _nli_label(int(value))
     raise KeyError(value)
   if target is not None and not isinstance(target, bool):
     if target == -1:  # TFDS: -1 means no gold label.

@@ -192,7 +192,7 @@ def load_nli_pairs(config: ml_collections.ConfigDict) -> tuple[list[SentencePair
     report (`report.parts` has one report per source).
 
   Raises:
-    SourceError: a source is missing or malformed, or nothing is left.
+    SourceError: a source is missing or malformed, or leaves no pair.
   """
   specs = config.data.train_sources
   if isinstance(specs, str):
@@ -202,11 +202,12 @@ def load_nli_pairs(config: ml_collections.ConfigDict) -> tuple[list[SentencePair
   pairs, reports = [], []
   for spec in specs:
     source_pairs, report = read_source(spec, 'nli', config)
+    # Each source, not only their sum: one reduced to nothing is a wrong file or
+    # format (its report says which), not a smaller dataset.
+    _non_empty(source_pairs, report, 'NLI training')
     pairs.extend(source_pairs)
     reports.append(report)
-  report = ReadReport.merge(reports)
-  _non_empty(pairs, report, 'NLI training')
-  return pairs, report
+  return pairs, ReadReport.merge(reports)
 
 
 def load_sts_pairs(

@@ -106,6 +106,8 @@ def _builder_module(base: str) -> str | None:
 def _download_host(name: str) -> tuple[str, int]:
   """(host, port) a download of ``name`` first connects to: its server, or the HTTPS proxy."""
   proxy = os.environ.get('HTTPS_PROXY') or os.environ.get('https_proxy')
+  if proxy and '://' not in proxy:  # 'proxy.corp:3128' is valid for requests, and means http
+    proxy = f'http://{proxy}'
   base = _base_name(name)
   # Every GLUE task (MRPC's MSR files too) downloads from the same host as STS-B.
   default = _DOWNLOAD_URLS['glue/stsb' if base.startswith('glue/') else base]

@@ -134,14 +134,19 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
   """Fine-tunes ``model`` on the task; returns the scores (see the module docstring)."""
   start_time = time.time()
   task = get_task(config.task)
-  # A 'mean_all' model (converted official weights) is only defined padded to max_len.
-  lengths = batching.bucket_lengths(
-    config.max_len, config.buckets, pipeline.pads_to_max_len(model.config)
-  )
+  max_len = config.max_len
+  if model.config.model.pooling == 'mean_all' and model.config.data.max_len != max_len:
+    # Its sentence vector averages the padding too, so it is defined only at the one
+    # padded length the model was trained (or converted) with.
+    logging.info(
+      "'mean_all' model: max_len %d as it was trained, not %d", model.config.data.max_len, max_len
+    )
+    max_len = model.config.data.max_len
+  lengths = batching.bucket_lengths(max_len, config.buckets, pipeline.pads_to_max_len(model.config))
   encoded = {
-    'train': Encoded(data.train, model.tokenizer, config.max_len),
-    'select': Encoded(data.select, model.tokenizer, config.max_len),
-    **{k: Encoded(v, model.tokenizer, config.max_len) for k, v in data.validation.items()},
+    'train': Encoded(data.train, model.tokenizer, max_len),
+    'select': Encoded(data.select, model.tokenizer, max_len),
+    **{k: Encoded(v, model.tokenizer, max_len) for k, v in data.validation.items()},
   }
   tr = encoded['train']
   batcher = batching.PairBatcher(
@@ -152,6 +157,8 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
     seed=config.seed,
     scores=tr.labels,
     sort_window_batches=config.sort_window_batches,
+    process_index=jax.process_index(),  # each process feeds its own block of the batch
+    process_count=jax.process_count(),
   )
   num_steps = config.epochs * batcher.steps_per_epoch
   settings = ml_collections.ConfigDict(
