@@ -77,6 +77,15 @@ class GlueJob:
     """The run's record (committed, or written now from a finished workdir); None: not run."""
     record = read_json(self.record_path)
     result = read_json(os.path.join(self.workdir, RESULT_FILE))
+    for where, found in ((self.record_path, record and record['result']), (self.workdir, result)):
+      # Found by model name alone: a record of another pre-trained model would be reported
+      # under this one.
+      source = found and found.get('pretrained')
+      if source and os.path.normpath(source) != os.path.normpath(self.pretrained):
+        raise ValueError(
+          f'{where} fine-tuned {source}, not {self.pretrained}: move it away, or give this '
+          'pre-trained model another name.'
+        )
     if record is None and result is not None:
       runner = read_json(os.path.join(self.workdir, jobs.RUNNER_FILE), {})
       result.pop('config', None)  # the command says it

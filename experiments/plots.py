@@ -122,7 +122,10 @@ def training_curves(records_dir: str, out: str) -> str | None:
     spearman = np.mean([r['metrics']['pretrain']['spearman'] for r in records])
     label = run if panel != 1 else name
     axes[list(budgets).index(budget), panel].plot(
-      steps, np.mean(same, axis=0), lw=1, label=f'{label} (n={len(same)}, STS-B {spearman:.1f})'
+      steps,
+      np.mean(same, axis=0),
+      lw=1,
+      label=f'{label} (n={len(same)}, zero-shot STS-B {spearman:.1f})',
     )
   for row, text in zip(axes, budgets.values()):
     for ax, title in zip(row, panels):

@@ -37,7 +37,12 @@ _WORKERS = flags.DEFINE_integer(
   'Training processes at a time (a GPU fits several of these small models; on a CPU they '
   'share the cores).',
 )
-_RESULTS_DIR = flags.DEFINE_string('results_dir', 'experiments/results', 'Where tables go.')
+_RESULTS_DIR = flags.DEFINE_string(
+  'results_dir',
+  'experiments/results',
+  'Where tables go, and where run records are read and written (<results_dir>/runs): another '
+  'folder starts without the committed records, so their runs count as not run.',
+)
 
 
 def jobs_of(
@@ -72,12 +77,16 @@ def run_sweep(
   tier = sweep.removesuffix('_search')
   search_tier = tier if sweep != tier and tier in sweeps.MOONSHOT_TIERS else None
 
+  # The tables of a choice show the seeds the choice reads: a moonshot search tier's one,
+  # and the curves of lr_grid and schedule (whose shared workdirs hold Table 1's other seeds).
+  own_seeds_only = bool(search_tier) or sweep in ('lr_grid', 'schedule')
+
   def table_jobs(r: sweeps.Run) -> list:
     # Every seed the run asks for, those this command trains, and any other with a record
     # (a seed trained beyond the run's own is not dropped by a later --results_only).
     trained_now = set(seeds) if not only or only in r.name else set()
     (probe,) = jobs_of(sweep, r, r.seeds[:1], steps, runs_dir, budget, results_dir)
-    recorded = set() if search_tier else jobs.recorded_seeds(probe)
+    recorded = set() if own_seeds_only else jobs.recorded_seeds(probe)
     table_seeds = tuple(sorted(set(r.seeds) | trained_now | recorded))
     return jobs_of(sweep, r, table_seeds, steps, runs_dir, budget, results_dir)
 

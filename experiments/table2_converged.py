@@ -113,5 +113,9 @@ def main(argv):
 if __name__ == '__main__':
   flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the table.')
   flags.DEFINE_string('runs_dir', 'runs', 'Where the workdirs are.')
-  flags.DEFINE_string('results_dir', 'experiments/results', 'Where tables go.')
+  flags.DEFINE_string(
+    'results_dir',
+    'experiments/results',
+    'Where tables go, and where run records are read and written (<results_dir>/runs).',
+  )
   app.run(main)

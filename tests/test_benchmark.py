@@ -48,13 +48,17 @@ def peers_run(tmp_path_factory, tiny_data_dir):
 
 def test_peers_section(peers_run):
   """One row per embedding of the embedding_peers sweep (SentencePiece rows left out)."""
-  from experiments import sweeps  # pylint: disable=import-outside-toplevel
+  from experiments import jobs, run, sweeps  # pylint: disable=import-outside-toplevel
 
   out, results = peers_run
   rows = results['peers']
-  names = [r.name for r in sweeps.embedding_peers() if 'SentencePiece' not in r.name]
-  names.remove('learned, dropout 0.1 (Table 1)')  # the same module as 'learned, dropout 0'
-  assert [r['name'] for r in rows] == names
+  peers = {r.name: r for r in sweeps.embedding_peers() if 'SentencePiece' not in r.name}
+  for same_module in ('learned, dropout 0.1 (Table 1)', 'learned, dropout 0.1, torch init N(0, 1)'):
+    del peers[same_module]  # the module of 'learned, dropout 0'
+  assert [r['name'] for r in rows] == list(peers)
+  for r in rows:  # each timed as the sweep trains it
+    (job,) = run.jobs_of('embedding_peers', peers[r['name']], (0,), 0, 'runs')
+    assert r['embedding'] == jobs.job_config(job).model.embedding, r['name']
   assert {r['vocab_size'] for r in rows} == {8192}
   for r in rows:
     for key in (

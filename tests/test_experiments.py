@@ -328,6 +328,17 @@ def test_schedule_sweep_reports_curves_without_a_choice(tmp_path):
   assert '**' not in text and 'edge of the grid' not in text
 
 
+def test_schedule_table_shows_the_seed_its_curves_draw(tmp_path):
+  """Its rows share Table 1's 1x256 workdirs, whose records hold seeds 1 and 2 as well."""
+  results = tmp_path / 'results'
+  shutil.copytree(REPO / 'experiments' / 'results' / 'runs', results / 'runs')
+  path = run.run_sweep(
+    'schedule', results_only=True, results_dir=str(results), runs_dir=str(tmp_path / 'runs')
+  )
+  rows = json.loads(pathlib.Path(path).with_suffix('.json').read_text(encoding='utf-8'))['rows']
+  assert [[s['seed'] for s in row['seeds']] for row in rows] == [[0], [0]]
+
+
 def test_converged_budget_keeps_the_reduced_budget_but_the_rate_and_steps():
   from configs import converged, reduced  # pylint: disable=import-outside-toplevel
 

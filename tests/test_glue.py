@@ -229,6 +229,9 @@ def test_suite_chooses_the_rate_on_the_selection_split_and_skips_finished_runs(
   before = (tmp_path / 'results' / 'glue.json').read_text()
   glue_suite.run_suite({'tiny': pretrained}, ['rte'], (0, 1), **dirs)
   assert (tmp_path / 'results' / 'glue.json').read_text() == before
+  # Records are found by model name: another pre-trained model under that name is refused.
+  with pytest.raises(ValueError, match=f'fine-tuned {pretrained}, not .*other'):
+    glue_suite.run_suite({'tiny': str(tmp_path / 'other')}, ['rte'], (0, 1), **dirs)
 
 
 @pytest.mark.parametrize(
