@@ -48,7 +48,7 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained (or converted) with."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
-    raise FileNotFoundError(
+    raise CheckpointError(
       f'{path} not found: {workdir!r} is not a pete_jax workdir '
       '(train one with pete_jax.main or convert official weights).'
     )
@@ -326,6 +326,8 @@ def load_step(
   Returns:
     The config, the parameter tree ``{'encoder': ..., 'loss': ...}`` and the step.
   """
+  if best and step is not None:
+    raise CheckpointError('--step and --best each pick a checkpoint: give one of them.')
   config = configuration.with_defaults(read_config(workdir))
   stage = stage or last_stage(workdir)
   if best and (stage == 'finetune' or not config.data.get('select_source')):

@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pete_jax import default_config, logs, published_weights
+from pete_jax import default_config, logs, published_weights, workdir_lock
 from pete_jax.encoder import encoder_from_config
+from pete_jax.errors import UserError, exit_with
 from pete_jax.layers import rope_angles
 
 Params = dict
@@ -44,6 +45,10 @@ class Sizes:
     return self.d_model // self.num_heads
 
 
+class ConversionError(UserError, ValueError):
+  """Weights that are not an official state_dict, or a workdir that cannot take them."""
+
+
 def load_state_dict(path: str) -> dict[str, np.ndarray]:
   """The tensors of a ``torch.save``d state_dict as float32 numpy arrays (CPU only)."""
   try:
@@ -52,9 +57,19 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
     raise ImportError(
       'Reading official PyTorch weights needs torch: pip install -e .[convert]'
     ) from e
-  state = torch.load(path, map_location='cpu', weights_only=True)
+  if not os.path.isfile(path):
+    raise ConversionError(f'--weights: no such file: {path!r}')
+  try:
+    state = torch.load(path, map_location='cpu', weights_only=True)
+  except Exception as e:  # torch raises pickle, zip and runtime errors for a file it cannot read
+    raise ConversionError(
+      f'{path} is not a PyTorch state_dict file (torch.load: {type(e).__name__}: '
+      f'{str(e).splitlines()[0] if str(e) else ""}); give the .pt file of the official weights.'
+    ) from None
   if not isinstance(state, Mapping):
-    raise ValueError(f'{path}: expected a state_dict (name -> tensor), got {type(state).__name__}')
+    raise ConversionError(
+      f'{path}: expected a state_dict (name -> tensor), got {type(state).__name__}'
+    )
   return {k: v.detach().to(torch.float32).numpy() for k, v in state.items()}
 
 
@@ -75,7 +90,7 @@ def infer_sizes(state: Mapping[str, np.ndarray]) -> Sizes:
   """
   layer_ids = {int(m.group(1)) for k in state if (m := re.match(r'layers\.(\d+)\.', k))}
   if not layer_ids:
-    raise ValueError(
+    raise ConversionError(
       f'state_dict has no layers.N.* keys: not an official TAN state_dict. Keys: {sorted(state)}'
     )
   d = _first(
@@ -88,15 +103,15 @@ def infer_sizes(state: Mapping[str, np.ndarray]) -> Sizes:
     ],
   )
   if d is None:
-    raise ValueError(
+    raise ConversionError(
       'cannot infer d_model: missing keys norm.weight, mlp.bias, pooler.dense.bias, mlp.weight'
     )
   freqs = sorted(k for k in state if re.fullmatch(r'layers\.\d+\.rope\.inv_freq', k))
   if not freqs:
-    raise ValueError('cannot infer the head count: missing key layers.0.rope.inv_freq')
+    raise ConversionError('cannot infer the head count: missing key layers.0.rope.inv_freq')
   head_dim = 2 * state[freqs[0]].shape[0]
   if head_dim == 0 or d % head_dim:
-    raise ValueError(
+    raise ConversionError(
       f'{freqs[0]} has {head_dim // 2} entries: head_dim {head_dim} does not divide d_model {d}'
     )
   ffn = (
@@ -162,7 +177,9 @@ def check_state_dict(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
     if k in state and tuple(state[k].shape) != expected[k]
   ]
   if problems:
-    raise ValueError(f'Not an official TAN state_dict for {sizes}:\n  ' + '\n  '.join(problems))
+    raise ConversionError(
+      f'Not an official TAN state_dict for {sizes}:\n  ' + '\n  '.join(problems)
+    )
 
 
 def check_rope(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
@@ -173,7 +190,7 @@ def check_rope(state: Mapping[str, np.ndarray], sizes: Sizes) -> None:
     stored = state[f'layers.{i}.rope.inv_freq']
     err = float(np.max(np.abs(stored - computed) / computed))
     if err > 1e-6:
-      raise ValueError(
+      raise ConversionError(
         f'layers.{i}.rope.inv_freq differs from 1/10000^(2j/{hd}) '
         f'(max relative error {err:.3g}): RoPE base or head_dim not as expected'
       )
@@ -249,17 +266,30 @@ def write_workdir(workdir: str, config: ml_collections.ConfigDict, encoder_param
 def convert(
   weights: str, workdir: str, eval_source: str = ''
 ) -> tuple[ml_collections.ConfigDict, Params]:
-  """Converts ``weights`` and writes the workdir; returns (config, encoder params)."""
+  """Converts ``weights`` and writes the workdir; returns (config, encoder params).
+
+  The workdir must be new (or empty): writing over a trained run would replace its
+  config and leave its checkpoints unreadable.
+  """
+  if os.path.exists(workdir) and (not os.path.isdir(workdir) or os.listdir(workdir)):
+    raise ConversionError(
+      f'--workdir {workdir} exists and is not an empty folder; converted weights go into a '
+      'new workdir.'
+    )
   sizes, params = to_flax(load_state_dict(weights))
   config = official_config(sizes, eval_source)
-  write_workdir(workdir, config, params)
+  with workdir_lock.hold(workdir):
+    write_workdir(workdir, config, params)
   return config, params
 
 
 def main(argv: Sequence[str]) -> None:
   logs.start_command(argv)
   f = flags.FLAGS
-  config, _ = convert(f.weights, f.workdir, f.eval_source)
+  try:
+    config, _ = convert(f.weights, f.workdir, f.eval_source)
+  except UserError as e:
+    raise exit_with(e) from None
   m = config.model
   print(
     f'Converted {f.weights} -> {f.workdir}: {m.num_layers} layer(s), '

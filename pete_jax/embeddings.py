@@ -81,7 +81,12 @@ class FourierEmbed(nn.Module):
 
   @nn.compact
   def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
+    """``[..., features]`` for integer ``ids``; an id outside [0, V) gives NaNs (``nn.Embed``
+    does so past V): a periodic basis would otherwise alias it silently onto another id."""
     del deterministic  # No dropout; the argument keeps the baseline's signature.
+    ids = jnp.asarray(ids)
+    if not jnp.issubdtype(ids.dtype, jnp.integer):
+      raise TypeError(f'FourierEmbed takes integer token ids, got dtype {ids.dtype}.')
     t = self.features_of(ids).astype(self.dtype)
     if self.mlp == 'linear':
       t = t + nn.Dense(
@@ -100,7 +105,9 @@ class FourierEmbed(nn.Module):
         param_dtype=self.param_dtype,
         name='mlp',
       )(t)
-    return rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(t)
+    out = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(t)
+    in_range = (ids >= 0) & (ids < self.num_embeddings)
+    return jnp.where(in_range[..., None], out, jnp.nan)
 
   def embedding_table(self) -> jax.Array:
     """The whole ``[V, d]`` table, so that a trained model serves with a plain lookup."""

@@ -145,6 +145,25 @@ def _card(record: dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _check_out(workdir: str, out: str, overwrite: bool) -> None:
+  """``out`` must be new, empty, or (with ``overwrite``) a model folder: never anything else,
+  since replacing it deletes it."""
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise ModelFolderError(f'--out {out} is a file; give the path of a folder to write.')
+  source, target = os.path.realpath(workdir), os.path.realpath(out)
+  if source == target or source.startswith(target + os.sep):
+    raise ModelFolderError(f'--out {out} holds the workdir {workdir}; export to another folder.')
+  if not os.path.isdir(out) or not os.listdir(out):
+    return
+  if not overwrite:
+    raise ModelFolderError(f'{out} exists and is not empty; pass --overwrite to replace it.')
+  if not os.path.exists(os.path.join(out, MODEL_JSON)):
+    raise ModelFolderError(
+      f'{out} is not a pete_jax model folder (it has no {MODEL_JSON}): --overwrite replaces '
+      'only a model folder written by export. Give another --out.'
+    )
+
+
 def export(
   workdir: str,
   out: str,
@@ -161,13 +180,12 @@ def export(
     step: a specific checkpoint; default the latest (the best with ``best``).
     best: take the checkpoint with the best selection-set Spearman (see ``checkpoint.load_step``).
     stage: 'pretrain' or 'finetune'; default the run's last (``checkpoint.last_stage``).
-    overwrite: replace an existing ``out``.
+    overwrite: replace an existing model folder ``out``.
   """
   from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: export only)
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
 
-  if os.path.exists(out) and os.listdir(out) and not overwrite:
-    raise ModelFolderError(f'{out} exists and is not empty; pass --overwrite to replace it.')
+  _check_out(workdir, out, overwrite)
   stage = stage or checkpoint.last_stage(workdir)
   model = load_workdir(workdir, step, best, stage)
   config, step = model.config, model.step

@@ -12,13 +12,15 @@ learned baseline. ``from_pretrained`` needs neither Orbax nor the workdir.
 """
 
 import functools
+import io
+import os
 from typing import Sequence
 
 from absl import app, flags
 import jax
 import numpy as np
 
-from pete_jax import logs
+from pete_jax import files, logs
 from pete_jax.data import pipeline
 from pete_jax.errors import UserError, exit_with
 from pete_jax.evaluate import encode_sequences
@@ -58,27 +60,37 @@ class SentenceEmbedder:
     """``[len(sentences), d]`` float32 sentence vectors (the pooled output)."""
     if isinstance(sentences, str):
       raise TypeError('encode() takes a list of sentences, not one string.')
-    if not sentences:
+    if len(sentences) == 0:
       return np.zeros((0, self.encoder.config.d_model), np.float32)
     ids = self.tokenizer.encode(list(sentences), self.config.data.max_len)
-    return encode_sequences(self._encode, ids, self.lengths, min(batch_size, len(ids)))
+    # Batches of a power of two (filled up with copies): a few compiled shapes serve
+    # every number of sentences, not one per list length.
+    batch = min(batch_size, 1 << (len(ids) - 1).bit_length())
+    return encode_sequences(self._encode, ids, self.lengths, batch)
 
 
 def main(argv: Sequence[str]) -> None:
   logs.start_command(argv)
   f = flags.FLAGS
+  output = f.output if f.output.endswith('.npy') else f'{f.output}.npy'  # as np.save names it
   try:
+    out_dir = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(out_dir):  # found now, not after encoding every line
+      raise UserError(f'--output {output}: folder {out_dir} does not exist')
     embedder = SentenceEmbedder.from_pretrained(f.model)
-    with open(f.input, encoding='utf-8') as fh:
-      # Every line, blank ones too: row i of the output is line i of the input.
+    # Lines end at '\n' only (a stray '\r' stays inside its sentence), and every line
+    # counts, blank ones too: row i of the output is line i of the input.
+    with open(f.input, encoding='utf-8', newline='\n') as fh:
       sentences = [line.rstrip('\r\n') for line in fh]
   except (UserError, OSError, UnicodeDecodeError) as e:
     raise exit_with(UserError(str(e))) from None
   vectors = embedder.encode(sentences, f.batch_size)
-  np.save(f.output, vectors)
+  buffer = io.BytesIO()
+  np.save(buffer, vectors)
+  files.write_bytes(output, buffer.getvalue())  # atomic: never a half-written .npy
   blank = sum(not s.strip() for s in sentences)
   note = f' ({blank} blank lines encoded as the empty sentence)' if blank else ''
-  print(f'{len(sentences)} lines -> {f.output} {vectors.shape} float32{note}')
+  print(f'{len(sentences)} lines -> {output} {vectors.shape} float32{note}')
 
 
 if __name__ == '__main__':
@@ -93,5 +105,5 @@ if __name__ == '__main__':
     required=True,
   )
   flags.DEFINE_string('output', None, 'Where to write the [n, d] vectors (.npy).', required=True)
-  flags.DEFINE_integer('batch_size', 256, 'Sentences per batch.')
+  flags.DEFINE_integer('batch_size', 256, 'Sentences per batch.', lower_bound=1)
   app.run(main)

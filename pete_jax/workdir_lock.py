@@ -43,6 +43,8 @@ def hold(workdir: str) -> Iterator[None]:
   The lock file itself stays (removing it would let a third process lock a new
   file while a second still holds the old one).
   """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f'--workdir {workdir} is a file; give the path of a folder.')
   os.makedirs(workdir, exist_ok=True)
   lock = filelock.FileLock(os.path.join(workdir, LOCK_FILE), timeout=0)
   try:

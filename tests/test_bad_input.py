@@ -14,6 +14,7 @@ from configs import smoke
 from pete_jax import checkpoint, configuration, workdir_lock
 from pete_jax.data import sources
 from pete_jax.data.records import SourceError
+from pete_jax.errors import UserError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV_ONE_DEVICE = {'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
@@ -94,6 +95,15 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_ends(tmp_path, tiny_
     assert 'pass another --workdir' in line
     assert not (workdir / 'checkpoints').exists()
   assert run_main(workdir).returncode == 0  # released on exit of the first
+
+
+def test_a_workdir_that_is_a_file_is_refused(tmp_path):
+  path = tmp_path / 'notes.txt'
+  path.write_text('mine')
+  with pytest.raises(UserError, match='is a file; give the path of a folder'):
+    with workdir_lock.hold(str(path)):
+      pass
+  assert path.read_text() == 'mine'
 
 
 def test_lock_of_a_killed_process_is_released(tmp_path):
@@ -214,3 +224,16 @@ def test_best_checkpoint_needs_a_selection_set(tmp_path):
   checkpoint.write_config(str(tmp_path), config)
   with pytest.raises(checkpoint.CheckpointError, match='pretrain stage'):
     checkpoint.load_step(str(tmp_path), best=True)
+  with pytest.raises(checkpoint.CheckpointError, match='give one of them'):
+    checkpoint.load_step(str(tmp_path), step=6, best=True)
+
+
+def test_commands_name_a_missing_workdir_without_a_traceback(tmp_path):
+  missing = tmp_path / 'nope'
+  for module, *args in (
+    ('pete_jax.evaluate', f'--workdir={missing}'),
+    ('pete_jax.glue.main', '--config=configs/glue.py:rte,local', f'--pretrained={missing}',
+     f'--workdir={tmp_path / "glue"}'),
+  ):  # fmt: skip
+    result = run_module(module, *args)
+    assert result.returncode == 1 and 'is not a pete_jax workdir' in last_line(result), module

@@ -45,6 +45,19 @@ def test_fourier_embed_under_jit_vmap_grad():
   assert mlp_grad.shape == (16, 16) and float(jnp.abs(mlp_grad).sum()) > 0
 
 
+def test_ids_outside_the_vocabulary_give_nan_and_float_ids_are_refused_as_nn_embed():
+  """A periodic basis would map id V - 1 + j onto id j's code: an id past the vocabulary (a
+  tokenizer with added tokens) must not alias silently."""
+  ids = jnp.array([0, 1, 99, 100, 198, -1])
+  fourier, table = FourierEmbed(100, 16), nn.Embed(100, 16)
+  out = fourier.apply(fourier.init(jax.random.key(0), ids), ids)
+  assert np.isfinite(out[:3]).all() and np.isnan(out[3:]).all()
+  out = table.apply(table.init(jax.random.key(0), ids), ids)  # nn.Embed: the same past V
+  assert np.isfinite(out[:3]).all() and np.isnan(out[3:5]).all()
+  with pytest.raises(TypeError, match='integer token ids'):
+    fourier.init(jax.random.key(0), jnp.array([1.0, 2.0]))
+
+
 def test_basis_has_no_parameters_and_output_is_normalised_residual():
   embed = FourierEmbed(100, 16, mlp='none')
   params = embed.init(jax.random.key(0), IDS)

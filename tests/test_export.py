@@ -84,31 +84,39 @@ def test_round_trip_gives_the_same_vectors_without_orbax_or_workdir(trained, tmp
 
 def test_encode_command_writes_vectors(trained, tmp_path):
   folder = export.export(str(trained), str(tmp_path / 'model'))
-  lines = [SENTENCES[0], '', *SENTENCES[1:]]  # a blank line keeps its row
-  (tmp_path / 'in.txt').write_text('\n'.join(lines) + '\n')
+  # A blank line keeps its row; a stray CR stays inside its line; CRLF endings are endings.
+  lines = [SENTENCES[0], '', 'A man\rplays.', *SENTENCES[1:]]
+  (tmp_path / 'in.txt').write_bytes(('\r\n'.join(lines) + '\r\n').encode())
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
-  result = subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      'pete_jax.inference',
-      f'--model={folder}',
-      f'--input={tmp_path / "in.txt"}',
-      f'--output={tmp_path / "v.npy"}',
-    ],
-    cwd=REPO,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
+
+  def encode(output):
+    return subprocess.run(
+      [
+        sys.executable,
+        '-m',
+        'pete_jax.inference',
+        f'--model={folder}',
+        f'--input={tmp_path / "in.txt"}',
+        f'--output={output}',
+      ],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
+
+  result = encode(tmp_path / 'v')  # np.save's name: v.npy
   assert result.returncode == 0, result.stderr[-3000:]
+  vectors = np.load(tmp_path / 'v.npy')
+  assert vectors.shape[0] == len(lines)
   np.testing.assert_allclose(
-    np.load(tmp_path / 'v.npy'),
-    SentenceEmbedder.from_pretrained(folder).encode(lines),
-    atol=1e-6,
+    vectors, SentenceEmbedder.from_pretrained(folder).encode(lines), atol=1e-6
   )
-  assert '1 blank lines' in result.stdout
+  assert '1 blank lines' in result.stdout and f'-> {tmp_path / "v.npy"} ' in result.stdout
+  missing = encode(tmp_path / 'no_such_folder' / 'v.npy')
+  assert missing.returncode == 1 and 'no_such_folder does not exist' in missing.stderr
+  assert 'Traceback' not in missing.stderr
 
 
 def _flip_byte(path: pathlib.Path) -> None:
@@ -144,9 +152,19 @@ def test_export_refuses_a_non_empty_folder_and_leaves_nothing_half_written(train
   with pytest.raises(export.ModelFolderError, match='--overwrite'):
     export.export(str(trained), str(out))
   assert os.listdir(out) == ['keep.txt']
+  with pytest.raises(export.ModelFolderError, match='not a pete_jax model folder'):
+    export.export(str(trained), str(out), overwrite=True)  # replaces only a model folder
+  assert os.listdir(out) == ['keep.txt']
+  (out / 'keep.txt').unlink()
+  export.export(str(trained), str(out))
+  (out / 'extra.txt').write_text('left by hand')
   export.export(str(trained), str(out), overwrite=True)
-  assert 'keep.txt' not in os.listdir(out) and (out / 'pete_model.json').exists()
+  assert 'extra.txt' not in os.listdir(out) and (out / 'pete_model.json').exists()
   assert not [p for p in os.listdir(tmp_path) if '.tmp-' in p]
+  for target in (trained, trained.parent):  # the workdir itself, or a folder holding it
+    with pytest.raises(export.ModelFolderError, match='holds the workdir'):
+      export.export(str(trained), str(target), overwrite=True)
+  assert (trained / 'checkpoints').is_dir()
 
 
 def test_folder_exported_before_a_model_field_existed_still_loads(trained, tmp_path):

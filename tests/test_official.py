@@ -225,3 +225,21 @@ def test_every_official_behaviour_switch_builds_a_working_model(shared_data, tmp
       set_field(modified, dotted, value)
     vectors = _model(modified).apply({'params': loaded['encoder']}, ids, ids != 0)
     assert vectors.shape == (1, 64) and np.isfinite(vectors).all(), setting
+
+
+def test_refuses_a_used_workdir_and_files_that_are_not_weights(shared_data, tmp_path):
+  weights = str(shared_data / 'official_weights' / 'tan_1_64.pt')
+  trained = tmp_path / 'trained'
+  trained.mkdir()
+  (trained / 'config.json').write_text('{"a trained run": true}')
+  with pytest.raises(co.ConversionError, match='exists and is not an empty folder'):
+    co.convert(weights, str(trained))
+  assert (trained / 'config.json').read_text() == '{"a trained run": true}'
+  assert sorted(p.name for p in trained.iterdir()) == ['config.json']
+  text = tmp_path / 'notes.pt'
+  text.write_text('not weights\n')
+  with pytest.raises(co.ConversionError, match='is not a PyTorch state_dict file'):
+    co.convert(str(text), str(tmp_path / 'new'))
+  with pytest.raises(co.ConversionError, match='no such file'):
+    co.convert(str(tmp_path / 'missing.pt'), str(tmp_path / 'new'))
+  assert not (tmp_path / 'new').exists()

@@ -53,7 +53,10 @@ def test_training_curves_average_the_seeds_of_each_run(tmp_path, monkeypatch):
   out = plots.training_curves(str(records), str(tmp_path / 'curves.png'))
   assert out and (tmp_path / 'curves.png').stat().st_size > 0
   by_label = {label: y for _, y, label in plotted}
-  assert by_label['learned_1x256 (n=2, zero-shot STS-B 60.5)'] == [8.0, 7.0]  # the mean of the two seeds
+  assert by_label['learned_1x256 (n=2, zero-shot STS-B 60.5)'] == [
+    8.0,
+    7.0,
+  ]  # the mean of the two seeds
   titles = {label: ax.get_title() for ax, _, label in plotted}
   assert by_label['learned_1x256 (n=1, zero-shot STS-B 75.0)'] == [5.0, 4.0]
   assert 'converged' in titles['learned_1x256 (n=1, zero-shot STS-B 75.0)']

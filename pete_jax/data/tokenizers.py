@@ -26,8 +26,15 @@ from tokenizers import processors
 
 from pete_jax import assets
 from pete_jax import files
+from pete_jax.errors import UserError
 
 KINDS = ('wordpiece', 'sentencepiece')  # tokenizer.kind
+
+
+class TokenizerFileError(UserError, FileNotFoundError):
+  """A vocabulary or SentencePiece model file that is not there."""
+
+
 SPM_FILENAME = 'spm.model'
 _BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 # SentencePiece ids chosen at training time; pad 0 like BERT's [PAD].
@@ -79,7 +86,7 @@ class WordPieceTokenizer:
   def __init__(self, vocab_path: str, lowercase: bool = True):
     vocab_path = assets.vocab_file(vocab_path)
     if not os.path.isfile(vocab_path):
-      raise FileNotFoundError(
+      raise TokenizerFileError(
         f'WordPiece vocab not found: {vocab_path!r} '
         f'(absolute: {os.path.abspath(vocab_path)}); '
         'set tokenizer.vocab_path'
@@ -124,7 +131,7 @@ class SentencePieceTokenizer:
 
   def __init__(self, model_path: str):
     if not os.path.isfile(model_path):
-      raise FileNotFoundError(f'SentencePiece model not found: {model_path!r}')
+      raise TokenizerFileError(f'SentencePiece model not found: {model_path!r}')
     self._sp = spm.SentencePieceProcessor(model_file=model_path)
     if self._sp.pad_id() != 0:
       raise ValueError(

@@ -24,8 +24,9 @@ RESULT_FILE = 'glue_result.json'
 
 def run(config, pretrained: str, workdir: str, best: bool = False) -> dict:
   """Fine-tunes ``pretrained``'s model as ``config`` says; writes and returns the result."""
-  data = finetune.load_task_data(config)  # bad input stops the run before any training
+  # The model first (the quicker check), then the data: bad input stops before any training.
   model = load_workdir(pretrained, best=best, stage='pretrain')
+  data = finetune.load_task_data(config)
   result = finetune.finetune(model, config, data)
   result.update(pretrained=pretrained, pretrained_step=model.step, config=config.to_dict())
   os.makedirs(workdir, exist_ok=True)
