@@ -14,7 +14,7 @@ import jax
 from ml_collections import config_flags
 
 from pete_jax import devices, logs, train
-from pete_jax.errors import UserError, exit_with
+from pete_jax.errors import UserError, exit_with, parse_config_flags
 
 
 def default_workdir(config_arg: str) -> str:
@@ -49,4 +49,4 @@ if __name__ == '__main__':
     'workdir', None, 'Directory for checkpoints, logs and metrics (default: runs/<config name>).'
   )
   flags.mark_flags_as_required(['config'])
-  app.run(main)
+  app.run(main, flags_parser=parse_config_flags)

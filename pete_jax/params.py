@@ -18,6 +18,7 @@ import sentencepiece
 from pete_jax import assets, logs, published_weights
 from pete_jax.data.tokenizers import SPM_FILENAME
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
+from pete_jax.errors import parse_config_flags
 
 
 def param_shapes(model: SentenceEncoder) -> dict:
@@ -76,4 +77,4 @@ if __name__ == '__main__':
     'Vocabulary size when the config leaves it 0 '
     '(default: the number of lines of tokenizer.vocab_path).',
   )
-  app.run(main)
+  app.run(main, flags_parser=parse_config_flags)

@@ -237,3 +237,14 @@ def test_commands_name_a_missing_workdir_without_a_traceback(tmp_path):
   ):  # fmt: skip
     result = run_module(module, *args)
     assert result.returncode == 1 and 'is not a pete_jax workdir' in last_line(result), module
+
+
+def test_config_overrides_that_do_not_apply_are_one_error_line(tmp_path):
+  """ml_collections applies them while absl parses the flags, before main runs."""
+  result = run_main(tmp_path / 'run', '--config.train.nonexistent=1')
+  assert result.returncode == 1 and "'nonexistent'" in last_line(result)
+  assert last_line(result).startswith('error: the --config flags do not apply')
+  result = run_module('pete_jax.glue.main', '--config=configs/glue.py:squad', '--pretrained=x')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  assert "error: ValueError: unknown task 'squad'" in result.stderr
+  assert not (tmp_path / 'run').exists()

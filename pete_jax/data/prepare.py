@@ -17,7 +17,7 @@ import ml_collections
 
 from pete_jax import logs
 from pete_jax.data import sources, tfds_reader
-from pete_jax.errors import UserError, exit_with
+from pete_jax.errors import UserError, exit_with, parse_config_flags
 
 
 def tfds_splits(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
@@ -61,4 +61,4 @@ def main(argv: Sequence[str]) -> None:
 if __name__ == '__main__':
   config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py).')
   flags.mark_flags_as_required(['config'])
-  app.run(main)
+  app.run(main, flags_parser=parse_config_flags)

@@ -23,6 +23,7 @@ import numpy as np
 from pete_jax.data import batching
 from pete_jax.data import pipeline
 from pete_jax.data import sources
+from pete_jax.errors import parse_config_flags
 
 FLAGS = flags.FLAGS
 
@@ -123,4 +124,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_config_flags)

@@ -15,7 +15,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from pete_jax import files, logs
-from pete_jax.errors import UserError, exit_with
+from pete_jax.errors import UserError, exit_with, parse_config_flags
 from pete_jax.glue import finetune
 from pete_jax.trained_model import load_workdir
 
@@ -51,4 +51,4 @@ if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, f'Where {RESULT_FILE} goes.')
   flags.DEFINE_bool('best', False, "The pre-trained run's best checkpoint instead of its latest.")
   flags.mark_flags_as_required(['config', 'pretrained', 'workdir'])
-  app.run(main)
+  app.run(main, flags_parser=parse_config_flags)
