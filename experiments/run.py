@@ -45,6 +45,10 @@ _RESULTS_DIR = flags.DEFINE_string(
 )
 
 
+# Sweeps whose table comes with learning curves (``lr_grid.write``) of each row's own seed.
+CURVE_SWEEPS = ('lr_grid', 'schedule')
+
+
 def jobs_of(
   sweep: str,
   run: sweeps.Run,
@@ -79,7 +83,7 @@ def run_sweep(
 
   # The tables of a choice show the seeds the choice reads: a moonshot search tier's one,
   # and the curves of lr_grid and schedule (whose shared workdirs hold Table 1's other seeds).
-  own_seeds_only = bool(search_tier) or sweep in ('lr_grid', 'schedule')
+  own_seeds_only = bool(search_tier) or sweep in CURVE_SWEEPS
 
   def table_jobs(r: sweeps.Run) -> list:
     # Every seed the run asks for, those this command trains, and any other with a record
@@ -94,7 +98,7 @@ def run_sweep(
     run_jobs = [table_jobs(r) for r in runs]
     rows = [tables.row_result(sweep, r, js) for r, js in zip(runs, run_jobs)]
     path = tables.write(sweep, rows, results_dir)
-    if sweep in ('lr_grid', 'schedule'):  # the choice on the selection set, and the curves
+    if sweep in CURVE_SWEEPS:  # the choice on the selection set, and the curves
       lr_grid.write(rows, results_dir, sweep)
     if sweep == 'embedding_peers':  # parameters at every V, and the Pareto plot
       first_jobs = {r.name: js[0] for r, js in zip(runs, run_jobs)}
