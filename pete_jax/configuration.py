@@ -122,14 +122,14 @@ def check_vocab_size(config: ml_collections.ConfigDict, tokenizer_vocab_size: in
     )
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
-  """Raises one ConfigError listing every problem found, each naming its field."""
+def _model_errors(config: ml_collections.ConfigDict) -> list[str]:
+  """The problems of the fields that choose things and of ``model``, one line each."""
   errors = [
     f'{field} must be one of {choices}, got {get_field(config, field)!r}'
     for field, choices in CHOICES.items()
     if get_field(config, field) not in choices
   ]
-  model, data, train = config.model, config.data, config.train
+  model = config.model
   if model.d_model < 2 or model.num_heads < 1 or model.d_model % model.num_heads:
     errors.append(
       f'model.d_model ({model.d_model}) must be divisible by model.num_heads ({model.num_heads})'
@@ -149,6 +149,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     )
   if not 0 <= model.dropout_rate < 1:
     errors.append(f'model.dropout_rate must be in [0, 1), got {model.dropout_rate}')
+  return errors
+
+
+def validate_model(config: ml_collections.ConfigDict) -> None:
+  """Raises one ConfigError for the model's fields only: what building the encoder needs
+  (``params`` counts a model whose data need not be on this machine)."""
+  errors = _model_errors(config)
+  if errors:
+    raise ConfigError('Invalid config:\n  ' + '\n  '.join(errors))
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+  """Raises one ConfigError listing every problem found, each naming its field."""
+  errors = _model_errors(config)
+  data, train = config.data, config.train
   if data.max_len < 3:
     errors.append(f'data.max_len must be >= 3, got {data.max_len}')
   for name, stage in (('train', train), ('finetune', config.finetune)):

@@ -17,6 +17,7 @@ from scipy import stats
 
 from pete_jax import logs, progress
 from pete_jax.data import batching
+from pete_jax.data.records import SourceError
 from pete_jax.errors import UserError, exit_with
 
 EncodeFn = Callable[[np.ndarray, np.ndarray], jax.Array]
@@ -131,6 +132,13 @@ def main(argv):
       step=step,
       stage=flags.FLAGS.stage or None,
     )
+  except SourceError as e:
+    if not flags.FLAGS.source:  # the config's eval_source, e.g. TFDS STS-B on an offline machine
+      e = SourceError(
+        f"{e}\nThis scored the workdir config's data.eval_source; --source=stsb_tsv:<path to "
+        'STS-B dev.tsv> scores a local copy instead.'
+      )
+    raise exit_with(e) from None
   except UserError as e:
     raise exit_with(e) from None
   logging.info('STS: %s', result)

@@ -15,10 +15,10 @@ import numpy as np
 from ml_collections import config_flags
 import sentencepiece
 
-from pete_jax import assets, logs, published_weights
+from pete_jax import assets, configuration, logs, published_weights
 from pete_jax.data.tokenizers import SPM_FILENAME
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
-from pete_jax.errors import parse_config_flags
+from pete_jax.errors import UserError, exit_with, parse_config_flags
 
 
 def param_shapes(model: SentenceEncoder) -> dict:
@@ -60,6 +60,10 @@ def main(argv):
   del argv
   logs.quiet_library_logs()
   config = published_weights.apply_official(flags.FLAGS.config)  # as training builds it
+  try:
+    configuration.validate_model(config)
+  except UserError as e:
+    raise exit_with(e) from None
   vocab = flags.FLAGS.vocab_size or vocab_size_of(config)
   model = encoder_from_config(config.model, vocab, config.data.max_len)
   counts = count_by_component(model)

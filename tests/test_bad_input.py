@@ -1,5 +1,6 @@
 """Bad input found by trying it: one clear line, no traceback, nothing written half-way."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -186,6 +187,25 @@ def test_evaluation_prints_no_orbax_warnings_and_live_progress_bar(tmp_path, tin
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'read_only' not in result.stderr and 'read only' not in result.stderr
   assert 'spearman' in result.stdout
+  # Scored on a set this machine does not have (TFDS STS-B offline): the error says how to
+  # score a local copy instead.
+  saved = (tmp_path / 'config.json').read_text()
+  offline = json.loads(saved)
+  offline['data'].update(eval_source='tfds:glue/stsb:validation', tfds_download=False,
+                         tfds_data_dir=str(tmp_path / 'no_tfds'))  # fmt: skip
+  (tmp_path / 'config.json').write_text(json.dumps(offline))
+  result = run_module('pete_jax.evaluate', f'--workdir={tmp_path}')
+  assert result.returncode == 1 and 'is not prepared' in result.stderr
+  assert last_line(result).startswith("This scored the workdir config's data.eval_source")
+  assert (
+    run_module(
+      'pete_jax.evaluate',
+      f'--workdir={tmp_path}',
+      '--source=' + json.loads(saved)['data']['eval_source'],
+    ).returncode
+    == 0
+  )
+  (tmp_path / 'config.json').write_text(saved)
   # A restart that would train another run is refused, naming the field; where to stop is free.
   result = run_main(tmp_path, '--config.train.num_steps=6', '--config.train.eval_every_steps=6')
   assert result.returncode == 1
@@ -248,3 +268,16 @@ def test_config_overrides_that_do_not_apply_are_one_error_line(tmp_path):
   assert result.returncode == 1 and 'Traceback' not in result.stderr
   assert "error: ValueError: unknown task 'squad'" in result.stderr
   assert not (tmp_path / 'run').exists()
+
+
+def test_params_names_an_invalid_model_field_without_a_traceback():
+  """``params`` checks the model's fields only: the config's data need not be here."""
+  result = run_module(
+    'pete_jax.params', '--config=configs/snli_pete.py', '--config.model.embedding=bogus'
+  )
+  assert result.returncode == 1
+  assert 'model.embedding must be one of' in result.stderr and 'Traceback' not in result.stderr
+  result = run_module(
+    'pete_jax.params', '--config=configs/local_data.py', env={'PETE_DATA_DIR': '/nonexistent'}
+  )
+  assert result.returncode == 0 and 'total' in result.stdout, result.stderr[-2000:]
