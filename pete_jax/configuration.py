@@ -153,8 +153,8 @@ def _model_errors(config: ml_collections.ConfigDict) -> list[str]:
 
 
 def validate_model(config: ml_collections.ConfigDict) -> None:
-  """Raises one ConfigError for the model's fields only: what building the encoder needs
-  (``params`` counts a model whose data need not be on this machine)."""
+  """Raises one ConfigError for the fields of CHOICES and ``model.*`` only, what building the
+  encoder needs: ``params`` counts a model whose data and files need not be on this machine."""
   errors = _model_errors(config)
   if errors:
     raise ConfigError('Invalid config:\n  ' + '\n  '.join(errors))

@@ -197,14 +197,8 @@ def test_evaluation_prints_no_orbax_warnings_and_live_progress_bar(tmp_path, tin
   result = run_module('pete_jax.evaluate', f'--workdir={tmp_path}')
   assert result.returncode == 1 and 'is not prepared' in result.stderr
   assert last_line(result).startswith("This scored the workdir config's data.eval_source")
-  assert (
-    run_module(
-      'pete_jax.evaluate',
-      f'--workdir={tmp_path}',
-      '--source=' + json.loads(saved)['data']['eval_source'],
-    ).returncode
-    == 0
-  )
+  local_copy = '--source=' + json.loads(saved)['data']['eval_source']
+  assert run_module('pete_jax.evaluate', f'--workdir={tmp_path}', local_copy).returncode == 0
   (tmp_path / 'config.json').write_text(saved)
   # A restart that would train another run is refused, naming the field; where to stop is free.
   result = run_main(tmp_path, '--config.train.num_steps=6', '--config.train.eval_every_steps=6')
