@@ -155,9 +155,7 @@ def _model_errors(config: ml_collections.ConfigDict) -> list[str]:
 def validate_model(config: ml_collections.ConfigDict) -> None:
   """Raises one ConfigError for the fields of CHOICES and ``model.*`` only, what building the
   encoder needs: ``params`` counts a model whose data and files need not be on this machine."""
-  errors = _model_errors(config)
-  if errors:
-    raise ConfigError('Invalid config:\n  ' + '\n  '.join(errors))
+  _raise_if_any(_model_errors(config))
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
@@ -206,5 +204,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
       )
   if config.finetune.enabled:
     errors += _check_sources('data.finetune_source', [data.finetune_source])
+  _raise_if_any(errors)
+
+
+def _raise_if_any(errors: list[str]) -> None:
+  """One ConfigError listing every problem, or nothing."""
   if errors:
     raise ConfigError('Invalid config:\n  ' + '\n  '.join(errors))
