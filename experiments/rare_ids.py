@@ -291,7 +291,9 @@ def cosines_of(workdirs: dict) -> tuple:
         sts = pipeline.prepare_sts(model.config, model.tokenizer)
         spec = model.config.data.eval_source
       encode = evaluate.encoder_fn(evaluate.jit_apply(model.encoder), model.params)
-      per_seed.append(evaluate.pair_cosines(encode, sts, pipeline.padding_lengths(model.config)))
+      per_seed.append(
+        evaluate.pair_cosines(encode, sts.a_ids, sts.b_ids, pipeline.padding_lengths(model.config))
+      )
       logging.info('%s %s: %.2f', name, workdir, _spearman(per_seed[-1:], sts.scores))
     cosines[name] = np.stack(per_seed)
   return cosines, counts, sts, spec

@@ -52,8 +52,15 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
       f'{path} not found: {workdir!r} is not a pete_jax workdir '
       '(train one with pete_jax.main or convert official weights).'
     )
-  with open(path, encoding='utf-8') as f:
-    return configuration.from_json(json.load(f))
+  try:
+    with open(path, encoding='utf-8') as f:
+      record = json.load(f)
+  except (OSError, ValueError) as e:
+    raise CheckpointError(
+      f'{path} is damaged ({e}): the workdir cannot say what model it holds. Restore the file '
+      '(it is the config the run was started with), or train into a new workdir.'
+    ) from None
+  return configuration.from_json(record)
 
 
 # What a workdir's checkpoints depend on: resuming under other values would continue
@@ -275,14 +282,6 @@ def restore(mgr: ocp.CheckpointManager, abstract_state: Any) -> tuple[Any, dict]
       continue
     return restored['state'], restored['data']
   return None
-
-
-def load_params(
-  workdir: str, step: int | None = None, best: bool = False
-) -> tuple[ml_collections.ConfigDict, dict]:
-  """(config, parameters) of a workdir, for evaluation and inference (see ``load_step``)."""
-  config, params, _ = load_step(workdir, step, best)
-  return config, params
 
 
 STAGES = ('pretrain', 'finetune')

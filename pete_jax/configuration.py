@@ -12,32 +12,24 @@ import ml_collections
 from pete_jax import assets, default_config, published_weights
 from pete_jax.config_fields import get_field
 from pete_jax.data import id_order, sources, tokenizers
-from pete_jax.errors import UserError
+from pete_jax.data.records import SourceError
+from pete_jax.errors import ConfigError
 from pete_jax.basis import FIXED_CODES, NORMALISATIONS
 from pete_jax.embeddings import EMBED_MLPS
-from pete_jax.encoder import DTYPES, EMBEDDINGS, POOLINGS
-from pete_jax.layers import ROPE_KINDS
+from pete_jax.encoder import DTYPES, EncoderConfig
 
+# The fields that choose among named things (the encoder's own choices are checked by
+# EncoderConfig.problems).
 CHOICES = {
-  'model.embedding': EMBEDDINGS,
   'model.basis': FIXED_CODES,
   'model.normalisation': NORMALISATIONS,
   'model.embed_mlp': EMBED_MLPS,
-  'model.rope': ROPE_KINDS,
-  'model.pooling': POOLINGS,
   'tokenizer.kind': tokenizers.KINDS,
   'tokenizer.id_order': id_order.ID_ORDERS,
   'data.label_filter': sources.LABEL_FILTERS,
   'data.on_bad_row': sources.ON_BAD_ROW,
   'train.compute_dtype': tuple(DTYPES),
 }
-
-
-class ConfigError(UserError, ValueError):
-  """An invalid config; the message lists every problem by field."""
-
-
-LOCAL_FORMATS = sources.LOCAL_FORMATS
 
 
 def from_json(record: dict) -> ml_collections.ConfigDict:
@@ -72,29 +64,26 @@ def with_defaults(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   return from_json(merged)
 
 
-def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The config with the ``official`` switch applied, validated. Raises ValueError."""
-  config = ml_collections.ConfigDict(config.to_dict())
-  if config.get('official', False):
-    config = published_weights.apply_official(config)
-  validate(config)
+def resolve(config: ml_collections.ConfigDict, num_devices: int = 1) -> ml_collections.ConfigDict:
+  """A copy of the config with the ``official`` switch applied, validated for ``num_devices``
+  (raises ConfigError)."""
+  config = published_weights.apply_official(ml_collections.ConfigDict(config.to_dict()))
+  validate(config, num_devices)
   return config
 
 
 def _check_sources(field: str, specs) -> list[str]:
+  """Each spec parsed as the readers parse it; a local file must exist (TFDS is read later)."""
   errors = []
   for spec in specs:
-    fmt, _, location = str(spec).partition(':')
-    if fmt == 'tfds':
+    try:
+      parsed = sources.parse_spec(str(spec))
+    except SourceError as e:
+      errors.append(f'{field}: {e}')
       continue
-    if fmt not in LOCAL_FORMATS:
-      errors.append(
-        f'{field}: unknown source format {fmt!r} in {spec!r}; expected tfds or '
-        f'one of {LOCAL_FORMATS}'
-      )
-    else:
+    if parsed.format != 'tfds':
       errors += _check_file(
-        field, location, hint=f' (set PETE_DATA_DIR or point {field} at your local copy)'
+        field, parsed.location, hint=f' (set PETE_DATA_DIR or point {field} at your local copy)'
       )
   return errors
 
@@ -116,9 +105,11 @@ def check_vocab_size(config: ml_collections.ConfigDict, tokenizer_vocab_size: in
   """
   if config.model.vocab_size and config.model.vocab_size < tokenizer_vocab_size:
     raise ConfigError(
-      f'Invalid config:\n  model.vocab_size ({config.model.vocab_size}) is smaller than the '
-      f"tokenizer's vocabulary ({tokenizer_vocab_size}): ids >= {config.model.vocab_size} "
-      'would have no embedding. Set it to 0 to take the size from the tokenizer.'
+      [
+        f'model.vocab_size ({config.model.vocab_size}) is smaller than the '
+        f"tokenizer's vocabulary ({tokenizer_vocab_size}): ids >= {config.model.vocab_size} "
+        'would have no embedding. Set it to 0 to take the size from the tokenizer.'
+      ]
     )
 
 
@@ -130,25 +121,16 @@ def _model_errors(config: ml_collections.ConfigDict) -> list[str]:
     if get_field(config, field) not in choices
   ]
   model = config.model
-  if model.d_model < 2 or model.num_heads < 1 or model.d_model % model.num_heads:
-    errors.append(
-      f'model.d_model ({model.d_model}) must be divisible by model.num_heads ({model.num_heads})'
-    )
-  elif (model.d_model // model.num_heads) % 2:
-    errors.append(
-      f'model.d_model / model.num_heads = {model.d_model // model.num_heads} must '
-      'be even (RoPE works on pairs)'
-    )
   if model.basis == 'fourier' and model.d_model % 2:
     errors.append(f'model.d_model ({model.d_model}) must be even for the Fourier basis')
-  if model.num_layers < 1:
-    errors.append(f'model.num_layers must be >= 1, got {model.num_layers}')
   if model.vocab_size and model.vocab_size < 2:
     errors.append(
       f'model.vocab_size must be >= 2 (or 0 = from the tokenizer), got {model.vocab_size}'
     )
-  if not 0 <= model.dropout_rate < 1:
-    errors.append(f'model.dropout_rate must be in [0, 1), got {model.dropout_rate}')
+  try:
+    EncoderConfig.from_config(model, vocab_size=2, max_len=config.data.max_len)
+  except ConfigError as e:
+    errors += e.problems
   return errors
 
 
@@ -188,6 +170,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
       )
     if stage.learning_rate <= 0:
       errors.append(f'{name}.learning_rate must be > 0, got {stage.learning_rate}')
+  periods = ('train.log_every_steps', 'train.eval_every_steps', 'train.checkpoint_every_steps')
+  periods += ('train.keep_checkpoints', 'finetune.eval_every_steps')
+  errors += [
+    f'{field} must be >= 1, got {get_field(config, field)}'
+    for field in periods
+    if get_field(config, field) < 1
+  ]
   if config.tokenizer.kind == 'wordpiece':
     errors += _check_file('tokenizer.vocab_path', assets.vocab_file(config.tokenizer.vocab_path))
   if config.tokenizer.spm_model_path:
@@ -210,4 +199,4 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 def _raise_if_any(errors: list[str]) -> None:
   """One ConfigError listing every problem, or nothing."""
   if errors:
-    raise ConfigError('Invalid config:\n  ' + '\n  '.join(errors))
+    raise ConfigError(errors)

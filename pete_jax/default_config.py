@@ -134,7 +134,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.on_bad_row = 'skip'
   # Truncation length in tokens (special tokens included).
   data.max_len = 128
-  # Bucket lengths for padding; the last must equal max_len.
+  # Bucket lengths for padding; those >= max_len are dropped and max_len is always the last.
   data.buckets = (16, 32, 64, 128)
   # Pad everything to max_len (the official code) instead of bucketing.
   data.pad_to_max_len = False

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from pete_jax.embeddings import FourierEmbed, LearnedEmbed
+from pete_jax.errors import ConfigError
 from pete_jax.table_embeddings import FactorisedEmbed, HashedEmbed, QuotientRemainderEmbed
 from pete_jax.layers import ROPE_KINDS, EncoderBlock
 
@@ -42,7 +43,8 @@ class EncoderConfig:
   Built from a run's ``config.model`` by :meth:`from_config` and handed whole to
   the encoder and its blocks, so no module copies fields one by one. Field
   meanings are documented in ``pete_jax/default_config.py`` (section ``model``);
-  invalid combinations raise ValueError here, before any module is built.
+  invalid combinations raise ConfigError here (see :meth:`problems`), before any module is
+  built.
   """
 
   vocab_size: int
@@ -72,38 +74,44 @@ class EncoderConfig:
   param_dtype: Dtype = jnp.float32
 
   def __post_init__(self):
-    checks = [
-      (
-        self.embedding in EMBEDDINGS,
-        f'model.embedding must be one of {EMBEDDINGS}, got {self.embedding!r}',
-      ),
-      (self.pooling in POOLINGS, f'model.pooling must be one of {POOLINGS}, got {self.pooling!r}'),
-      (self.rope in ROPE_KINDS, f'model.rope must be one of {ROPE_KINDS}, got {self.rope!r}'),
-      (self.num_layers >= 1, f'model.num_layers must be >= 1, got {self.num_layers}'),
-      (
-        self.num_heads >= 1 and self.d_model % self.num_heads == 0,
-        f'model.d_model ({self.d_model}) must be divisible by model.num_heads ({self.num_heads})',
-      ),
-      (
-        self.num_heads < 1 or (self.d_model // self.num_heads) % 2 == 0,
-        f'the head size d_model/num_heads = {self.d_model}/{self.num_heads} must be even for RoPE',
-      ),
-      (self.ffn_hidden >= 1, f'the FFN hidden size must be >= 1, got {self.ffn_hidden}'),
-      (self.embed_rank >= 1, f'model.embed_rank must be >= 1, got {self.embed_rank}'),
-      (self.hash_buckets >= 1, f'model.hash_buckets must be >= 1, got {self.hash_buckets}'),
-      (
-        self.hash_functions >= 1,
-        f'model.hash_functions must be >= 1, got {self.hash_functions}',
-      ),
-      (self.qr_modulus >= 0, f'model.qr_modulus must be >= 0 (0 = sqrt V), got {self.qr_modulus}'),
-      (
-        0.0 <= self.dropout_rate < 1.0,
-        f'model.dropout_rate must be in [0, 1), got {self.dropout_rate}',
-      ),
+    if problems := self.problems():
+      raise ConfigError(problems)
+
+  def problems(self) -> list[str]:
+    """What makes this encoder impossible to build, one line per field (the one list of these
+    rules: ``configuration.validate`` reports them for a run's config before any compute)."""
+    found = [
+      f'{field} must be one of {choices}, got {value!r}'
+      for field, value, choices in (
+        ('model.embedding', self.embedding, EMBEDDINGS),
+        ('model.pooling', self.pooling, POOLINGS),
+        ('model.rope', self.rope, ROPE_KINDS),
+      )
+      if value not in choices
     ]
-    for ok, message in checks:
-      if not ok:
-        raise ValueError(message)
+    if self.d_model < 2 or self.num_heads < 1 or self.d_model % self.num_heads:
+      found.append(
+        f'model.d_model ({self.d_model}) must be divisible by model.num_heads ({self.num_heads})'
+      )
+    elif (self.d_model // self.num_heads) % 2:
+      found.append(
+        f'model.d_model / model.num_heads = {self.d_model // self.num_heads} must be even '
+        '(RoPE works on pairs)'
+      )
+    at_least = (
+      ('model.num_layers', self.num_layers, 1),
+      ('model.ffn_hidden (or model.ffn_multiplier x d_model)', self.ffn_hidden, 1),
+      ('model.embed_rank', self.embed_rank, 1),
+      ('model.hash_buckets', self.hash_buckets, 1),
+      ('model.hash_functions', self.hash_functions, 1),
+      ('model.qr_modulus (0 = ceil(sqrt V))', self.qr_modulus, 0),
+    )
+    found += [
+      f'{field} must be >= {low}, got {value}' for field, value, low in at_least if value < low
+    ]
+    if not 0.0 <= self.dropout_rate < 1.0:
+      found.append(f'model.dropout_rate must be in [0, 1), got {self.dropout_rate}')
+    return found
 
   @classmethod
   def from_config(

@@ -11,6 +11,14 @@ class UserError(Exception):
   """Bad config, data, workdir or model folder: the message says what to change."""
 
 
+class ConfigError(UserError, ValueError):
+  """An invalid config; ``problems`` holds one line per problem, each naming its field."""
+
+  def __init__(self, problems: list[str]):
+    self.problems = list(problems)
+    super().__init__('Invalid config:\n  ' + '\n  '.join(self.problems))
+
+
 def exit_with(error: UserError) -> SystemExit:
   """The SystemExit a command raises for ``error``: ``error: <message>`` on stderr, status 1."""
   return SystemExit(f'error: {error}')

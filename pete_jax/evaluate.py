@@ -59,11 +59,12 @@ def encode_sequences(
 
 
 def pair_cosines(
-  encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int = 256
+  encode_fn: EncodeFn, a_ids, b_ids, lengths: Sequence[int], batch_size: int = 256
 ) -> np.ndarray:
-  """float64 [n]: the cosine of the two sentence vectors of every pair of an ``StsData`` set."""
-  a = encode_sequences(encode_fn, sts.a_ids, lengths, batch_size)
-  b = encode_sequences(encode_fn, sts.b_ids, lengths, batch_size)
+  """float64 [n]: the cosine of the two sentence vectors of every pair (``a_ids[i]``,
+  ``b_ids[i]``); every STS score (evaluation, GLUE STS-B) is computed from these."""
+  a = encode_sequences(encode_fn, a_ids, lengths, batch_size)
+  b = encode_sequences(encode_fn, b_ids, lengths, batch_size)
   a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
   b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
   return (a.astype(np.float64) * b).sum(axis=1)
@@ -73,7 +74,7 @@ def sts_eval(
   encode_fn: EncodeFn, sts, lengths: Sequence[int], batch_size: int = 256
 ) -> dict[str, float]:
   """Scores an ``StsData`` set (see pete_jax.data.pipeline.prepare_sts)."""
-  cosine = pair_cosines(encode_fn, sts, lengths, batch_size)
+  cosine = pair_cosines(encode_fn, sts.a_ids, sts.b_ids, lengths, batch_size)
   result = correlations(cosine, np.asarray(sts.scores, np.float64))
   result['num_pairs'] = len(cosine)
   return result
@@ -151,7 +152,7 @@ if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
   flags.DEFINE_string('source', '', "STS source spec (default: the config's data.eval_source).")
   flags.DEFINE_bool(
-    'best', False, 'Score the best checkpoint (by the selection set, if the run had one).'
+    'best', False, 'Score the checkpoint best on the selection set (runs with data.select_source).'
   )
   flags.DEFINE_integer('step', -1, 'Score the checkpoint of this step (default: the latest).')
   flags.DEFINE_enum(

@@ -23,7 +23,7 @@ import os
 import shutil
 from typing import Sequence
 
-from absl import app, flags
+from absl import app, flags, logging
 import flax.traverse_util
 import jax
 import ml_collections
@@ -81,7 +81,12 @@ def _folder_config(config: ml_collections.ConfigDict, vocab_size: int) -> ml_col
 
 def _scores(stage_dir: str, step: int) -> dict:
   """The evaluation the run recorded at ``step`` (eval_results.json), if any."""
-  records = files.read_json(os.path.join(stage_dir, 'eval_results.json'), [])
+  path = os.path.join(stage_dir, 'eval_results.json')
+  try:
+    records = files.read_json(path, [])
+  except ValueError as e:  # the scores only describe the model: export it without them
+    logging.warning('%s is damaged (%s); the model card gives no scores.', path, e)
+    return {}
   return next((r for r in records if r.get('step') == step), {})
 
 
@@ -188,32 +193,16 @@ def export(
   _check_out(workdir, out, overwrite)
   stage = stage or checkpoint.last_stage(workdir)
   model = load_workdir(workdir, step, best, stage)
-  config, step = model.config, model.step
-  folder_config = _folder_config(config, model.encoder.config.vocab_size)
-  weights = flatten_params(model.params)
   tmp = f'{os.path.abspath(out).rstrip(os.sep)}.tmp-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  safetensors.numpy.save_file(weights, os.path.join(tmp, WEIGHTS), metadata={'format': FORMAT})
-  os.chmod(os.path.join(tmp, WEIGHTS), 0o644)  # safetensors writes 0600; the folder is for sharing
-  for name, source in _tokenizer_files(config, workdir).items():
-    shutil.copyfile(source, os.path.join(tmp, name))
-  record = {
-    'format': FORMAT,
-    'format_version': FORMAT_VERSION,
-    'config': json.loads(folder_config.to_json_best_effort()),
-    'num_params': int(sum(v.size for v in weights.values())),
-    'source': {
-      'workdir': os.path.abspath(workdir),
-      'stage': stage,
-      'step': int(step),
-      'exported': datetime.datetime.now().isoformat(timespec='seconds'),
-    },
-    'scores': _scores(checkpoint.stage_dir(workdir, stage), step),
-    'files': {name: files.sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))},
-  }
-  files.write_json(os.path.join(tmp, MODEL_JSON), record, sort_keys=True)
-  files.write_text(os.path.join(tmp, CARD), _card(record))
+  try:
+    _write_folder(tmp, model, workdir, stage)
+  except OSError as e:
+    shutil.rmtree(tmp, ignore_errors=True)  # a failed export leaves no half-written folder
+    raise ModelFolderError(f'cannot write the model folder for --out {out}: {e}') from None
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
   if os.path.exists(out):
     old = f'{tmp}.old'
     os.replace(out, old)
@@ -223,6 +212,35 @@ def export(
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     os.replace(tmp, out)
   return out
+
+
+def _write_folder(tmp: str, model: TrainedModel, workdir: str, stage: str) -> None:
+  """Writes the folder's files into ``tmp`` (which export then renames to ``--out``)."""
+  from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: export only)
+
+  weights = flatten_params(model.params)
+  os.makedirs(tmp)
+  safetensors.numpy.save_file(weights, os.path.join(tmp, WEIGHTS), metadata={'format': FORMAT})
+  os.chmod(os.path.join(tmp, WEIGHTS), 0o644)  # safetensors writes 0600; the folder is for sharing
+  for name, source in _tokenizer_files(model.config, workdir).items():
+    shutil.copyfile(source, os.path.join(tmp, name))
+  folder_config = _folder_config(model.config, model.encoder.config.vocab_size)
+  record = {
+    'format': FORMAT,
+    'format_version': FORMAT_VERSION,
+    'config': json.loads(folder_config.to_json_best_effort()),
+    'num_params': int(sum(v.size for v in weights.values())),
+    'source': {
+      'workdir': os.path.abspath(workdir),
+      'stage': stage,
+      'step': int(model.step),
+      'exported': datetime.datetime.now().isoformat(timespec='seconds'),
+    },
+    'scores': _scores(checkpoint.stage_dir(workdir, stage), model.step),
+    'files': {name: files.sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))},
+  }
+  files.write_json(os.path.join(tmp, MODEL_JSON), record, sort_keys=True)
+  files.write_text(os.path.join(tmp, CARD), _card(record))
 
 
 def _read_record(folder: str) -> dict:

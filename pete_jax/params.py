@@ -62,9 +62,13 @@ def main(argv):
   config = published_weights.apply_official(flags.FLAGS.config)  # as training builds it
   try:
     configuration.validate_model(config)
+    vocab = flags.FLAGS.vocab_size or vocab_size_of(config)
   except UserError as e:
     raise exit_with(e) from None
-  vocab = flags.FLAGS.vocab_size or vocab_size_of(config)
+  except OSError as e:  # the tokenizer's vocabulary file
+    raise SystemExit(
+      f'error: cannot count the vocabulary ({e}); fix tokenizer.vocab_path or pass --vocab_size=V.'
+    ) from None
   model = encoder_from_config(config.model, vocab, config.data.max_len)
   counts = count_by_component(model)
   width = max(len(k) for k in counts)
@@ -78,7 +82,7 @@ if __name__ == '__main__':
   flags.DEFINE_integer(
     'vocab_size',
     0,
-    'Vocabulary size when the config leaves it 0 '
-    '(default: the number of lines of tokenizer.vocab_path).',
+    'Vocabulary size when the config leaves model.vocab_size 0 (default: the size of the '
+    "config's tokenizer: its SentencePiece model, or the lines of tokenizer.vocab_path).",
   )
   app.run(main, flags_parser=parse_config_flags)

@@ -29,9 +29,14 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from pete_jax import checkpoint, config_fields, configuration, devices, files, logs, workdir_lock
 from pete_jax.data import pipeline
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
+from pete_jax.errors import UserError
 from pete_jax.evaluate import encoder_fn, jit_apply, sts_eval
 from pete_jax import losses
 from pete_jax.progress import TrainingProgress
+
+
+class NonFiniteLoss(UserError, FloatingPointError):
+  """The loss became NaN or inf: the message says which step and what to change."""
 
 
 @flax.struct.dataclass
@@ -209,7 +214,7 @@ class PeriodicActions:
   ):
     self.stage, self.mgr, self.evaluate, self.writer = stage, mgr, evaluate, writer
     self.seed, self.start = config.seed, start
-    self.log_every = max(1, config.train.log_every_steps)
+    self.log_every = config.train.log_every_steps
     self.num_steps = stage.settings.num_steps
     self.stop = min(self.num_steps, stage.stop_at or self.num_steps)
     self.schedule = learning_rate_schedule(
@@ -263,7 +268,7 @@ class PeriodicActions:
         if last is not None
         else 'no checkpoint was saved before it'
       )
-      raise FloatingPointError(
+      raise NonFiniteLoss(
         f'[{self.stage.name}] non-finite loss at step {bad}; {saved}. Lower the learning '
         'rate or use float32 compute, in a new workdir (a workdir resumes only under the '
         'config its checkpoints were trained with).'
@@ -368,8 +373,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     The final evaluation metrics: ``{'pretrain': {...}, 'finetune': {...}}``.
   """
   devices.maybe_initialize_distributed()
-  config = configuration.resolve(config)
-  configuration.validate(config, num_devices=jax.device_count())
+  config = configuration.resolve(config, num_devices=jax.device_count())
   # One run per workdir (process 0 speaks for a multi-host run).
   lock = workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
   with lock:

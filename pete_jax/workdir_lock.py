@@ -36,6 +36,17 @@ def _owner(workdir: str) -> str:
     return 'another process'
 
 
+def make_workdir(workdir: str) -> None:
+  """Creates ``workdir`` (and its parents), or raises UserError saying why it cannot be:
+  checked before any compute, so that no result is lost at the end for want of a folder."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f'--workdir {workdir} is a file; give the path of a folder.')
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f'cannot create --workdir {workdir}: {e.strerror or e}.') from None
+
+
 @contextlib.contextmanager
 def hold(workdir: str) -> Iterator[None]:
   """Holds ``workdir`` exclusively until the block ends; raises WorkdirInUse if it is taken.
@@ -43,9 +54,7 @@ def hold(workdir: str) -> Iterator[None]:
   The lock file itself stays (removing it would let a third process lock a new
   file while a second still holds the old one).
   """
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise UserError(f'--workdir {workdir} is a file; give the path of a folder.')
-  os.makedirs(workdir, exist_ok=True)
+  make_workdir(workdir)
   lock = filelock.FileLock(os.path.join(workdir, LOCK_FILE), timeout=0)
   try:
     lock.acquire()

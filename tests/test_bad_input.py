@@ -104,6 +104,8 @@ def test_a_workdir_that_is_a_file_is_refused(tmp_path):
   with pytest.raises(UserError, match='is a file; give the path of a folder'):
     with workdir_lock.hold(str(path)):
       pass
+  with pytest.raises(UserError, match='cannot create --workdir .*notes.txt/run'):
+    workdir_lock.make_workdir(str(path / 'run'))  # a folder inside a file
   assert path.read_text() == 'mine'
 
 
@@ -130,7 +132,7 @@ def _flip_array_byte(step_dir: pathlib.Path) -> None:
 
 
 def _final_params(workdir):
-  _, params = checkpoint.load_params(str(workdir))
+  _, params, _ = checkpoint.load_step(str(workdir))
   return jax.tree.leaves(params)
 
 
@@ -152,7 +154,9 @@ def test_damaged_latest_checkpoint(tmp_path, tiny_data):
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Skipping a damaged checkpoint' in result.stderr and 'resumed from step 6' in result.stderr
   assert (damaged / checkpoint.DAMAGED_DIR / '12').is_dir()  # moved aside, not deleted
-  for x, y in zip(_final_params(straight), _final_params(damaged)):
+  straight_params, damaged_params = _final_params(straight), _final_params(damaged)
+  assert len(straight_params) == len(damaged_params) > 0
+  for x, y in zip(straight_params, damaged_params):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # exactly the uninterrupted run
 
 
@@ -275,3 +279,9 @@ def test_params_names_an_invalid_model_field_without_a_traceback():
     'pete_jax.params', '--config=configs/local_data.py', env={'PETE_DATA_DIR': '/nonexistent'}
   )
   assert result.returncode == 0 and 'total' in result.stdout, result.stderr[-2000:]
+
+
+def test_a_damaged_workdir_config_is_named(tmp_path):
+  (tmp_path / 'config.json').write_text('{"model": ')  # a copy cut short
+  with pytest.raises(checkpoint.CheckpointError, match='config.json is damaged'):
+    checkpoint.read_config(str(tmp_path))

@@ -6,8 +6,10 @@ os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 
 import hashlib
 import json
+import types
 
 from configs import default
+
 import numpy as np
 import pytest
 
@@ -89,8 +91,18 @@ def test_wordpiece_tiny_vocab_truncation_and_decode(tiny_vocab):
 def test_wordpiece_vocab_without_pad_at_zero_is_refused(tmp_path):
   path = tmp_path / 'vocab.txt'
   path.write_text('[UNK]\n[PAD]\n[CLS]\n[SEP]\na\n')
-  with pytest.raises(ValueError, match=r'\[PAD\] must have id 0'):
+  with pytest.raises(tokenizers.BadTokenizerFile, match=r'\[PAD\] must have id 0'):
     tokenizers.WordPieceTokenizer(str(path))
+  path.write_text('a\nb\n')
+  with pytest.raises(tokenizers.BadTokenizerFile, match=r"special tokens \['\[PAD\]'"):
+    tokenizers.WordPieceTokenizer(str(path))
+
+
+def test_a_file_that_is_no_sentencepiece_model_is_refused(tmp_path):
+  path = tmp_path / 'spm.model'
+  path.write_bytes(b'\x00not a model\xff' * 8)
+  with pytest.raises(tokenizers.BadTokenizerFile, match='is not a SentencePiece model'):
+    tokenizers.SentencePieceTokenizer(str(path))
 
 
 def test_packaged_vocab_is_bert_uncased():
@@ -186,6 +198,16 @@ def test_frequency_and_random_orders_are_bijections_fixing_specials():
   _check_bijection(rand, 1000, (0, 100, 101))
   assert np.array_equal(rand, id_order.random_order(1000, (0, 100, 101), 3))
   assert not np.array_equal(rand, id_order.random_order(1000, (0, 100, 101), 4))
+
+
+def test_a_reordering_that_is_no_permutation_or_moves_a_special_id_is_refused():
+  base = types.SimpleNamespace(vocab_size=4, special_ids=(0,), pad_id=0, fingerprint='t')
+  with pytest.raises(ValueError, match='not a permutation'):
+    id_order.ReorderedTokenizer(base, [0, 1, 1, 3], 'random')
+  with pytest.raises(ValueError, match='moves a special id'):
+    id_order.ReorderedTokenizer(base, [1, 0, 2, 3], 'random')
+  reordered = id_order.ReorderedTokenizer(base, [0, 3, 1, 2], 'random')
+  assert reordered.native_id.tolist() == [0, 2, 3, 1]
 
 
 @pytest.mark.parametrize('order', ['frequency', 'random'])

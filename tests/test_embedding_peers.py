@@ -105,5 +105,7 @@ def test_every_peer_drops_into_the_encoder(kw):
   served = model.apply(params, IDS, mask, embedding_table=table)
   assert out.shape == (2, 32) and table.shape == (V, 32)
   np.testing.assert_allclose(out, served, atol=1e-5)
-  logits = model.apply(params, jnp.ones((3, 32)), method=lambda m, q: m.embed.attend(q))
+  query = jax.random.normal(jax.random.key(1), (3, 32))
+  logits = model.apply(params, query, method=lambda m, q: m.embed.attend(q))
   assert logits.shape == (3, V)
+  np.testing.assert_allclose(logits, query @ table.T, rtol=1e-4, atol=1e-4)

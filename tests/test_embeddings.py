@@ -96,11 +96,14 @@ def test_embedding_table_equals_lookup(module):
   np.testing.assert_allclose(table[IDS], module.apply(params, IDS), atol=1e-5)
 
 
-def test_attend_gives_vocab_logits():
-  module = FourierEmbed(100, 16)
+@pytest.mark.parametrize('module', [FourierEmbed(100, 16), LearnedEmbed(100, 16)])
+def test_attend_scores_every_vocabulary_row(module):
   params = module.init(jax.random.key(0), IDS)
-  logits = module.apply(params, jnp.ones((2, 16)), method='attend')
+  query = jax.random.normal(jax.random.key(1), (2, 16))
+  logits = module.apply(params, query, method='attend')
+  table = module.apply(params, method='embedding_table')
   assert logits.shape == (2, 100)
+  np.testing.assert_allclose(logits, query @ table.T, rtol=1e-4, atol=1e-4)
 
 
 def test_learned_padding_row_is_zero_and_gets_no_gradient():

@@ -149,7 +149,10 @@ def test_sharded_jit_matches_single_device():
   'kwargs,match',
   [
     (dict(d_model=30, num_heads=4), 'divisible by model.num_heads'),
-    (dict(d_model=12, num_heads=4), 'must be even for RoPE'),
+    (dict(d_model=12, num_heads=4), r'must be even \(RoPE works on pairs\)'),
+    (dict(embed_rank=0), 'model.embed_rank must be >= 1, got 0'),
+    (dict(ffn_hidden=0), r'model.ffn_hidden \(or model.ffn_multiplier x d_model\) must be >= 1'),
+    (dict(qr_modulus=-1), 'model.qr_modulus'),
     (dict(embedding='table'), 'model.embedding'),
     (dict(pooling='cls'), 'model.pooling'),
     (dict(rope='alibi'), 'model.rope'),

@@ -110,9 +110,9 @@ def test_encode_command_writes_vectors(trained, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   vectors = np.load(tmp_path / 'v.npy')
   assert vectors.shape[0] == len(lines)
-  np.testing.assert_allclose(
-    vectors, SentenceEmbedder.from_pretrained(folder).encode(lines), atol=1e-6
-  )
+  embedder = SentenceEmbedder.from_pretrained(folder)
+  np.testing.assert_allclose(vectors, embedder.encode(lines), atol=1e-6)
+  assert embedder.encode([]).shape == (0, vectors.shape[1])
   assert '1 blank lines' in result.stdout and f'-> {tmp_path / "v.npy"} ' in result.stdout
   missing = encode(tmp_path / 'no_such_folder' / 'v.npy')
   assert missing.returncode == 1 and 'no_such_folder does not exist' in missing.stderr
@@ -123,6 +123,17 @@ def _flip_byte(path: pathlib.Path) -> None:
   data = bytearray(path.read_bytes())
   data[len(data) // 2] ^= 0xFF
   path.write_bytes(bytes(data))
+
+
+def _edit_record(folder: pathlib.Path, format_version: int = 0, d_model: int = 0) -> None:
+  """Rewrites pete_model.json (which no digest covers) with a newer format or another width."""
+  path = folder / 'pete_model.json'
+  record = json.loads(path.read_text())
+  if format_version:
+    record['format_version'] = format_version
+  if d_model:
+    record['config']['model']['d_model'] = d_model
+  path.write_text(json.dumps(record))
 
 
 @pytest.mark.parametrize(
@@ -136,6 +147,8 @@ def _flip_byte(path: pathlib.Path) -> None:
     (lambda f: (f / 'vocab.txt').unlink(), 'incomplete: vocab.txt is missing'),
     (lambda f: (f / 'pete_model.json').unlink(), 'not a pete_jax model folder'),
     (lambda f: (f / 'pete_model.json').write_text('{"format": '), 'pete_model.json is damaged'),
+    (lambda f: _edit_record(f, format_version=99), 'this pete_jax reads'),
+    (lambda f: _edit_record(f, d_model=64), 'does not hold the parameters'),
   ],
 )
 def test_damaged_or_incomplete_folder_is_refused(trained, tmp_path, damage, match):
@@ -177,3 +190,13 @@ def test_folder_exported_before_a_model_field_existed_still_loads(trained, tmp_p
   record_path.write_text(json.dumps(record))
   vectors = SentenceEmbedder.from_pretrained(str(folder)).encode(SENTENCES)
   np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+
+def test_a_failed_export_leaves_nothing_behind(trained, tmp_path, monkeypatch):
+  def disk_full(record):
+    raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(export, '_card', disk_full)  # the last file written
+  with pytest.raises(export.ModelFolderError, match='No space left on device'):
+    export.export(str(trained), str(tmp_path / 'model'))
+  assert os.listdir(tmp_path) == []  # neither the folder nor its temporary copy

@@ -9,6 +9,7 @@ import random
 import jax
 import numpy as np
 import pytest
+from scipy import stats
 
 from configs import glue as glue_config
 from configs import smoke
@@ -16,6 +17,7 @@ from experiments import glue as glue_suite
 from pete_jax import train, trained_model
 from pete_jax.data.records import SourceError
 from pete_jax.encoder import encoder_from_config
+from pete_jax.errors import ConfigError
 from pete_jax.glue import finetune, metrics, readers, tasks
 from pete_jax.glue.head import ClassifierHead
 
@@ -99,16 +101,20 @@ def test_metrics_are_glues():
 
 
 def test_head_features():
-  u = v = np.ones((2, 8), np.float32)
-  for features, pair, width in (
-    ('uv_absdiff', True, 24),
-    ('concat', True, 16),
-    ('concat', False, 8),
+  u, v = np.random.default_rng(0).normal(size=(2, 2, 8)).astype(np.float32)
+  for features, pair, expected in (
+    ('uv_absdiff', True, np.concatenate([u, v, np.abs(u - v)], -1)),
+    ('concat', True, np.concatenate([u, v], -1)),
+    ('concat', False, u),
   ):
     head = ClassifierHead(3, features)
     params = head.init(jax.random.key(0), u, v if pair else None)['params']
-    assert params['classifier']['kernel'].shape == (width, 3)
-    assert head.apply({'params': params}, u, v if pair else None).shape == (2, 3)
+    kernel, bias = params['classifier']['kernel'], params['classifier']['bias']
+    assert kernel.shape == (expected.shape[-1], 3)
+    logits = head.apply({'params': params}, u, v if pair else None)
+    np.testing.assert_allclose(logits, expected @ kernel + bias, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match='head features must be one of'):
+    ClassifierHead(3, 'bogus').init(jax.random.key(0), u, v)
 
 
 def _fresh_model(tmp_path, **model_fields):
@@ -151,14 +157,23 @@ def test_finetune_single_sentence_and_regression_tasks(tmp_path):
   model = _fresh_model(tmp_path)
   config = _task_config('sst2', f'glue_tsv:{sst}', f'glue_tsv:{sst}', epochs=1)
   result = finetune.finetune(model, config, finetune.load_task_data(config))
-  assert set(result['validation']) == {'accuracy'} and result['examples']['select'] == 3
+  assert set(result['validation']) == {'accuracy'} and 0 <= result['validation']['accuracy'] <= 100
+  assert result['examples'] == {'train': 27, 'select': 3, 'validation': 30}
+  assert result['steps'] == 27 // 16
   sts = [('sentence1', 'sentence2', 'score')]
   sts += [(f'{s} {a}', f'{s} {b}', 5.0 if a == b else 1.0) for s in SUBJECTS for a in ACTIONS
           for b in ACTIONS[:2]]  # fmt: skip
   path = _write_tsv(tmp_path / 'sts.tsv', sts)
   config = _task_config('stsb', f'glue_tsv:{path}', f'glue_tsv:{path}', epochs=1)
   result = finetune.finetune(model, config, finetune.load_task_data(config))
-  assert set(result['validation']) == {'pearson', 'spearman'}
+  assert set(result['validation']) == {'pearson', 'spearman'} and result['steps'] == 54 // 16
+  # STS-B is scored by the cosine of the two sentences' vectors: a pair of identical
+  # sentences (score 5) has cosine 1, above (up to float rounding) every other pair's,
+  # whatever the weights: the Spearman correlation of a perfect split of the binary gold.
+  gold = np.array([row[2] for row in sts[1:]])
+  ranked_like_cosine = np.where(gold == 5.0, 2.0, np.linspace(0, 1, len(gold)))
+  perfect = 100 * stats.spearmanr(ranked_like_cosine, gold).statistic
+  assert perfect - 1 < result['validation']['spearman'] <= perfect + 1e-6
 
 
 def test_a_mean_all_model_is_fine_tuned_at_the_length_it_was_trained_with(tmp_path):
@@ -173,6 +188,17 @@ def test_a_mean_all_model_is_fine_tuned_at_the_length_it_was_trained_with(tmp_pa
     results.append(finetune.finetune(model, config, finetune.load_task_data(config)))
   assert results[0]['curve'][0]['loss'] == results[1]['curve'][0]['loss']
   assert results[0]['validation'] == results[1]['validation']
+
+
+def test_an_invalid_finetuning_config_names_every_field_before_reading_data():
+  config = glue_config.get_config('rte')  # its TFDS data is not read: the check comes first
+  config.update(task='squad', head='bogus', on_bad_row='ignore', epochs=0, select_fraction=1.0)
+  config.update(learning_rate=0.0, batch_size=1, max_len=2)
+  with pytest.raises(ConfigError) as info:
+    finetune.load_task_data(config)
+  fields = [line.split()[0] for line in str(info.value).splitlines()[1:]]
+  assert fields == ['task', 'head', 'on_bad_row', 'epochs', 'select_fraction', 'learning_rate',
+                    'batch_size', 'max_len']  # fmt: skip
 
 
 def test_ax_is_reported_as_not_scorable():

@@ -50,7 +50,7 @@ def _two_processes(workdir, *overrides) -> list[subprocess.CompletedProcess]:
 
 
 def _params(workdir):
-  _, params = checkpoint.load_params(str(workdir))
+  _, params, _ = checkpoint.load_step(str(workdir))
   return jax.tree.leaves(params)
 
 
@@ -71,5 +71,7 @@ def test_two_processes_train_resume_and_match_one_process(tmp_path, tiny_data):
   for r in second:
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'resumed from step 3' in r.stderr
-  for x, y in zip(_params(one), _params(two)):
+  one_params, two_params = _params(one), _params(two)
+  assert len(one_params) == len(two_params) > 0
+  for x, y in zip(one_params, two_params):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)  # reduction order

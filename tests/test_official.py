@@ -35,7 +35,7 @@ def _converted(data_dir: pathlib.Path, name: str, tmp_path_factory) -> tuple:
     workdir = str(tmp_path_factory.mktemp(name))
     stsb_dev = data_dir / 'stsb' / 'dev.tsv'
     _, params = co.convert(str(weights), workdir, eval_source=f'stsb_tsv:{stsb_dev}')
-    config, loaded = checkpoint.load_params(workdir)
+    config, loaded, _ = checkpoint.load_step(workdir)
     _CACHE[name] = golden, workdir, params, config, loaded
   return _CACHE[name]
 

@@ -5,11 +5,14 @@ import os
 import pathlib
 import subprocess
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+from scipy import stats
 
 import tiny_data as tiny_data_files
 from configs import smoke
@@ -113,6 +116,7 @@ def test_sharded_step_matches_single_device(tiny_data):
   s1, m1 = _one_step(config, jax.devices()[:1], batch)
   s8, m8 = _one_step(config, jax.devices(), batch)
   assert float(m1['loss']) == pytest.approx(float(m8['loss']), abs=1e-5)
+  assert jax.tree.structure(s1.params) == jax.tree.structure(s8.params)
   for x, y in zip(jax.tree.leaves(s1.params), jax.tree.leaves(s8.params)):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)  # float32 reduction order
 
@@ -125,6 +129,54 @@ def test_keeps_latest_plus_best_checkpoint(tmp_path):
   mgr.wait_until_finished()
   assert sorted(mgr.all_steps()) == [2, 4, 5]
   assert mgr.best_step() == 2
+  mgr.close()
+
+
+def test_load_step_reads_the_latest_the_best_or_the_asked_checkpoint(tmp_path):
+  workdir = str(tmp_path)
+  checkpoint.write_config(workdir, smoke.get_config())  # has a selection set: --best allowed
+  mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), keep=3, use_async=False)
+  for step, spearman in ((1, 50.0), (2, 90.0), (3, 60.0)):
+    state = {'params': {'w': jnp.full(2, float(step))}}
+    checkpoint.save(mgr, step, state, {'step': step}, {'spearman': spearman}, force=True)
+  checkpoint.finish(mgr)
+  for kwargs, expected in (({}, 3), ({'best': True}, 2), ({'step': 1}, 1)):
+    _, params, step = checkpoint.load_step(workdir, **kwargs)
+    assert step == expected
+    np.testing.assert_array_equal(params['w'], [expected, expected])
+  with pytest.raises(checkpoint.CheckpointError, match=r'has no step 9; it has \[1, 2, 3\]'):
+    checkpoint.load_step(workdir, step=9)
+
+
+def test_resuming_on_other_data_is_refused(tmp_path):
+  """The data position is the step only for the same examples, seed and batch size."""
+  optimizer = optax.sgd(1.0)
+  state = train.create_train_state({'w': jnp.ones(2)}, optimizer).replace(step=jnp.asarray(5))
+  batcher = types.SimpleNamespace(num_examples=100, batch_size=8, epoch_of=lambda step: 0)
+  mgr = checkpoint.manager(str(tmp_path), use_async=False)
+  checkpoint.save(mgr, 5, state, train._data_position(batcher, 5, seed=0), force=True)
+  checkpoint.finish(mgr)
+  replicated = jax.sharding.NamedSharding(
+    data_mesh(jax.devices()[:1]), jax.sharding.PartitionSpec()
+  )
+  for changed, field in (
+    ({'num_examples': 101}, 'num_examples=100'),
+    ({'batch_size': 16}, 'global_batch_size=8'),
+  ):
+    stage = types.SimpleNamespace(
+      workdir=str(tmp_path),
+      name='pretrain',
+      batcher=types.SimpleNamespace(**{**vars(batcher), **changed}),
+    )
+    mgr = checkpoint.manager(str(tmp_path), use_async=False)
+    with pytest.raises(checkpoint.CheckpointError, match=f'written with {field}'):
+      train.restore_or_create(mgr, stage, {'w': jnp.ones(2)}, optimizer, replicated, seed=0)
+    mgr.close()
+  stage = types.SimpleNamespace(workdir=str(tmp_path), name='pretrain', batcher=batcher)
+  mgr = checkpoint.manager(str(tmp_path), use_async=False)
+  restored = train.restore_or_create(mgr, stage, {'w': jnp.zeros(2)}, optimizer, replicated, 0)
+  assert int(restored.step) == 5  # the same data: resumed
+  np.testing.assert_array_equal(restored.params['w'], [1.0, 1.0])
   mgr.close()
 
 
@@ -167,7 +219,7 @@ def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
   config = smoke.get_config()
   config.model.init_temperature = 0.0  # logits / 0 -> non-finite at the first step
   with pytest.raises(
-    FloatingPointError, match='non-finite loss at step 1; no checkpoint was saved'
+    train.NonFiniteLoss, match='non-finite loss at step 1; no checkpoint was saved'
   ):
     train.train_and_evaluate(config, str(tmp_path))
   # Nothing was saved, so the same workdir takes the mended config (not "another config").
@@ -192,16 +244,24 @@ def test_non_finite_loss_stops_with_clear_error(tmp_path, tiny_data):
       ('pairs_csv:/nonexistent/nli.csv',),
       "data.train_sources: file '/nonexistent/nli.csv' not found",
     ),
-    ('data.eval_source', 'jsonl:/x', 'unknown source format'),
+    ('data.eval_source', 'jsonl:/x', "data.eval_source: bad source spec 'jsonl:/x'"),
+    ('data.train_sources', ('tfds:',), "data.train_sources: bad source spec 'tfds:'"),
     ('tokenizer.id_order', 'alphabetical', 'tokenizer.id_order must be one of'),
+    ('model.hash_buckets', 0, 'model.hash_buckets must be >= 1, got 0'),
+    ('model.dropout_rate', 1.0, r'model.dropout_rate must be in \[0, 1\), got 1.0'),
+    ('model.num_layers', 0, 'model.num_layers must be >= 1, got 0'),
+    ('train.learning_rate', 0.0, 'train.learning_rate must be > 0, got 0.0'),
+    ('train.eval_every_steps', 0, 'train.eval_every_steps must be >= 1, got 0'),
+    ('data.max_len', 2, 'data.max_len must be >= 3, got 2'),
+    ('train.batch_size', 1, 'train.batch_size must be >= 2'),
   ],
 )
 def test_invalid_config_names_the_field(field, value, match, tiny_data):
   config = smoke.get_config()
   section, key = field.split('.')
   config[section][key] = value
-  with pytest.raises(ValueError, match=match):
-    configuration.validate(configuration.resolve(config), num_devices=8)
+  with pytest.raises(configuration.ConfigError, match=match):
+    configuration.resolve(config, num_devices=8)
 
 
 def test_encode_api_serves_from_table(tmp_path, tiny_data):
@@ -217,7 +277,7 @@ def test_encode_api_serves_from_table(tmp_path, tiny_data):
   vectors = embedder.encode(sentences, batch_size=2)
   assert vectors.shape == (3, 32)
   # Same vectors as the encoder computing the basis on the fly, one sentence at a time.
-  _, params = checkpoint.load_params(str(tmp_path))
+  _, params, _ = checkpoint.load_step(str(tmp_path))
   for sentence, vector in zip(sentences, vectors):
     ids = np.asarray(embedder.tokenizer.encode([sentence], 32))
     direct = embedder.encoder.apply({'params': params['encoder']}, ids, np.ones_like(ids))
@@ -233,3 +293,29 @@ def test_encode_api_serves_from_table(tmp_path, tiny_data):
   config_path.write_text(json.dumps(saved))
   older = SentenceEmbedder.from_workdir(str(tmp_path))
   np.testing.assert_allclose(older.encode(sentences, batch_size=2), vectors, atol=1e-6)
+
+
+def test_sts_eval_scores_each_pair_by_the_cosine_of_its_own_two_vectors():
+  """Sorting by length, padding to buckets and filling the last batch must not mix up pairs."""
+
+  def encode_fn(ids, mask):  # a vector that only a sentence's own real tokens decide
+    ids, mask = np.asarray(ids, np.float64), np.asarray(mask, np.float64)
+    return np.stack([(ids * mask).sum(1), mask.sum(1), (ids**2 * mask).sum(1) / 10], axis=1)
+
+  def vector(seq):
+    seq = np.asarray(seq, np.float64)
+    return np.array([seq.sum(), len(seq), (seq**2).sum() / 10])
+
+  rng = np.random.default_rng(0)
+  a_ids = [list(rng.integers(1, 50, rng.integers(2, 12))) for _ in range(7)]
+  b_ids = [list(rng.integers(1, 50, rng.integers(2, 12))) for _ in range(7)]
+  scores = rng.uniform(0, 5, 7)
+  sts = types.SimpleNamespace(a_ids=a_ids, b_ids=b_ids, scores=scores)
+  result = evaluate.sts_eval(encode_fn, sts, lengths=(4, 8, 12), batch_size=3)
+  cosine = [
+    vector(a) @ vector(b) / np.linalg.norm(vector(a)) / np.linalg.norm(vector(b))
+    for a, b in zip(a_ids, b_ids)
+  ]
+  assert result['num_pairs'] == 7
+  assert result['spearman'] == pytest.approx(100 * stats.spearmanr(cosine, scores).statistic)
+  assert result['pearson'] == pytest.approx(100 * stats.pearsonr(cosine, scores).statistic)

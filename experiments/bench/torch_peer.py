@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from pete_jax.encoder import EncoderConfig
 
 
-def rope_angles(length: int, head_dim: int, inv_freq: torch.Tensor) -> torch.Tensor:
+def rope_angles(length: int, inv_freq: torch.Tensor) -> torch.Tensor:
   """``theta[p, i] = p * inv_freq[i mod hd/2]``: the hd/2 frequencies listed twice."""
   theta = torch.arange(length, dtype=torch.float32)[:, None] * inv_freq[None, :]
   return torch.cat([theta, theta], dim=-1)
@@ -41,7 +41,7 @@ class Rope(nn.Module):
     self.register_buffer('inv_freq', inv_freq)
 
   def forward(self, u: torch.Tensor) -> torch.Tensor:
-    theta = rope_angles(u.shape[-2], u.shape[-1], self.inv_freq)
+    theta = rope_angles(u.shape[-2], self.inv_freq)
     cos, sin = theta.cos(), theta.sin()
     if self.kind == 'standard':
       half = u.shape[-1] // 2

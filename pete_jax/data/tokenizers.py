@@ -35,6 +35,11 @@ class TokenizerFileError(UserError, FileNotFoundError):
   """A vocabulary or SentencePiece model file that is not there."""
 
 
+class BadTokenizerFile(UserError, ValueError):
+  """A vocabulary or SentencePiece model file that is there but cannot serve (wrong file,
+  damaged, or without the special tokens at the ids the model needs)."""
+
+
 SPM_FILENAME = 'spm.model'
 _BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 # SentencePiece ids chosen at training time; pad 0 like BERT's [PAD].
@@ -91,13 +96,16 @@ class WordPieceTokenizer:
         f'(absolute: {os.path.abspath(vocab_path)}); '
         'set tokenizer.vocab_path'
       )
-    tok = hf_tokenizers.Tokenizer(models.WordPiece.from_file(vocab_path, unk_token='[UNK]'))
+    try:
+      tok = hf_tokenizers.Tokenizer(models.WordPiece.from_file(vocab_path, unk_token='[UNK]'))
+    except Exception as e:  # pylint: disable=broad-except  (the HF library's own error types)
+      raise BadTokenizerFile(f'{vocab_path} is not a WordPiece vocab file ({e})') from None
     ids = {t: tok.token_to_id(t) for t in _BERT_SPECIALS}
     missing = [t for t in _BERT_SPECIALS[:4] if ids[t] is None]
     if missing:
-      raise ValueError(f'{vocab_path}: special tokens {missing} not in vocab')
+      raise BadTokenizerFile(f'{vocab_path}: special tokens {missing} not in vocab')
     if ids['[PAD]'] != 0:
-      raise ValueError(f'{vocab_path}: [PAD] must have id 0, has {ids["[PAD]"]}')
+      raise BadTokenizerFile(f'{vocab_path}: [PAD] must have id 0, has {ids["[PAD]"]}')
     # strip_accents=None follows `lowercase`, as in BERT.
     tok.normalizer = normalizers.BertNormalizer(
       clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
@@ -132,9 +140,12 @@ class SentencePieceTokenizer:
   def __init__(self, model_path: str):
     if not os.path.isfile(model_path):
       raise TokenizerFileError(f'SentencePiece model not found: {model_path!r}')
-    self._sp = spm.SentencePieceProcessor(model_file=model_path)
+    try:
+      self._sp = spm.SentencePieceProcessor(model_file=model_path)
+    except RuntimeError as e:
+      raise BadTokenizerFile(f'{model_path} is not a SentencePiece model ({e})') from None
     if self._sp.pad_id() != 0:
-      raise ValueError(
+      raise BadTokenizerFile(
         f'{model_path}: pad id must be 0 (train with --pad_id=0), got {self._sp.pad_id()}'
       )
     self._bos, self._eos = self._sp.bos_id(), self._sp.eos_id()

@@ -26,10 +26,12 @@ import optax
 from pete_jax import devices, losses, train
 from pete_jax.data import batching, pipeline
 from pete_jax.data.records import SourceError
-from pete_jax.evaluate import encode_sequences, encoder_fn, jit_apply
+from pete_jax.data.sources import ON_BAD_ROW
+from pete_jax.errors import ConfigError
+from pete_jax.evaluate import encode_sequences, encoder_fn, jit_apply, pair_cosines
 from pete_jax.glue import metrics, readers
-from pete_jax.glue.head import ClassifierHead
-from pete_jax.glue.tasks import Task, get_task
+from pete_jax.glue.head import FEATURES, ClassifierHead
+from pete_jax.glue.tasks import TASKS, Task, get_task
 from pete_jax.progress import TrainingProgress
 from pete_jax.trained_model import TrainedModel
 
@@ -54,8 +56,38 @@ def split_name(task: Task, index: int) -> str:
   return split.split('_')[-1] if len(task.validation_splits) > 1 else 'validation'
 
 
+def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+  """Raises one ConfigError naming every invalid field, before any data is read."""
+  choices = (
+    ('task', sorted(TASKS)),
+    ('head', FEATURES),
+    ('on_bad_row', ON_BAD_ROW),
+  )
+  problems = [
+    f'{field} must be one of {allowed}, got {config[field]!r}'
+    for field, allowed in choices
+    if config[field] not in allowed
+  ]
+  if config.epochs < 1:
+    problems.append(f'epochs must be >= 1, got {config.epochs}')
+  if not 0 < config.select_fraction < 1:
+    problems.append(f'select_fraction must be in (0, 1), got {config.select_fraction}')
+  if config.learning_rate <= 0:
+    problems.append(f'learning_rate must be > 0, got {config.learning_rate}')
+  if config.batch_size < 2 or config.batch_size % num_devices:
+    problems.append(
+      f'batch_size ({config.batch_size}) must be >= 2 and divisible by the number of '
+      f'devices ({num_devices})'
+    )
+  if config.max_len < 3:
+    problems.append(f'max_len must be >= 3, got {config.max_len}')
+  if problems:
+    raise ConfigError(problems)
+
+
 def load_task_data(config: ml_collections.ConfigDict) -> TaskData:
-  """Reads the config's sources and holds out the selection split."""
+  """Checks the config, reads its sources and holds out the selection split."""
+  check_config(config, jax.device_count())
   task = get_task(config.task)
   if not config.train_source:
     raise SourceError(
@@ -119,13 +151,13 @@ def make_loss(task: Task, encoder, head: ClassifierHead | None):
   return loss_fn
 
 
-def predict(task: Task, encoder_apply, head, params: dict, data: Encoded, lengths) -> np.ndarray:
-  """Class ids (or STS-B cosines) of an encoded split."""
+def predict(encoder_apply, head, params: dict, data: Encoded, lengths) -> np.ndarray:
+  """Class ids (or STS-B cosines, as evaluation scores them) of an encoded split."""
   encode = encoder_fn(encoder_apply, params['encoder'])
+  if head is None:
+    return pair_cosines(encode, data.a, data.b, lengths)
   u = encode_sequences(encode, data.a, lengths)
   v = encode_sequences(encode, data.b, lengths) if data.b is not None else None
-  if head is None:
-    return np.asarray(losses.cosine_similarity(jnp.asarray(u), jnp.asarray(v)))
   logits = head.apply({'params': params['head']}, u, v)
   return np.asarray(jnp.argmax(logits, axis=-1))
 
@@ -199,7 +231,7 @@ def finetune(model: TrainedModel, config: ml_collections.ConfigDict, data: TaskD
       progress.step()
     host = jax.device_get(state.params)
     scores = {
-      split: metrics.score(task, predict(task, encoder_apply, head, host, e, lengths), e.labels)
+      split: metrics.score(task, predict(encoder_apply, head, host, e, lengths), e.labels)
       for split, e in encoded.items()
       if split != 'train'
     }

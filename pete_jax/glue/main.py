@@ -18,18 +18,19 @@ from pete_jax import files, logs
 from pete_jax.errors import UserError, exit_with, parse_config_flags
 from pete_jax.glue import finetune
 from pete_jax.trained_model import load_workdir
+from pete_jax.workdir_lock import make_workdir
 
 RESULT_FILE = 'glue_result.json'
 
 
 def run(config, pretrained: str, workdir: str, best: bool = False) -> dict:
   """Fine-tunes ``pretrained``'s model as ``config`` says; writes and returns the result."""
-  # The model first (the quicker check), then the data: bad input stops before any training.
+  # The result's folder, the model, then the data: bad input stops before any training.
+  make_workdir(workdir)
   model = load_workdir(pretrained, best=best, stage='pretrain')
   data = finetune.load_task_data(config)
   result = finetune.finetune(model, config, data)
   result.update(pretrained=pretrained, pretrained_step=model.step, config=config.to_dict())
-  os.makedirs(workdir, exist_ok=True)
   files.write_json(os.path.join(workdir, RESULT_FILE), result)
   return result
 
