@@ -124,13 +124,12 @@ def evaluate_workdir(
 def main(argv):
   del argv
   logs.quiet_library_logs()
-  step = flags.FLAGS.step if flags.FLAGS.step >= 0 else None
   try:
     result = evaluate_workdir(
       flags.FLAGS.workdir,
       flags.FLAGS.source,
       flags.FLAGS.best,
-      step=step,
+      step=flags.FLAGS.step,
       stage=flags.FLAGS.stage or None,
     )
   except SourceError as e:
@@ -154,7 +153,9 @@ if __name__ == '__main__':
   flags.DEFINE_bool(
     'best', False, 'Score the checkpoint best on the selection set (runs with data.select_source).'
   )
-  flags.DEFINE_integer('step', -1, 'Score the checkpoint of this step (default: the latest).')
+  flags.DEFINE_integer(
+    'step', None, 'Score the checkpoint of this step (default: the latest).', lower_bound=0
+  )
   flags.DEFINE_enum(
     'stage',
     '',

@@ -305,9 +305,7 @@ def main(argv: Sequence[str]) -> None:
   logs.start_command(argv)
   f = flags.FLAGS
   try:
-    out = export(
-      f.workdir, f.out, f.step if f.step >= 0 else None, f.best, f.stage or None, f.overwrite
-    )
+    out = export(f.workdir, f.out, f.step, f.best, f.stage or None, f.overwrite)
   except UserError as e:
     raise exit_with(e) from None
   with open(os.path.join(out, MODEL_JSON), encoding='utf-8') as fh:
@@ -322,7 +320,9 @@ def main(argv: Sequence[str]) -> None:
 if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
   flags.DEFINE_string('out', None, 'The model folder to write.', required=True)
-  flags.DEFINE_integer('step', -1, 'Export this checkpoint step (default: the latest).')
+  flags.DEFINE_integer(
+    'step', None, 'Export this checkpoint step (default: the latest).', lower_bound=0
+  )
   flags.DEFINE_bool('best', False, 'Export the checkpoint with the best selection-set Spearman.')
   flags.DEFINE_enum(
     'stage',
