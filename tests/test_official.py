@@ -219,12 +219,16 @@ def test_every_official_behaviour_switch_builds_a_working_model(shared_data, tmp
 
   _, _, _, config, loaded = _converted(shared_data, 'tan_1_64', tmp_path_factory)
   ids = jnp.array([[101, 1037, 3899, 102, 0, 0]])
+  official = _model(config).apply({'params': loaded['encoder']}, ids, ids != 0)
   for setting, changes in official_weights.ABLATIONS.items():
     modified = config.copy_and_resolve_references()
     for dotted, value in changes.items():
       set_field(modified, dotted, value)
     vectors = _model(modified).apply({'params': loaded['encoder']}, ids, ids != 0)
     assert vectors.shape == (1, 64) and np.isfinite(vectors).all(), setting
+    # A model switch reaches the model; the others (none, padding) change only the batches.
+    changes_model = any(dotted.startswith('model.') for dotted in changes)
+    assert np.allclose(vectors, official, rtol=0, atol=1e-6) != changes_model, setting
 
 
 def test_refuses_a_used_workdir_and_files_that_are_not_weights(shared_data, tmp_path):
