@@ -40,7 +40,6 @@ _DOWNLOAD_URLS = {
   'glue/stsb': 'https://dl.fbaipublicfiles.com/glue/data/STS-B.zip',
 }
 NETWORK_TIMEOUT_S = 5.0
-LOCAL_FORMATS_HELP = 'nli_jsonl:, pairs_csv:, pairs_tsv:, stsb_tsv: or stsb_csv:PATH'
 
 
 def _base_name(name: str) -> str:
@@ -72,13 +71,16 @@ def scalar_of(value: object) -> int | float | None:
 
 
 def _prepared_elsewhere_help() -> str:
+  from pete_jax.data.sources import LOCAL_FORMATS  # pylint: disable=import-outside-toplevel  (a cycle)
+
+  formats = ', '.join(f'{f}:' for f in LOCAL_FORMATS[:-1]) + f' or {LOCAL_FORMATS[-1]}:PATH'
   return (
     'Either prepare it on a machine with internet access (python -m pete_jax.data.prepare '
     "--config=<the same config>) and copy that machine's TFDS data_dir here "
     '(data.tfds_data_dir; default ~/tensorflow_datasets), or train on local files: '
     'python -m pete_jax.main --config=configs/local_data.py, with PETE_DATA_DIR pointing at '
     'SNLI/MNLI CSVs and STS-B TSVs (data.train_sources / data.eval_source / '
-    f'data.finetune_source take {LOCAL_FORMATS_HELP}).'
+    f'data.finetune_source take {formats}).'
   )
 
 
