@@ -329,7 +329,7 @@ def load_step(
     raise CheckpointError('--step and --best each pick a checkpoint: give one of them.')
   config = configuration.with_defaults(read_config(workdir))
   stage = stage or last_stage(workdir)
-  if best and (stage == 'finetune' or not config.data.get('select_source')):
+  if best and (stage == 'finetune' or not config.data.select_source):
     other = ', or the pre-trained model (--stage=pretrain)' if stage == 'finetune' else ''
     raise CheckpointError(
       f'--best picks a checkpoint by its selection-set score, and the {stage} stage of '

@@ -183,7 +183,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     errors += _check_file('tokenizer.spm_model_path', config.tokenizer.spm_model_path)
   errors += _check_sources('data.train_sources', data.train_sources)
   errors += _check_sources('data.eval_source', [data.eval_source])
-  if data.get('select_source'):
+  if data.select_source:
     errors += _check_sources('data.select_source', [data.select_source])
     if data.select_source.strip() == data.eval_source.strip():
       errors.append(

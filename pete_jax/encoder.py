@@ -146,7 +146,7 @@ class EncoderConfig:
       hash_buckets=model.hash_buckets,
       hash_functions=model.hash_functions,
       qr_modulus=model.qr_modulus,
-      table_init_std=model.get('table_init_std', 0.0),
+      table_init_std=model.table_init_std,
       dropout_rate=model.dropout_rate,
       rope=model.rope,
       pooling=model.pooling,

@@ -389,7 +389,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   tokenizer = train_data.tokenizer
   configuration.check_vocab_size(config, tokenizer.vocab_size)
   sts = pipeline.prepare_sts(config, tokenizer)
-  select = config.data.get('select_source')
+  select = config.data.select_source
   select_sts = pipeline.prepare_sts(config, tokenizer, select, 'train') if select else None
   finetune_batcher = None
   if config.finetune.enabled:

@@ -25,9 +25,6 @@ from pete_jax.data.records import SourceError
 from pete_jax.data.records import SentencePair
 from pete_jax.data.tokenizers import Tokenizer
 
-# Default of config.data.sort_window_batches (see batching.py).
-DEFAULT_SORT_WINDOW_BATCHES = 64
-
 
 def build_tokenizer(
   config: ml_collections.ConfigDict,
@@ -107,7 +104,7 @@ def make_batcher(
     lengths=padding_lengths(config),
     seed=int(config.seed),
     scores=scores,
-    sort_window_batches=int(config.data.get('sort_window_batches', DEFAULT_SORT_WINDOW_BATCHES)),
+    sort_window_batches=int(config.data.sort_window_batches),
     process_index=process_index,
     process_count=process_count,
   )

@@ -25,7 +25,7 @@ def tfds_splits(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
   specs = [(s, 'train') for s in config.data.train_sources] + [
     (config.data.eval_source, 'validation')
   ]
-  if config.data.get('select_source'):
+  if config.data.select_source:
     specs.append((config.data.select_source, 'train'))
   if config.finetune.enabled:
     specs.append((config.data.finetune_source, 'train'))

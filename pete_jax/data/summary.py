@@ -104,7 +104,7 @@ def main(argv: Sequence[str]) -> None:
     print(f'(only {len(pairs)} pairs: efficiency at batch {len(pairs)})')
     batch_size = len(pairs)
   print(f'\n== padding efficiency (real / computed tokens), batch {batch_size}')
-  window = config.data.get('sort_window_batches', pipeline.DEFAULT_SORT_WINDOW_BATCHES)
+  window = config.data.sort_window_batches
   buckets = batching.bucket_lengths(max_len, config.data.buckets)
   for name, lengths, w in (
     (f'bucketing, sort window {window} batches', buckets, window),

@@ -254,6 +254,6 @@ def build_base_tokenizer(
       tok.spm_vocab_size,
       tok.spm_max_sentences,
       bool(tok.lowercase),
-      config.get('seed', 0),
+      config.seed,
     )
   return SentencePieceTokenizer(path)
