@@ -197,11 +197,10 @@ def export(
   shutil.rmtree(tmp, ignore_errors=True)
   try:
     _write_folder(tmp, model, workdir, stage)
-  except OSError as e:
+  except BaseException as e:
     shutil.rmtree(tmp, ignore_errors=True)  # a failed export leaves no half-written folder
-    raise ModelFolderError(f'cannot write the model folder for --out {out}: {e}') from None
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
+    if isinstance(e, OSError):
+      raise ModelFolderError(f'cannot write the model folder for --out {out}: {e}') from None
     raise
   if os.path.exists(out):
     old = f'{tmp}.old'
