@@ -17,7 +17,7 @@ import threading
 
 from absl import app, flags
 
-from experiments import embedding_peers, jobs, lr_grid, sweeps, tables
+from experiments import embedding_peers, headlines, jobs, lr_grid, sweeps, tables
 
 _SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each run's own).")
 _STEPS = flags.DEFINE_integer(
@@ -98,6 +98,7 @@ def run_sweep(
     run_jobs = [table_jobs(r) for r in runs]
     rows = [tables.row_result(sweep, r, js) for r, js in zip(runs, run_jobs)]
     path = tables.write(sweep, rows, results_dir)
+    headlines.update(results_dir)
     if sweep in CURVE_SWEEPS:  # the choice on the selection set, and the curves
       lr_grid.write(rows, results_dir, sweep)
     if sweep == 'embedding_peers':  # parameters at every V, and the Pareto plot

@@ -103,23 +103,25 @@ def compare_to_reference(rows: list[dict]) -> list[dict]:
   ref = next((r for r in rows if r.get('reference')), None)
   by_name = {r['name']: r for r in rows}
   for r in rows:
-    r['vs_reference'] = None
     other = by_name.get(r.get('compare_with')) or ref
-    ours = list(r['per_seed_spearman'].values())
-    theirs = list(other['per_seed_spearman'].values()) if other else []
-    if r is other or not ours or not theirs:
-      continue
-    p = (
-      float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
-      if len(ours) > 1 and len(theirs) > 1
-      else None
-    )
-    r['vs_reference'] = {
-      'other': other['name'],
-      'difference': statistics.fmean(ours) - statistics.fmean(theirs),
-      'welch_p': p,
-    }
+    r['vs_reference'] = None if other is None or r is other else compare(r, other)
   return rows
+
+
+def compare(row: dict, other: dict) -> dict | None:
+  """``row``'s mean Spearman minus ``other``'s, with Welch's p where both have two seeds or
+  more; None if either has none."""
+  ours = list(row['per_seed_spearman'].values())
+  theirs = list(other['per_seed_spearman'].values())
+  if not ours or not theirs:
+    return None
+  p = (
+    float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
+    if len(ours) > 1 and len(theirs) > 1
+    else None
+  )
+  difference = statistics.fmean(ours) - statistics.fmean(theirs)
+  return {'other': other['name'], 'difference': difference, 'welch_p': p}
 
 
 def format_summary(summary: dict) -> str:

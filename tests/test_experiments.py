@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from experiments import tables, run, jobs, sweeps
+from experiments import headlines, jobs, run, sweeps, tables
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY_BUDGET = 'batch=8,max_len=16,warmup=1'
@@ -578,3 +578,39 @@ def test_small_moonshot_reuses_the_runs_of_the_other_sweeps():
   assert job('x', twin) == job('embedding_peers', peers['learned SentencePiece 2k'])
   assert job('x', twin) != job('table1_converged', sweeps.table1_converged()[1])  # dropout 0.1
   assert dict(twin.overrides)['model.embedding'] == 'learned'
+
+
+def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
+  def row(name, seeds, params, compare_with='', paper=None):
+    return {'name': name, 'per_seed_spearman': dict(enumerate(seeds)), 'compare_with': compare_with,
+            'spearman': tables.summarise(seeds), 'params': {'total': params},
+            'paper': {'spearman': paper}}  # fmt: skip
+
+  rows = [
+    row('fourier', [70.0, 70.4, 70.2], 100, 'learned', paper=74.9),
+    row('learned', [72.0, 72.6], 400, paper=77.0),
+    row('other', [71.0], 200, 'learned'),
+  ]
+  # The JSON a sweep writes, with its comparisons.
+  (tmp_path / 'sweep_a.json').write_text(json.dumps({'rows': tables.compare_to_reference(rows)}))
+  readme = tmp_path / 'README.md'
+  readme.write_text('intro\n<!-- generated:headlines -->\nold\n<!-- /generated:headlines -->\n')
+  monkeypatch.setattr(headlines, 'HEADLINES', (
+    ('its own comparison', 'sweep_a', 'fourier'),
+    ('an explicit one', 'sweep_a', 'other', 'fourier'),
+    ('a row not run', 'sweep_b', 'missing'),
+  ))  # fmt: skip
+  assert headlines.update(str(tmp_path))
+  text = readme.read_text()
+  assert 'old' not in text and text.startswith('intro\n')
+  own, explicit, missing = [line for line in text.splitlines() if line.startswith('| a')
+                            or line.startswith('| its')]  # fmt: skip
+  cells = [c.strip() for c in own.split('|')[1:-1]]
+  assert cells[2:5] == ['70.20 ± 0.20 (n=3)', 'learned', '72.30 ± 0.42 (n=2)']
+  assert cells[5] == '-2.10' and float(cells[6]) < 0.1  # Welch p over the seeds
+  assert cells[7] == '-2.10' and cells[8] == '0.25'  # the paper's difference; 100 / 400 params
+  cells = [c.strip() for c in explicit.split('|')[1:-1]]
+  assert (
+    cells[3] == 'fourier' and cells[5] == '+0.80' and cells[6] == 'one seed' and cells[7] == '—'
+  )
+  assert missing == '| a row not run | sweep_b: not run | not run | — | — | — | — | — | — |'

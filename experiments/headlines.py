@@ -1,0 +1,90 @@
+"""The comparisons the results README's findings rest on, as one generated table.
+
+Each headline is a row of a sweep compared with another row of it (by default the row its
+sweep compares it with: its ``compare_with`` row, else the sweep's reference): both means
+over seeds, the difference, Welch's p and the parameter ratio, read from the sweeps' JSON
+tables. The table is rewritten
+whenever a sweep's table is, so that the findings never cite a number a later seed changed.
+"""
+
+import json
+import os
+
+from experiments import readme_blocks, tables
+
+BLOCK = 'headlines'
+# (finding, sweep, row[, compared row]).
+HEADLINES = (
+  ('Table 1, 1x256: Fourier vs learned', 'table1_converged', 'fourier_1x256'),
+  ('Table 1, 1x512: Fourier vs learned', 'table1_converged', 'fourier_1x512'),
+  ('Table 1, 2x256: Fourier vs learned', 'table1_converged', 'fourier_2x256'),
+  ('Table 1, 2x512: Fourier vs learned', 'table1_converged', 'fourier_2x512'),
+  ('any fixed code: random code + MLP vs Fourier', 'embedding_peers', 'random code + MLP'),
+  ('ids shuffled vs native order (Fourier)', 'id_order_converged', 'id_order=random'),
+  ('ids by frequency vs native order (Fourier)', 'id_order_converged', 'id_order=frequency'),
+  ('official normalisation (max_seq_len) vs the paper\'s (vocab)', 'normalisation_converged',
+   'normalisation=max_seq_len'),
+  ('no embedding MLP vs linear', 'embed_mlp_converged', 'embed_mlp=none'),
+  ('GeGLU embedding MLP vs linear', 'embed_mlp_converged', 'embed_mlp=geglu'),
+  ('Fourier over SentencePiece 2k vs over WordPiece 30k', 'embedding_peers',
+   'fourier SentencePiece 2k'),
+  ('learned table over SentencePiece 2k vs over WordPiece 30k', 'embedding_peers',
+   'learned SentencePiece 2k', 'learned, dropout 0.1 (Table 1)'),
+  ('the moonshot: learned twin vs Fourier, both over SentencePiece 2k', 'moonshot_small',
+   'learned twin of fourier_1x256 SentencePiece 2k'),
+)  # fmt: skip
+HEADER = (
+  '| finding | sweep: row | ours (mean ± std, n) | compared with | theirs | difference | Welch p '
+  '| paper difference | params, row / compared |\n' + '|---' * 9 + '|'
+)
+
+
+def _rows(results_dir: str, sweep: str) -> dict:
+  path = os.path.join(results_dir, f'{sweep}.json')
+  if not os.path.exists(path):
+    return {}
+  with open(path, encoding='utf-8') as f:
+    return {r['name']: r for r in json.load(f)['rows']}
+
+
+def _paper_difference(row: dict, other: dict) -> str:
+  ours, theirs = row['paper']['spearman'], other['paper']['spearman']
+  return '—' if ours is None or theirs is None else f'{ours - theirs:+.2f}'
+
+
+def headline_line(finding: str, sweep: str, row: dict | None, other: dict | None) -> str:
+  """One table line; a row not run, or with nothing to compare with yet, says so."""
+  cmp = tables.compare(row, other) if row and other else None
+  if cmp is None:
+    name = row['name'] if row else 'not run'
+    return f'| {finding} | {sweep}: {name} | not run | — | — | — | — | — | — |'
+  p = 'one seed' if cmp['welch_p'] is None else f'{cmp["welch_p"]:.2g}'
+  ratio = row['params']['total'] / other['params']['total']
+  cells = [finding, f'{sweep}: {row["name"]}', tables.format_summary(row['spearman']),
+           other['name'], tables.format_summary(other['spearman']), f'{cmp["difference"]:+.2f}', p,
+           _paper_difference(row, other), f'{ratio:.2f}']  # fmt: skip
+  return '| ' + ' | '.join(cells) + ' |'
+
+
+def headline_table(results_dir: str) -> str:
+  """The headlines' table (STS-B validation Spearman x100, zero-shot) from the sweeps' JSON."""
+  lines = [HEADER]
+  for finding, sweep, name, *compared in HEADLINES:
+    rows = _rows(results_dir, sweep)
+    row = rows.get(name)
+    if not compared and row and row.get('vs_reference'):
+      compared = [row['vs_reference']['other']]
+    other = rows.get(compared[0]) if compared else None
+    lines.append(headline_line(finding, sweep, row, other))
+  sweeps = ', '.join(dict.fromkeys(f'[{s}]({s}.md)' for _, s, *_ in HEADLINES))
+  return (
+    f"From the sweeps' tables ({sweeps}), rewritten with them by `python -m experiments.run "
+    '<sweep>` (difference: the row minus the row it is compared with; paper difference: the '
+    "same rows' scores in the paper):\n\n" + '\n'.join(lines)
+  )
+
+
+def update(results_dir: str) -> bool:
+  """Rewrites the headlines block of ``<results_dir>/README.md``; False if it has none."""
+  path = os.path.join(results_dir, 'README.md')
+  return readme_blocks.replace_block(path, BLOCK, headline_table(results_dir))
