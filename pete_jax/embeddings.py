@@ -17,7 +17,26 @@ Dtype = Any
 EMBED_MLPS = ('linear', 'geglu', 'none')
 
 
-class FourierEmbed(nn.Module):
+class VocabularyEmbed(nn.Module):
+  """Base of every embedding here: ids in [0, V) -> ``[..., features]``, served as a table.
+
+  Once trained, any of them is a ``[V, d]`` table: ``embedding_table`` materialises it so
+  that a model serves with a plain lookup, and ``attend`` ties an output layer to it.
+  """
+
+  num_embeddings: int
+  features: int
+
+  def embedding_table(self) -> jax.Array:
+    """The whole ``[V, d]`` table (dropout off)."""
+    return self(jnp.arange(self.num_embeddings), deterministic=True)
+
+  def attend(self, query: jax.Array) -> jax.Array:
+    """``query @ table.T``: logits over the vocabulary, as ``nn.Embed.attend``."""
+    return jnp.einsum('...d,vd->...v', query, self.embedding_table())
+
+
+class FourierEmbed(VocabularyEmbed):
   """PETE embedding: ``RMSNorm(MLP(T(p)) + T(p))`` with T a fixed basis of the id p.
 
   The basis has no parameters; only the small MLP (shared by all tokens) and the
@@ -39,8 +58,6 @@ class FourierEmbed(nn.Module):
     mlp_expansion: hidden width of the 'geglu' MLP in multiples of d.
   """
 
-  num_embeddings: int
-  features: int
   basis: str = 'fourier'
   normalisation: str = 'vocab'
   basis_vocab_size: int | None = None
@@ -109,24 +126,14 @@ class FourierEmbed(nn.Module):
     in_range = (ids >= 0) & (ids < self.num_embeddings)
     return jnp.where(in_range[..., None], out, jnp.nan)
 
-  def embedding_table(self) -> jax.Array:
-    """The whole ``[V, d]`` table, so that a trained model serves with a plain lookup."""
-    return self(jnp.arange(self.num_embeddings))
 
-  def attend(self, query: jax.Array) -> jax.Array:
-    """``query @ table.T``: logits over the vocabulary, as ``nn.Embed.attend``."""
-    return jnp.einsum('...d,vd->...v', query, self.embedding_table())
-
-
-class TableEmbed(nn.Module):
+class TableEmbed(VocabularyEmbed):
   """Base of the learned tables: ``vectors(ids)``, then RMSNorm and dropout.
 
   Subclasses define ``vectors``, which runs inside the compact ``__call__`` (so it
   may create its tables there); ``pete_jax/table_embeddings.py`` has the smaller ones.
   """
 
-  num_embeddings: int
-  features: int
   dropout_rate: float = 0.0
   rms_eps: float = 1e-6
   # Std of the tables' normal init; 0: Flax's (1/sqrt(d), 0.0625 at d=256). Torch's
@@ -154,14 +161,6 @@ class TableEmbed(nn.Module):
   def __call__(self, ids: jax.Array, deterministic: bool = True) -> jax.Array:
     h = rms_norm(self.rms_eps, self.dtype, self.param_dtype, 'norm')(self.vectors(ids))
     return nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-
-  def embedding_table(self) -> jax.Array:
-    """The ``[V, d]`` table after RMSNorm (dropout off), for serving with a lookup."""
-    return self(jnp.arange(self.num_embeddings), deterministic=True)
-
-  def attend(self, query: jax.Array) -> jax.Array:
-    """``query @ table.T``: logits over the vocabulary, as ``nn.Embed.attend``."""
-    return jnp.einsum('...d,vd->...v', query, self.embedding_table())
 
 
 class LearnedEmbed(TableEmbed):

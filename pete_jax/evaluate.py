@@ -148,18 +148,9 @@ def main(argv):
 if __name__ == '__main__':
   # Flags are defined only when run as a command, so importing this module
   # never clashes with another command's flags.
-  flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
+  from pete_jax import trained_model  # pylint: disable=import-outside-toplevel
+
+  trained_model.define_checkpoint_flags('Score')
+  flags.adopt_module_key_flags(trained_model)  # listed by --help
   flags.DEFINE_string('source', '', "STS source spec (default: the config's data.eval_source).")
-  flags.DEFINE_bool(
-    'best', False, 'Score the checkpoint best on the selection set (runs with data.select_source).'
-  )
-  flags.DEFINE_integer(
-    'step', None, 'Score the checkpoint of this step (default: the latest).', lower_bound=0
-  )
-  flags.DEFINE_enum(
-    'stage',
-    '',
-    ['', 'pretrain', 'finetune'],
-    "Which model (default: the run's last stage, finetune once it saved a checkpoint).",
-  )
   app.run(main)

@@ -30,7 +30,7 @@ import ml_collections
 import numpy as np
 import safetensors.numpy
 
-from pete_jax import assets, configuration, files, logs
+from pete_jax import assets, configuration, files, logs, trained_model
 from pete_jax.data import pipeline, tokenizers
 from pete_jax.trained_model import TrainedModel, assemble
 from pete_jax.errors import UserError, exit_with
@@ -317,17 +317,8 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
+  trained_model.define_checkpoint_flags('Export')
+  flags.adopt_module_key_flags(trained_model)  # listed by --help
   flags.DEFINE_string('out', None, 'The model folder to write.', required=True)
-  flags.DEFINE_integer(
-    'step', None, 'Export this checkpoint step (default: the latest).', lower_bound=0
-  )
-  flags.DEFINE_bool('best', False, 'Export the checkpoint with the best selection-set Spearman.')
-  flags.DEFINE_enum(
-    'stage',
-    '',
-    ['', 'pretrain', 'finetune'],
-    "Which model (default: the run's last stage, finetune once it saved a checkpoint).",
-  )
   flags.DEFINE_bool('overwrite', False, 'Replace an existing --out folder.')
   app.run(main)

@@ -8,6 +8,7 @@ into the same ``TrainedModel`` by ``pete_jax.export.load_folder``).
 
 import dataclasses
 
+from absl import flags
 import ml_collections
 
 from pete_jax.data import pipeline, tokenizers
@@ -58,3 +59,27 @@ def load_workdir(
 
   config, params, step = checkpoint.load_step(workdir, step, best, stage)
   return assemble(config, workdir, params['encoder'], step)
+
+
+def define_checkpoint_flags(verb: str) -> None:
+  """``--workdir``, ``--step``, ``--best`` and ``--stage``: the arguments of
+  :func:`load_workdir` as a command's flags (evaluate, export); ``verb`` says what the
+  command does with the model. Called by the commands only, so that importing a module
+  never defines flags."""
+  from pete_jax import checkpoint  # pylint: disable=import-outside-toplevel  (Orbax: workdirs only)
+
+  flags.DEFINE_string('workdir', None, 'A training or converted workdir.', required=True)
+  flags.DEFINE_integer(
+    'step', None, f'{verb} the checkpoint of this step (default: the latest).', lower_bound=0
+  )
+  flags.DEFINE_bool(
+    'best',
+    False,
+    f'{verb} the checkpoint best on the selection set (runs with data.select_source).',
+  )
+  flags.DEFINE_enum(
+    'stage',
+    '',
+    ['', *checkpoint.STAGES],
+    "Which model (default: the run's last stage, finetune once it saved a checkpoint).",
+  )
