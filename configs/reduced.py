@@ -20,6 +20,7 @@ import ml_collections
 from configs.local_data import use_local_data
 
 STEPS = 200
+LEARNING_RATE = 2e-5  # the paper's
 WARMUP = 100
 MAX_LEN = 48
 BATCH = 128
@@ -39,7 +40,7 @@ def reduce(
   config.data.max_len = max_len
   config.data.buckets = (32,) if max_len > 32 else ()
   config.train.batch_size = batch
-  config.train.learning_rate = 2e-5
+  config.train.learning_rate = LEARNING_RATE
   config.train.num_steps = steps
   config.train.warmup_steps = min(warmup, max(steps - 1, 0))
   config.train.log_every_steps = 10

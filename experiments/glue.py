@@ -23,7 +23,6 @@ import sys
 import time
 
 from absl import app, flags
-from scipy import stats
 
 from configs import glue as glue_config
 from experiments import jobs, readme_blocks, tables
@@ -215,14 +214,13 @@ def comparison(rows: list[dict], a: str, b: str) -> list[str]:
   """Per task: model a − model b on the task's combined score, with Welch's p."""
   lines = [f'| task | {a} − {b} (mean of the metrics) | Welch p |', '|---|---|---|']
   by = {(r['model'], r['task']): r for r in rows}
+  seeds = lambda model, task: list(by.get((model, task), {}).get('combined_per_seed', {}).values())
   for task in dict.fromkeys(r['task'] for r in rows):
-    x = list(by.get((a, task), {}).get('combined_per_seed', {}).values())
-    y = list(by.get((b, task), {}).get('combined_per_seed', {}).values())
-    if not x or not y:
+    cmp = tables.welch(seeds(a, task), seeds(b, task))
+    if cmp is None:
       continue
-    p = stats.ttest_ind(x, y, equal_var=False).pvalue if min(len(x), len(y)) > 1 else None
-    p_text = '—' if p is None else f'{p:.2g}'
-    lines.append(f'| {task} | {statistics.fmean(x) - statistics.fmean(y):+.2f} | {p_text} |')
+    p_text = '—' if cmp['welch_p'] is None else f'{cmp["welch_p"]:.2g}'
+    lines.append(f'| {task} | {cmp["difference"]:+.2f} | {p_text} |')
   return lines
 
 

@@ -28,8 +28,8 @@ HEADLINES = (
   ('GeGLU embedding MLP vs linear', 'embed_mlp_converged', 'embed_mlp=geglu'),
   ('Fourier over SentencePiece 2k vs over WordPiece 30k', 'embedding_peers',
    'fourier SentencePiece 2k'),
-  ('learned table over SentencePiece 2k vs over WordPiece 30k', 'embedding_peers',
-   'learned SentencePiece 2k', 'learned, dropout 0.1 (Table 1)'),
+  ('learned table over SentencePiece 2k (dropout 0) vs over WordPiece 30k (dropout 0.1)',
+   'embedding_peers', 'learned SentencePiece 2k', 'learned, dropout 0.1 (Table 1)'),
   ('the moonshot: learned twin vs Fourier, both over SentencePiece 2k', 'moonshot_small',
    'learned twin of fourier_1x256 SentencePiece 2k'),
 )  # fmt: skip
@@ -54,14 +54,17 @@ def _paper_difference(row: dict, other: dict) -> str:
 
 def headline_line(finding: str, sweep: str, row: dict | None, other: dict | None) -> str:
   """One table line; a row not run, or with nothing to compare with yet, says so."""
-  cmp = tables.compare(row, other) if row and other else None
+  if row is None:
+    return f'| {finding} | {sweep}: not run | not run | — | — | — | — | — | — |'
+  ours = tables.format_summary(row['spearman'])
+  cmp = tables.compare(row, other) if other else None
   if cmp is None:
-    name = row['name'] if row else 'not run'
-    return f'| {finding} | {sweep}: {name} | not run | — | — | — | — | — | — |'
+    theirs = tables.format_summary(other['spearman']) if other else '—'
+    name = other['name'] if other else '—'
+    return f'| {finding} | {sweep}: {row["name"]} | {ours} | {name} | {theirs} | — | — | — | — |'
   p = 'one seed' if cmp['welch_p'] is None else f'{cmp["welch_p"]:.2g}'
   ratio = row['params']['total'] / other['params']['total']
-  cells = [finding, f'{sweep}: {row["name"]}', tables.format_summary(row['spearman']),
-           other['name'], tables.format_summary(other['spearman']), f'{cmp["difference"]:+.2f}', p,
+  cells = [finding, f'{sweep}: {row["name"]}', ours, other['name'], tables.format_summary(other['spearman']), f'{cmp["difference"]:+.2f}', p,
            _paper_difference(row, other), f'{ratio:.2f}']  # fmt: skip
   return '| ' + ' | '.join(cells) + ' |'
 

@@ -92,7 +92,7 @@ def _curve_panel(sweep: str, run: str) -> int:
   ``shared`` workdirs hold Table 1's models and also the ablations' and peers' runs
   that several sweeps read (GeGLU, SentencePiece, ...): only Table 1's go in its column.
   """
-  if sweep in ('table1', 'table1_converged') or (sweep == 'shared' and run in TABLE1_PAPER):
+  if sweep == 'table1' or (sweep == 'shared' and run in TABLE1_PAPER):
     return 0
   return 2 if sweep.startswith('table2') else 1
 
@@ -118,12 +118,12 @@ def training_curves(records_dir: str, out: str) -> str | None:
     sweep, run = name.split('/', 1)
     panel = _curve_panel(sweep, run)
     steps = records[0]['losses']['steps']
-    same = [r['losses']['loss'] for r in records if r['losses']['steps'] == steps]
-    spearman = np.mean([r['metrics']['pretrain']['spearman'] for r in records])
+    same = [r for r in records if r['losses']['steps'] == steps]  # seeds logged alike
+    spearman = np.mean([r['metrics']['pretrain']['spearman'] for r in same])
     label = run if panel != 1 else name
     axes[list(budgets).index(budget), panel].plot(
       steps,
-      np.mean(same, axis=0),
+      np.mean([r['losses']['loss'] for r in same], axis=0),
       lw=1,
       label=f'{label} (n={len(same)}, zero-shot STS-B {spearman:.1f})',
     )

@@ -1,7 +1,7 @@
 """Runs a named sweep and writes its results table.
 
   python -m experiments.run table1|table2|table2_converged_pretrain|lr_grid|schedule|ablations|<ablation>[_converged]
-      [--seeds=0,1,2] [--steps=N] [--only=SUBSTRING] [--budget=batch=64,...] [--workers=N]
+      [--seeds=0,1,2] [--steps=N] [--only=NAME] [--budget=batch=64,...] [--workers=N]
       [--results_only]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
@@ -13,6 +13,7 @@ Sweeps are defined in experiments/sweeps.py; each run trains in its own process
 
 import concurrent.futures
 import os
+import sys
 import threading
 
 from absl import app, flags
@@ -23,7 +24,9 @@ _SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each 
 _STEPS = flags.DEFINE_integer(
   'steps', 0, "Pre-training steps of every run (0: each run's own, else its budget's STEPS)."
 )
-_ONLY = flags.DEFINE_string('only', '', 'Train only runs whose name contains this.')
+_ONLY = flags.DEFINE_string(
+  'only', '', 'Train only the run of this name, or if none has it, the runs whose name contains it.'
+)
 _RESULTS_ONLY = flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
 _BUDGET = flags.DEFINE_string(
   'budget',
@@ -77,6 +80,7 @@ def run_sweep(
   """Trains a sweep's missing runs (``workers`` processes at a time) and writes its table;
   returns the table's path."""
   runs = sweeps.sweep_runs(sweep, os.path.join(results_dir, 'runs'))
+  chosen = selected(runs, only)
   # A moonshot search's tier: its table shows the one seed its choice reads, then the choice.
   tier = sweep.removesuffix('_search')
   search_tier = tier if sweep != tier and tier in sweeps.MOONSHOT_TIERS else None
@@ -88,7 +92,7 @@ def run_sweep(
   def table_jobs(r: sweeps.Run) -> list:
     # Every seed the run asks for, those this command trains, and any other with a record
     # (a seed trained beyond the run's own is not dropped by a later --results_only).
-    trained_now = set(seeds) if not only or only in r.name else set()
+    trained_now = set(seeds) if r in chosen else set()
     (probe,) = jobs_of(sweep, r, r.seeds[:1], steps, runs_dir, budget, results_dir)
     recorded = set() if own_seeds_only else jobs.recorded_seeds(probe)
     table_seeds = tuple(sorted(set(r.seeds) | trained_now | recorded))
@@ -114,22 +118,41 @@ def run_sweep(
     return path
   todo = [
     job
-    for run in runs
-    if not only or only in run.name
+    for run in chosen
     for job in jobs_of(sweep, run, seeds, steps, runs_dir, budget, results_dir)
   ]
   lock = threading.Lock()
   env = worker_env(workers)
 
-  def train(job: jobs.Job) -> None:
+  def train(job: jobs.Job) -> str:
     nonlocal path
-    if jobs.execute(job, env=env) == 'done':
+    status = jobs.execute(job, env=env)
+    if status == 'done':
       with lock:  # one table writer at a time
         path = write_table()
+    return status
 
   with concurrent.futures.ThreadPoolExecutor(max(workers, 1)) as pool:
-    list(pool.map(train, todo))
+    failed = [job.workdir for job, status in zip(todo, pool.map(train, todo)) if status == 'failed']
+  if failed:
+    raise RunsFailed(path, failed)
   return path
+
+
+class RunsFailed(Exception):
+  """Training runs of a sweep failed (their rows read "not run"); the others trained, and
+  the table at ``path`` was written."""
+
+  def __init__(self, path: str, workdirs: list[str]):
+    super().__init__(f'{len(workdirs)} run(s) failed; see train.log in ' + ', '.join(workdirs))
+    self.path = path
+
+
+def selected(runs: list[sweeps.Run], only: str) -> list[sweeps.Run]:
+  """The runs ``--only`` picks: the one named exactly so, else every name containing it
+  (``--only=1x256``: both 1x256 rows); all runs if it is empty."""
+  exact = [r for r in runs if r.name == only]
+  return exact or [r for r in runs if only in r.name]
 
 
 def worker_env(workers: int) -> dict | None:
@@ -145,18 +168,23 @@ def main(argv):
     raise app.UsageError('usage: python -m experiments.run SWEEP [flags]')
   seeds = tuple(int(s) for s in _SEEDS.value.split(',') if s.strip())
   names = sweeps.GROUPS.get(argv[1], (argv[1],))
+  failures = []
   for name in names:
-    path = run_sweep(
-      name,
-      seeds,
-      _STEPS.value,
-      _ONLY.value,
-      _RESULTS_ONLY.value,
-      _RUNS_DIR.value,
-      _RESULTS_DIR.value,
-      _BUDGET.value,
-      _WORKERS.value,
-    )
+    try:
+      path = run_sweep(
+        name,
+        seeds,
+        _STEPS.value,
+        _ONLY.value,
+        _RESULTS_ONLY.value,
+        _RUNS_DIR.value,
+        _RESULTS_DIR.value,
+        _BUDGET.value,
+        _WORKERS.value,
+      )
+    except RunsFailed as e:
+      failures.append(f'{name}: {e}')
+      path = e.path
     print(f'wrote {path}')
   if argv[1] in sweeps.GROUPS:
     print(f'wrote {tables.write_group(argv[1], names, _RESULTS_DIR.value)}')
@@ -164,6 +192,8 @@ def main(argv):
     _RESULTS_DIR.value
   ):
     print('updated the results block of README.md')
+  if failures:
+    sys.exit('\n'.join(failures))  # status 1, so that a queue or CI notices
 
 
 if __name__ == '__main__':

@@ -31,6 +31,7 @@ def model_rows(train: bool, runs_dir='runs', results_dir='experiments/results') 
   """One row per Table 2 model: pre-training record, fine-tuning grid and seeds."""
   dirs = {'runs_dir': runs_dir, 'records_dir': os.path.join(results_dir, 'runs')}
   rows = []
+  paper = {r.name: r for r in sweeps.table2()}  # the paper's scores after fine-tuning
   for r in sweeps.sweep_runs(PRETRAIN_SWEEP):
     steps = jobs.budget_module(r.budget).STEPS
     job = jobs.Job(PRETRAIN_SWEEP, r, 0, steps, runs_dir, '', dirs['records_dir'])
@@ -38,6 +39,11 @@ def model_rows(train: bool, runs_dir='runs', results_dir='experiments/results') 
     ft = glue.run_pair(r.name, job.workdir, TASK, glue.SEEDS, True, train, **dirs)
     per_seed = ft['per_seed']
     row.update(
+      paper={
+        **row['paper'],
+        'spearman': paper[r.name].paper_spearman,
+        'pearson': paper[r.name].paper_pearson,
+      },
       finetune=ft,
       spearman=tables.summarise([v['spearman'] for v in per_seed.values()]),
       pearson=tables.summarise([v['pearson'] for v in per_seed.values()]),

@@ -18,26 +18,43 @@ from experiments.sweeps import Run
 
 BUDGETS = {
   'reduced': (
-    'Reduced-scale budget (configs/reduced.py): batch 128 pairs; the ~20,400 local SNLI/MNLI '
-    "entailment pairs (configs/local_data.py, about 6% of the paper's data); AdamW lr 2e-5, "
-    '100 warmup steps then linear decay; max_len 48; STS-B validation (1,500 pairs) '
+    'Reduced-scale budget (configs/reduced.py): batch {batch} pairs; the ~20,400 local SNLI/MNLI '
+    "entailment pairs (configs/local_data.py, about 6% of the paper's data); AdamW lr {lr}, "
+    '{warmup} warmup steps then linear decay; max_len {max_len}; STS-B validation (1,500 pairs) '
     'zero-shot, masked mean pooling, paper normalisation (2p/(V-1)-1) unless a row says '
     'otherwise. The paper trains 122,700 steps at max_len 128.'
   ),
   'converged': (
     'Converged budget (configs/converged.py): as the reduced budget (configs/reduced.py: batch '
-    "128 pairs, the ~20,400 local SNLI/MNLI entailment pairs, about 6% of the paper's data, "
-    'AdamW, 100 warmup steps then linear decay, max_len 48) but lr 3e-4 and 2,000 steps '
-    '(about 12.6 epochs), both chosen on the selection set (zero-shot STS-B train pairs; '
+    "{batch} pairs, the ~20,400 local SNLI/MNLI entailment pairs, about 6% of the paper's data, "
+    'AdamW, {warmup} warmup steps then linear decay, max_len {max_len}) but lr {lr} and {steps:,} '
+    'steps, both chosen on the selection set (zero-shot STS-B train pairs; '
     'lr_grid.md, schedule.md). STS-B validation (1,500 pairs) zero-shot, masked mean pooling, '
     'paper normalisation unless a row says otherwise. The paper trains 122,700 steps at max_len 128.'
   ),
 }
+# Budget fields a row may set for itself (lr_grid's rates): the budget text names them.
+OWN_BUDGET_FIELDS = ('train.learning_rate', 'train.num_steps', 'train.batch_size')
+
+
+def rate(lr: float) -> str:
+  """``3e-4``, as the papers write a learning rate."""
+  return f'{lr:.0e}'.replace('e-0', 'e-')
 
 
 def budget_text(rows: list[dict]) -> str:
-  """The budget paragraph of the rows' budget (the reduced one for an empty table)."""
-  return BUDGETS[rows[0].get('budget', 'reduced') if rows else 'reduced']
+  """The budget paragraph of the rows' budget (the reduced one for an empty table), from
+  its config module; the fields rows set for themselves are named."""
+  budget = rows[0].get('budget', 'reduced') if rows else 'reduced'
+  module, reduced = jobs.budget_module(budget), jobs.budget_module('reduced')
+  text = BUDGETS[budget].format(
+    batch=reduced.BATCH, lr=rate(module.LEARNING_RATE), warmup=reduced.WARMUP,
+    max_len=reduced.MAX_LEN, steps=module.STEPS,
+  )  # fmt: skip
+  own = sorted({k for r in rows for k in r.get('overrides', {}) if k in OWN_BUDGET_FIELDS})
+  if own:
+    text += f' Rows set their own {", ".join(own)} (in their names and commands).'
+  return text
 
 
 def stage_of(sweep: str) -> str:
@@ -109,10 +126,14 @@ def compare_to_reference(rows: list[dict]) -> list[dict]:
 
 
 def compare(row: dict, other: dict) -> dict | None:
-  """``row``'s mean Spearman minus ``other``'s, with Welch's p where both have two seeds or
-  more; None if either has none."""
-  ours = list(row['per_seed_spearman'].values())
-  theirs = list(other['per_seed_spearman'].values())
+  """``row``'s mean Spearman minus ``other``'s (see :func:`welch`), naming ``other``."""
+  cmp = welch(list(row['per_seed_spearman'].values()), list(other['per_seed_spearman'].values()))
+  return cmp and {'other': other['name'], **cmp}
+
+
+def welch(ours: list[float], theirs: list[float]) -> dict | None:
+  """The difference of the means, with Welch's p where both sides have two seeds or more;
+  None if either has none."""
   if not ours or not theirs:
     return None
   p = (
@@ -120,8 +141,7 @@ def compare(row: dict, other: dict) -> dict | None:
     if len(ours) > 1 and len(theirs) > 1
     else None
   )
-  difference = statistics.fmean(ours) - statistics.fmean(theirs)
-  return {'other': other['name'], 'difference': difference, 'welch_p': p}
+  return {'difference': statistics.fmean(ours) - statistics.fmean(theirs), 'welch_p': p}
 
 
 def format_summary(summary: dict) -> str:
@@ -306,12 +326,19 @@ def write_group(group: str, sweeps: tuple, results_dir: str) -> str:
   return out
 
 
+def trained_at(rows: list[dict]) -> str:
+  """'2,000 steps at lr 3e-4': the steps the rows' finished seeds trained, at their budget's rate."""
+  steps = sorted({s['steps'] for r in rows for s in r['seeds'] if s['metrics']})
+  lr = rate(jobs.budget_module(rows[0].get('budget', 'reduced')).LEARNING_RATE)
+  return f'{" / ".join(f"{n:,}" for n in steps) or "no"} steps at lr {lr}'
+
+
 def readme_summary(results_dir: str) -> str:
   """The README's results block: Table 1 and Table 2 rows from their JSON files."""
   lines = []
   for sweep, title in (
-    ('table1_converged', 'Table 1 at the converged budget (2,000 steps at lr 3e-4; zero-shot)'),
-    ('table1', 'Table 1, early training (200 steps at lr 2e-5; zero-shot)'),
+    ('table1_converged', 'Table 1 at the converged budget ({trained}; zero-shot)'),
+    ('table1', 'Table 1, early training ({trained}; zero-shot)'),
     (
       'table2_converged',
       'Table 2 at the converged budget (after STS-B fine-tuning tuned on '
@@ -328,7 +355,8 @@ def readme_summary(results_dir: str) -> str:
       'experiments.table2_converged' if sweep == 'table2_converged' else f'experiments.run {sweep}'
     )
     lines += [
-      f'{title}, from `python -m {command}` (`experiments/results/{sweep}.md`):',
+      f'{title.format(trained=trained_at(rows))}, from `python -m {command}` '
+      f'(`experiments/results/{sweep}.md`):',
       '',
       compact_table(rows, sweep.startswith('table2')),
     ]

@@ -246,7 +246,7 @@ def test_readme_block_is_rewritten_between_its_markers(tmp_path):
     'spearman': {'mean': 66.5, 'std': 0.25, 'n': 3},
     'difference': 66.5 - 74.93,
     'per_seed_spearman': {0: 66.2, 1: 66.6, 2: 66.7},
-    'seeds': [{'wall_s': 120.0, 'metrics': {'pretrain': {}}}],
+    'seeds': [{'wall_s': 120.0, 'metrics': {'pretrain': {}}, 'steps': 150}],
   }
   (results / 'table1.json').write_text(json.dumps({'rows': [row]}))
   assert tables.update_readme(str(results), str(readme))
@@ -255,6 +255,7 @@ def test_readme_block_is_rewritten_between_its_markers(tmp_path):
     '<!-- /generated:results -->\nend\n'
   )
   assert 'old 1.23' not in text
+  assert 'Table 1, early training (150 steps at lr 2e-5; zero-shot)' in text  # as the runs trained
   assert (
     '| fourier_1x256 | 74.93 | 66.50 ± 0.25 (n=3) | s0: 66.20, s1: 66.60, s2: 66.70 | -8.43 '
     '| 1,184,256 | 2.0 min |'
@@ -590,6 +591,7 @@ def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
     row('fourier', [70.0, 70.4, 70.2], 100, 'learned', paper=74.9),
     row('learned', [72.0, 72.6], 400, paper=77.0),
     row('other', [71.0], 200, 'learned'),
+    row('unrun', [], 200),
   ]
   # The JSON a sweep writes, with its comparisons.
   (tmp_path / 'sweep_a.json').write_text(json.dumps({'rows': tables.compare_to_reference(rows)}))
@@ -599,12 +601,14 @@ def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
     ('its own comparison', 'sweep_a', 'fourier'),
     ('an explicit one', 'sweep_a', 'other', 'fourier'),
     ('a row not run', 'sweep_b', 'missing'),
+    ('against a row not run', 'sweep_a', 'fourier', 'unrun'),
   ))  # fmt: skip
   assert headlines.update(str(tmp_path))
   text = readme.read_text()
   assert 'old' not in text and text.startswith('intro\n')
-  own, explicit, missing = [line for line in text.splitlines() if line.startswith('| a')
-                            or line.startswith('| its')]  # fmt: skip
+  own, explicit, missing, against_unrun = [
+    line for line in text.splitlines() if line.startswith(('| its', '| an', '| a ', '| against'))
+  ]
   cells = [c.strip() for c in own.split('|')[1:-1]]
   assert cells[2:5] == ['70.20 ± 0.20 (n=3)', 'learned', '72.30 ± 0.42 (n=2)']
   assert cells[5] == '-2.10' and float(cells[6]) < 0.1  # Welch p over the seeds
@@ -614,3 +618,28 @@ def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
     cells[3] == 'fourier' and cells[5] == '+0.80' and cells[6] == 'one seed' and cells[7] == '—'
   )
   assert missing == '| a row not run | sweep_b: not run | not run | — | — | — | — | — | — |'
+  assert against_unrun.startswith(
+    '| against a row not run | sweep_a: fourier | 70.20 ± 0.20 (n=3) | unrun | not run | — |'
+  )
+
+
+def test_only_picks_the_run_of_that_name_before_the_runs_containing_it():
+  runs = sweeps.embedding_peers()
+  names = lambda only: [r.name for r in run.selected(runs, only)]
+  assert names('learned, dropout 0') == ['learned, dropout 0']  # not the dropout 0.1 rows
+  assert names('factorised') == ['factorised e=8', 'factorised e=32', 'factorised e=128']
+  assert names('') == [r.name for r in runs] and names('no such row') == []
+
+
+def test_a_failed_run_fails_the_command_after_the_table_is_written(tiny_sweep, monkeypatch):
+  monkeypatch.setattr(jobs.subprocess, 'call', lambda *args, **kwargs: 1)
+  with pytest.raises(run.RunsFailed, match='1 run\\(s\\) failed') as failed:
+    run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
+  assert '| tiny smoke | 74.93 | not run |' in pathlib.Path(failed.value.path).read_text()
+
+
+def test_zero_shot_table2_pretraining_is_not_compared_with_the_papers_fine_tuned_scores():
+  pretrain = sweeps.table2_converged_pretrain()
+  assert all(r.paper_spearman is None and r.paper_pearson is None for r in pretrain)
+  assert all(r.paper_params for r in pretrain)  # the sizes still compare
+  assert all(r.paper_spearman is not None for r in sweeps.table2())  # the fine-tuned table's

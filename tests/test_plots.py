@@ -20,7 +20,7 @@ def _record(loss, spearman):
 def test_only_table1_models_go_in_the_table1_curve_panel():
   """``shared`` workdirs also hold ablation and peers runs (GeGLU, SentencePiece ...)."""
   assert plots._curve_panel('shared', 'fourier_2x512') == 0
-  assert plots._curve_panel('table1_converged', 'fourier_1x512') == 0
+  assert plots._curve_panel('table1', 'fourier_1x512') == 0
   assert plots._curve_panel('shared', 'fourier_geglu_1x256') == 1
   assert plots._curve_panel('table2_converged_pretrain', 'pete_1x256') == 2
 
