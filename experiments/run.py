@@ -168,6 +168,11 @@ def main(argv):
     raise app.UsageError('usage: python -m experiments.run SWEEP [flags]')
   seeds = tuple(int(s) for s in _SEEDS.value.split(',') if s.strip())
   names = sweeps.GROUPS.get(argv[1], (argv[1],))
+  if (_STEPS.value or _BUDGET.value) and any(n.startswith('moonshot') for n in names):
+    raise app.UsageError(
+      "a moonshot's choice reads its candidates' records at the converged budget: --steps and "
+      '--budget would choose among runs of another budget.'
+    )
   failures = []
   for name in names:
     try:

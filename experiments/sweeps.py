@@ -414,7 +414,7 @@ def moonshot_scores(records_dir: str = RECORDS_DIR, tier: str = 'moonshot') -> d
         records_dir, 'shared', run.shared, f'converged_steps{converged.STEPS}_seed0.json'
       )
     )
-    last = record and max(record['evals'], key=lambda e: e['step'])
+    last = record and record['evals'] and max(record['evals'], key=lambda e: e['step'])
     scores[run.name] = last['select_spearman'] if last else None
   return scores
 

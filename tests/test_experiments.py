@@ -6,6 +6,8 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -643,3 +645,11 @@ def test_zero_shot_table2_pretraining_is_not_compared_with_the_papers_fine_tuned
   assert all(r.paper_spearman is None and r.paper_pearson is None for r in pretrain)
   assert all(r.paper_params for r in pretrain)  # the sizes still compare
   assert all(r.paper_spearman is not None for r in sweeps.table2())  # the fine-tuned table's
+
+
+def test_a_moonshot_refuses_another_budget_than_the_records_its_choice_reads():
+  out = subprocess.run(
+    [sys.executable, '-m', 'experiments.run', 'moonshot_small_all', '--steps=5'],
+    cwd=REPO, capture_output=True, text=True, timeout=120,
+  )  # fmt: skip
+  assert out.returncode != 0 and 'at the converged budget' in out.stderr
