@@ -80,7 +80,8 @@ class GlueJob:
       # Found by model name alone: a record of another pre-trained model would be reported
       # under this one.
       source = found and found.get('pretrained')
-      if source and os.path.normpath(source) != os.path.normpath(self.pretrained):
+      same = lambda path: os.path.normpath(jobs.rerooted(path, self.runs_dir))
+      if source and same(source) != same(self.pretrained):
         raise ValueError(
           f'{where} fine-tuned {source}, not {self.pretrained}: move it away, or give this '
           'pre-trained model another name.'

@@ -142,6 +142,13 @@ def execute(job: Job, python: str = sys.executable, log=print, env: dict | None 
   return status
 
 
+def rerooted(path: str, runs_dir: str) -> str:
+  """A ``runs/...`` path from a committed record (records are written with the default
+  runs folder) under ``runs_dir`` instead; any other path as it is."""
+  rel = os.path.relpath(os.path.normpath(path), 'runs')
+  return path if rel.startswith('..') or os.path.isabs(path) else os.path.join(runs_dir, rel)
+
+
 def read_losses(log_path: str) -> dict:
   """``{'steps': [...], 'loss': [...]}`` of the pre-training log lines of a ``train.log``."""
   points = {}

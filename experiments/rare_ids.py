@@ -55,7 +55,7 @@ def run_workdirs(runs_dir: str = 'runs', records_dir: str = jobs.RECORDS_DIR) ->
       record = files.read_json(job.record_path) or {}
       command = record.get('trained_as') or record.get('command') or ''
       found = re.search(r'--workdir=(\S+)', command)
-      workdir = found.group(1) if found else job.workdir
+      workdir = jobs.rerooted(found.group(1), runs_dir) if found else job.workdir
       if os.path.isdir(os.path.join(workdir, 'checkpoints')):
         out.setdefault(run.name, []).append(workdir)
       else:

@@ -501,6 +501,7 @@ def test_table2_converged_fine_tunes_at_the_rate_the_selection_split_chooses(tmp
       'select': {'pearson': select[lr], 'spearman': select[lr]},
       'validation': {'pearson': spearman - 1, 'spearman': spearman},
       'best_epoch': 2, 'steps': 483, 'examples': {},
+      'pretrained': job.workdir,  # under runs/, as committed records say; read below from another
     }  # fmt: skip
     path.write_text(json.dumps(record({'result': result})))
   rows = table2_converged.model_rows(False, str(tmp_path / 'runs'), str(results))
