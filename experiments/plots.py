@@ -260,7 +260,8 @@ def basis_refinement(workdir: str, out: str, dims=(0, 1, 8, 9, 100, 255)) -> str
   for ax in axes[-1]:
     ax.set_xlabel('token id p (BERT WordPiece)')
   fig.suptitle(
-    f'Fourier 1x256 after 200 steps ({os.path.basename(workdir)}); E = RMSNorm(Linear(T) + T)',
+    f'Fourier 1x256 after {config.train.num_steps:,} steps ({os.path.basename(workdir)}); '
+    'E = RMSNorm(Linear(T) + T)',
     fontsize=9,
   )
   save_figure(fig, out, dpi=110)

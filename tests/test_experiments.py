@@ -638,7 +638,9 @@ def test_a_failed_run_fails_the_command_after_the_table_is_written(tiny_sweep, m
   monkeypatch.setattr(jobs.subprocess, 'call', lambda *args, **kwargs: 1)
   with pytest.raises(run.RunsFailed, match='1 run\\(s\\) failed') as failed:
     run.run_sweep('tiny', steps=2, budget=TINY_BUDGET, **tiny_sweep)
-  assert '| tiny smoke | 74.93 | not run |' in pathlib.Path(failed.value.path).read_text()
+  text = pathlib.Path(failed.value.path).read_text()
+  assert '| tiny smoke | 74.93 | not run |' in text
+  assert re.search(r'^- `python -m pete_jax\.main --config=\S+ .*` \(not run\)$', text, re.M)
 
 
 def test_zero_shot_table2_pretraining_is_not_compared_with_the_papers_fine_tuned_scores():
