@@ -28,14 +28,14 @@ HEADLINES = (
   ('GeGLU embedding MLP vs linear', 'embed_mlp_converged', 'embed_mlp=geglu'),
   ('Fourier over SentencePiece 2k vs over WordPiece 30k', 'embedding_peers',
    'fourier SentencePiece 2k'),
-  ('learned table over SentencePiece 2k (dropout 0) vs over WordPiece 30k (dropout 0.1)',
+  ('learned over SentencePiece 2k (dropout 0) vs WordPiece 30k (dropout 0.1)',
    'embedding_peers', 'learned SentencePiece 2k', 'learned, dropout 0.1 (Table 1)'),
   ('the moonshot: learned twin vs Fourier, both over SentencePiece 2k', 'moonshot_small',
    'learned twin of fourier_1x256 SentencePiece 2k'),
 )  # fmt: skip
 HEADER = (
-  '| finding | sweep: row | ours (mean ± std, n) | compared with | theirs | difference | Welch p '
-  '| paper difference | params, row / compared |\n' + '|---' * 9 + '|'
+  '| finding | sweep: row | ours (mean ± std, n) | compared with | theirs | difference '
+  '| 95% CI | Welch p | paper difference | params, row / compared |\n' + '|---' * 10 + '|'
 )
 
 
@@ -52,38 +52,48 @@ def _paper_difference(row: dict, other: dict) -> str:
   return '—' if ours is None or theirs is None else f'{ours - theirs:+.2f}'
 
 
+def headline_pairs(results_dir: str) -> list[tuple]:
+  """``(finding, sweep, row, compared row)`` of every headline; a row is None where its
+  sweep has no table or no such row yet."""
+  pairs = []
+  for finding, sweep, name, *compared in HEADLINES:
+    rows = _rows(results_dir, sweep)
+    row = rows.get(name)
+    if not compared and row and row.get('vs_reference'):
+      compared = [row['vs_reference']['other']]
+    pairs.append((finding, sweep, row, rows.get(compared[0]) if compared else None))
+  return pairs
+
+
 def headline_line(finding: str, sweep: str, row: dict | None, other: dict | None) -> str:
   """One table line; a row not run, or with nothing to compare with yet, says so."""
   if row is None:
-    return f'| {finding} | {sweep}: not run | not run | — | — | — | — | — | — |'
+    return f'| {finding} | {sweep}: not run | not run |' + ' — |' * 7
   ours = tables.format_summary(row['spearman'])
   cmp = tables.compare(row, other) if other else None
   if cmp is None:
     theirs = tables.format_summary(other['spearman']) if other else '—'
     name = other['name'] if other else '—'
-    return f'| {finding} | {sweep}: {row["name"]} | {ours} | {name} | {theirs} | — | — | — | — |'
+    return f'| {finding} | {sweep}: {row["name"]} | {ours} | {name} | {theirs} |' + ' — |' * 5
   p = 'one seed' if cmp['welch_p'] is None else f'{cmp["welch_p"]:.2g}'
+  ci = '—' if cmp['ci95'] is None else '{:+.2f} to {:+.2f}'.format(*cmp['ci95'])
   ratio = row['params']['total'] / other['params']['total']
-  cells = [finding, f'{sweep}: {row["name"]}', ours, other['name'], tables.format_summary(other['spearman']), f'{cmp["difference"]:+.2f}', p,
+  cells = [finding, f'{sweep}: {row["name"]}', ours, other['name'],
+           tables.format_summary(other['spearman']), f'{cmp["difference"]:+.2f}', ci, p,
            _paper_difference(row, other), f'{ratio:.2f}']  # fmt: skip
   return '| ' + ' | '.join(cells) + ' |'
 
 
 def headline_table(results_dir: str) -> str:
   """The headlines' table (STS-B validation Spearman x100, zero-shot) from the sweeps' JSON."""
-  lines = [HEADER]
-  for finding, sweep, name, *compared in HEADLINES:
-    rows = _rows(results_dir, sweep)
-    row = rows.get(name)
-    if not compared and row and row.get('vs_reference'):
-      compared = [row['vs_reference']['other']]
-    other = rows.get(compared[0]) if compared else None
-    lines.append(headline_line(finding, sweep, row, other))
+  lines = [HEADER] + [headline_line(*pair) for pair in headline_pairs(results_dir)]
   sweeps = ', '.join(dict.fromkeys(f'[{s}]({s}.md)' for _, s, *_ in HEADLINES))
   return (
     f"From the sweeps' tables ({sweeps}), rewritten with them by `python -m experiments.run "
-    '<sweep>` (difference: the row minus the row it is compared with; paper difference: the '
-    "same rows' scores in the paper):\n\n" + '\n'.join(lines)
+    '<sweep>` (difference: the row minus the row it is compared with, with its 95% confidence '
+    "interval (Welch); paper difference: the same rows' scores in the paper; "
+    '`headlines.png`, by `python -m experiments.plots`, draws the differences):\n\n'
+    + '\n'.join(lines)
   )
 
 

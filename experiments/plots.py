@@ -16,6 +16,8 @@
    JSON, at each budget).
 6. ``bases.png``: every fixed basis over the BERT id range, with the sign changes
    of its highest feature (how finely it can tell neighbouring ids apart).
+7. ``headlines.png``: the comparisons the results README's findings rest on, each
+   difference with its 95% confidence interval.
 """
 
 import glob
@@ -37,9 +39,10 @@ VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
 
 
 def save_figure(fig, out: str, dpi: int = 120) -> str:
-  """Lays out, writes and closes ``fig``; returns ``out``."""
+  """Lays out, writes (cropped to what is drawn, long tick labels included) and closes
+  ``fig``; returns ``out``."""
   fig.tight_layout()
-  fig.savefig(out, dpi=dpi)
+  fig.savefig(out, dpi=dpi, bbox_inches='tight')
   plt.close(fig)
   return out
 
@@ -334,6 +337,34 @@ def neighbour_distance(workdir: str, out: str, vocabs=VOCABS) -> tuple[str, list
   return out, rows
 
 
+def headlines_figure(results_dir: str, out: str) -> str | None:
+  """The findings' comparisons (``experiments/headlines.py``): each difference with its 95%
+  confidence interval (Welch); a hollow marker where a side has one seed (no interval)."""
+  from experiments import headlines, tables  # pylint: disable=import-outside-toplevel
+
+  points = []
+  for finding, _, row, other in headlines.headline_pairs(results_dir):
+    cmp = tables.compare(row, other) if row and other else None
+    if cmp:
+      points.append((f'{finding} (n={row["spearman"]["n"]} vs {other["spearman"]["n"]})', cmp))
+  if not points:
+    return None
+  fig, ax = plt.subplots(figsize=(12, 0.4 * len(points) + 1.4))
+  for y, (_, cmp) in enumerate(reversed(points)):
+    if cmp['ci95']:
+      low, high = cmp['ci95']
+      ax.plot([low, high], [y, y], color='tab:blue', lw=2)
+    ax.plot(cmp['difference'], y, 'o', color='tab:blue', mfc='tab:blue' if cmp['ci95'] else 'white')
+  ax.axvline(0, color='grey', lw=0.8)
+  ax.set_yticks(range(len(points)))
+  ax.set_yticklabels([label for label, _ in reversed(points)], fontsize=7)
+  ax.set_xlabel('STS-B validation Spearman x100: row minus compared row')
+  ax.set_title('The findings at a glance: differences with 95% CIs (Welch)', fontsize=9)
+  ax.grid(alpha=0.3, axis='x')
+  save_figure(fig, out)
+  return out
+
+
 def main(argv):
   del argv
   out_dir, runs_dir = flags.FLAGS.out_dir, flags.FLAGS.runs_dir
@@ -346,6 +377,7 @@ def main(argv):
   print(ablations(out_dir, os.path.join(out_dir, 'ablations.png')))
   print(ablations(out_dir, os.path.join(out_dir, 'ablations_converged.png'), converged=True))
   print(bases(os.path.join(out_dir, 'bases.png')))
+  print(headlines_figure(out_dir, os.path.join(out_dir, 'headlines.png')))
   if not os.path.exists(os.path.join(reference, 'final_metrics.json')):
     # The run records hold metrics, not weights: figures 3 and 4 need the trained model.
     print(

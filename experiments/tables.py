@@ -132,16 +132,16 @@ def compare(row: dict, other: dict) -> dict | None:
 
 
 def welch(ours: list[float], theirs: list[float]) -> dict | None:
-  """The difference of the means, with Welch's p where both sides have two seeds or more;
-  None if either has none."""
+  """The difference of the means, with Welch's p and 95% confidence interval where both
+  sides have two seeds or more; None if either has none."""
   if not ours or not theirs:
     return None
-  p = (
-    float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
-    if len(ours) > 1 and len(theirs) > 1
-    else None
-  )
-  return {'difference': statistics.fmean(ours) - statistics.fmean(theirs), 'welch_p': p}
+  p, ci = None, None
+  if len(ours) > 1 and len(theirs) > 1:
+    test = stats.ttest_ind(ours, theirs, equal_var=False)
+    p, ci = float(test.pvalue), [float(x) for x in test.confidence_interval(0.95)]
+  return {'difference': statistics.fmean(ours) - statistics.fmean(theirs), 'welch_p': p,
+          'ci95': ci}  # fmt: skip
 
 
 def format_summary(summary: dict) -> str:

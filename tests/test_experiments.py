@@ -614,13 +614,13 @@ def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
   ]
   cells = [c.strip() for c in own.split('|')[1:-1]]
   assert cells[2:5] == ['70.20 ± 0.20 (n=3)', 'learned', '72.30 ± 0.42 (n=2)']
-  assert cells[5] == '-2.10' and float(cells[6]) < 0.1  # Welch p over the seeds
-  assert cells[7] == '-2.10' and cells[8] == '0.25'  # the paper's difference; 100 / 400 params
+  assert cells[5] == '-2.10' and float(cells[7]) < 0.1  # Welch p over the seeds
+  low, high = (float(x) for x in cells[6].split(' to '))
+  assert low < -2.10 < high and (high < 0) == (float(cells[7]) < 0.05)  # its 95% interval
+  assert cells[8] == '-2.10' and cells[9] == '0.25'  # the paper's difference; 100 / 400 params
   cells = [c.strip() for c in explicit.split('|')[1:-1]]
-  assert (
-    cells[3] == 'fourier' and cells[5] == '+0.80' and cells[6] == 'one seed' and cells[7] == '—'
-  )
-  assert missing == '| a row not run | sweep_b: not run | not run | — | — | — | — | — | — |'
+  assert cells[3] == 'fourier' and cells[5] == '+0.80' and cells[6:9] == ['—', 'one seed', '—']
+  assert missing == '| a row not run | sweep_b: not run | not run |' + ' — |' * 7
   assert against_unrun.startswith(
     '| against a row not run | sweep_a: fourier | 70.20 ± 0.20 (n=3) | unrun | not run | — |'
   )

@@ -1,6 +1,7 @@
 """experiments/plots.py: the figures built from run records and sweep tables."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -94,3 +95,20 @@ def test_bases_figure_draws_every_basis(tmp_path, monkeypatch):
   assert (tmp_path / 'b.png').stat().st_size > 0 and out == str(tmp_path / 'b.png')
   assert len(titles) == len(basis.BASES)
   assert titles[0] == 'fourier: highest feature changes sign 15 times'  # sin(8 pi x) on [-1, 1]
+
+
+def test_headlines_figure_draws_the_compared_rows_and_nothing_without_tables(tmp_path, monkeypatch):
+  from experiments import headlines, tables  # pylint: disable=import-outside-toplevel
+
+  assert plots.headlines_figure(str(tmp_path), str(tmp_path / 'none.png')) is None
+  row = lambda name, seeds: {'name': name, 'per_seed_spearman': dict(enumerate(seeds)),
+                             'spearman': tables.summarise(seeds), 'reference': name == 'ref'}  # fmt: skip
+  rows = tables.compare_to_reference([row('ref', [70.0, 70.4]), row('b', [72.0, 72.5])])
+  (tmp_path / 'sweep.json').write_text(json.dumps({'rows': rows}))
+  monkeypatch.setattr(headlines, 'HEADLINES', (('b vs ref', 'sweep', 'b'), ('x', 'nothing', 'x')))
+  drawn = []
+  monkeypatch.setattr(plots.plt.Axes, 'plot', lambda self, *a, **k: drawn.append(a))
+  out = plots.headlines_figure(str(tmp_path), str(tmp_path / 'headlines.png'))
+  assert out and os.path.getsize(out) > 0
+  interval, point = drawn
+  assert point[0] == pytest.approx(2.05) and interval[0][0] < 2.05 < interval[0][1]
