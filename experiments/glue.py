@@ -25,15 +25,23 @@ import time
 from absl import app, flags
 
 from configs import glue as glue_config
-from experiments import jobs, readme_blocks, tables
+from experiments import jobs, readme_blocks, sweeps, tables
 from pete_jax.files import read_json, write_json
 from pete_jax.glue import metrics, tasks
 
 RESULT_FILE = 'glue_result.json'  # as pete_jax.glue.main writes it
-PRETRAINED = {
-  'fourier_1x256': 'runs/shared/fourier_1x256/converged_steps2000_seed1',
-  'learned_1x256': 'runs/shared/learned_1x256/converged_steps2000_seed1',
-}
+
+
+def table1_workdirs(names=('fourier_1x256', 'learned_1x256'), seed: int = 1) -> dict:
+  """``{name: workdir}`` of converged Table 1 models, as ``experiments.run table1_converged``
+  trains them (pre-training seed ``seed``)."""
+  runs = {r.name: r for r in sweeps.table1_converged()}
+  budget_steps = lambda run: jobs.budget_module(run.budget).STEPS
+  return {n: jobs.Job('table1_converged', runs[n], seed, budget_steps(runs[n]), 'runs').workdir
+          for n in names}  # fmt: skip
+
+
+PRETRAINED = table1_workdirs()
 LR_GRID = (3e-5, 1e-4, 3e-4)
 # Where the grid grows when its best rate is at an edge (one step at a time, at most to the ends).
 LR_LADDER = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
