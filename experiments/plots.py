@@ -31,10 +31,9 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-from experiments.sweeps import ABLATIONS, CONVERGED_ABLATIONS, TABLE1_PAPER  # pylint: disable=wrong-import-position
+from experiments.sweeps import ABLATIONS, CONVERGED_ABLATIONS, TABLE1_PAPER, table1  # pylint: disable=wrong-import-position
 from pete_jax import files  # pylint: disable=wrong-import-position
 
-REFERENCE_WORKDIR = 'shared/fourier_1x256/steps200_seed0'
 VOCABS = (30_522, 50_000, 100_000, 150_000, 200_000, 256_000)
 
 
@@ -365,11 +364,20 @@ def headlines_figure(results_dir: str, out: str) -> str | None:
   return out
 
 
+def reference_workdir(runs_dir: str) -> str:
+  """The early-training Fourier 1x256 model, seed 0, as ``experiments.run table1`` trains it:
+  the trained model figures 3 and 4 read."""
+  from experiments import jobs  # pylint: disable=import-outside-toplevel
+
+  (run,) = [r for r in table1() if r.name == 'fourier_1x256']
+  return jobs.Job('table1', run, 0, jobs.budget_module(run.budget).STEPS, runs_dir).workdir
+
+
 def main(argv):
   del argv
   out_dir, runs_dir = flags.FLAGS.out_dir, flags.FLAGS.runs_dir
   os.makedirs(out_dir, exist_ok=True)
-  reference = os.path.join(runs_dir, REFERENCE_WORKDIR)
+  reference = reference_workdir(runs_dir)
   print(spearman_vs_params(out_dir, os.path.join(out_dir, 'spearman_vs_params.png')))
   print(
     training_curves(os.path.join(out_dir, 'runs'), os.path.join(out_dir, 'training_curves.png'))
