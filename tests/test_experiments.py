@@ -656,3 +656,15 @@ def test_a_moonshot_refuses_another_budget_than_the_records_its_choice_reads():
     cwd=REPO, capture_output=True, text=True, timeout=120,
   )  # fmt: skip
   assert out.returncode != 0 and 'at the converged budget' in out.stderr
+
+
+def test_budget_text_comes_from_the_budget_modules_and_names_what_rows_set_themselves():
+  from configs import converged, reduced  # pylint: disable=import-outside-toplevel
+
+  plain = tables.budget_text([{'budget': 'converged', 'overrides': {'model.basis': 'random'}}])
+  assert f'lr {tables.rate(converged.LEARNING_RATE)} and {converged.STEPS:,} steps' in plain
+  assert 'Rows set their own' not in plain
+  grid = tables.budget_text([{'budget': 'reduced', 'overrides': {'train.learning_rate': 1e-4}}])
+  assert f'AdamW lr {tables.rate(reduced.LEARNING_RATE)},' in grid
+  assert grid.endswith('Rows set their own train.learning_rate (in their names and commands).')
+  assert tables.rate(3e-4) == '3e-4' and tables.rate(2e-5) == '2e-5'
