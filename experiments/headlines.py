@@ -2,8 +2,9 @@
 
 Each headline is a row of a sweep compared with another row of it (by default the row its
 sweep compares it with: its ``compare_with`` row, else the sweep's reference): both means
-over seeds, the difference, Welch's p and the parameter ratio, read from the sweeps' JSON
-tables. The table is rewritten
+over seeds, the difference with its 95% confidence interval and Welch's p, the paper's
+difference between the same rows where it has them, and the parameter ratio, read from the
+sweeps' JSON tables. The table is rewritten
 whenever a sweep's table is, so that the findings never cite a number a later seed changed.
 """
 
@@ -59,8 +60,9 @@ def headline_pairs(results_dir: str) -> list[tuple]:
   for finding, sweep, name, *compared in HEADLINES:
     rows = _rows(results_dir, sweep)
     row = rows.get(name)
-    if not compared and row and row.get('vs_reference'):
-      compared = [row['vs_reference']['other']]
+    if not compared and row:  # the row its sweep compares it with, run or not
+      reference = next((n for n, r in rows.items() if r.get('reference')), None)
+      compared = [row.get('compare_with') or reference]
     pairs.append((finding, sweep, row, rows.get(compared[0]) if compared else None))
   return pairs
 

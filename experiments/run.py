@@ -76,11 +76,13 @@ def run_sweep(
   results_dir: str = 'experiments/results',
   budget: str = '',
   workers: int = 1,
+  only_exact: bool | None = None,
 ) -> str:
   """Trains a sweep's missing runs (``workers`` processes at a time) and writes its table;
-  returns the table's path."""
+  returns the table's path. ``only`` and ``only_exact``: see :func:`selected`. Raises
+  ``RunsFailed``, once the table is written, if any run failed."""
   runs = sweeps.sweep_runs(sweep, os.path.join(results_dir, 'runs'))
-  chosen = selected(runs, only)
+  chosen = selected(runs, only, only_exact)
   # A moonshot search's tier: its table shows the one seed its choice reads, then the choice.
   tier = sweep.removesuffix('_search')
   search_tier = tier if sweep != tier and tier in sweeps.MOONSHOT_TIERS else None
@@ -148,11 +150,12 @@ class RunsFailed(Exception):
     self.path = path
 
 
-def selected(runs: list[sweeps.Run], only: str) -> list[sweeps.Run]:
-  """The runs ``--only`` picks: the one named exactly so, else every name containing it
-  (``--only=1x256``: both 1x256 rows); all runs if it is empty."""
-  exact = [r for r in runs if r.name == only]
-  return exact or [r for r in runs if only in r.name]
+def selected(runs: list[sweeps.Run], only: str, exact: bool | None = None) -> list[sweeps.Run]:
+  """The runs ``--only`` picks: those named exactly so if ``exact`` (None: if one is), else
+  every name containing it (``--only=1x256``: both 1x256 rows); all runs if it is empty."""
+  if exact is None:
+    exact = any(r.name == only for r in runs)
+  return [r for r in runs if (r.name == only if exact else only in r.name)]
 
 
 def worker_env(workers: int) -> dict | None:
@@ -168,6 +171,13 @@ def main(argv):
     raise app.UsageError('usage: python -m experiments.run SWEEP [flags]')
   seeds = tuple(int(s) for s in _SEEDS.value.split(',') if s.strip())
   names = sweeps.GROUPS.get(argv[1], (argv[1],))
+  only = _ONLY.value
+  group = [
+    r.name for n in names for r in sweeps.sweep_runs(n, os.path.join(_RESULTS_DIR.value, 'runs'))
+  ]
+  if only and not any(only in name for name in group):
+    raise app.UsageError(f'--only={only!r} names no run of {argv[1]}: {", ".join(group)}')
+  only_exact = only in group  # one meaning for every sweep of a group
   if (_STEPS.value or _BUDGET.value) and any(n.startswith('moonshot') for n in names):
     raise app.UsageError(
       "a moonshot's choice reads its candidates' records at the converged budget: --steps and "
@@ -180,12 +190,13 @@ def main(argv):
         name,
         seeds,
         _STEPS.value,
-        _ONLY.value,
+        only,
         _RESULTS_ONLY.value,
         _RUNS_DIR.value,
         _RESULTS_DIR.value,
         _BUDGET.value,
         _WORKERS.value,
+        only_exact,
       )
     except RunsFailed as e:
       failures.append(f'{name}: {e}')

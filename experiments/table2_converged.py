@@ -90,7 +90,7 @@ def write(rows: list[dict], results_dir: str) -> str:
     '# Table 2 at the converged budget',
     '',
     'Metric: STS-B validation Spearman and Pearson x100 after STS-B fine-tuning (zero-shot '
-    'before it in its own column). Pre-training: ' + tables.BUDGETS['converged'],
+    'before it in its own column). Pre-training: ' + tables.budget_text([{'budget': 'converged'}]),
     '',
     'Fine-tuning (`experiments/glue.py`, `configs/glue.py`): STS-B train minus a fixed tenth '
     'held out as the selection split; AdamW, batch 32, 3 epochs, 10% warmup then linear decay, '

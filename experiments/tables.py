@@ -38,8 +38,9 @@ OWN_BUDGET_FIELDS = ('train.learning_rate', 'train.num_steps', 'train.batch_size
 
 
 def rate(lr: float) -> str:
-  """``3e-4``, as the papers write a learning rate."""
-  return f'{lr:.0e}'.replace('e-0', 'e-')
+  """``3e-4`` (``1.5e-4``), as the papers write a learning rate."""
+  mantissa, exponent = f'{lr:e}'.split('e')
+  return mantissa.rstrip('0').rstrip('.') + f'e{int(exponent)}'
 
 
 def budget_text(rows: list[dict]) -> str:
@@ -114,8 +115,9 @@ def compare_to_reference(rows: list[dict]) -> list[dict]:
   """Sets each row's ``vs_reference``: its mean Spearman minus that of the row it is
   compared with (its ``compare_with`` row, else the sweep's reference row).
 
-  With two or more seeds on both sides it also gives Welch's t-test p-value, so a
-  difference can be told from seed noise. Rows with nothing to compare with get None.
+  With two or more seeds on both sides it also gives Welch's t-test p-value and 95%
+  confidence interval, so a difference can be told from seed noise. Rows with nothing to
+  compare with get None.
   """
   ref = next((r for r in rows if r.get('reference')), None)
   by_name = {r['name']: r for r in rows}
@@ -324,7 +326,9 @@ def write_group(group: str, sweeps: tuple, results_dir: str) -> str:
 def trained_at(rows: list[dict]) -> str:
   """'2,000 steps at lr 3e-4': the steps the rows' finished seeds trained, at their budget's rate."""
   steps = sorted({s['steps'] for r in rows for s in r['seeds'] if s['metrics']})
-  lr = rate(jobs.budget_module(rows[0].get('budget', 'reduced')).LEARNING_RATE)
+  lr = rate(
+    jobs.budget_module(rows[0].get('budget', 'reduced') if rows else 'reduced').LEARNING_RATE
+  )
   return f'{" / ".join(f"{n:,}" for n in steps) or "no"} steps at lr {lr}'
 
 

@@ -512,6 +512,7 @@ def test_table2_converged_fine_tunes_at_the_rate_the_selection_split_chooses(tmp
   assert row['difference'] == pytest.approx(73.0 - sweeps.TABLE2_PAPER['pete_2x64'][0])
   assert all(r['spearman']['n'] == 0 for r in rows if r is not row)  # not run: not invented
   text = open(table2_converged.write(rows, str(results)), encoding='utf-8').read()
+  assert '{' not in text and tables.budget_text([{'budget': 'converged'}]) in text
   assert '**0.0001**: 70.00 / 70.50' in text and '73.00 ± 2.00 (n=3)' in text
 
 
@@ -595,6 +596,7 @@ def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
     row('learned', [72.0, 72.6], 400, paper=77.0),
     row('other', [71.0], 200, 'learned'),
     row('unrun', [], 200),
+    row('against unrun', [69.0, 69.5], 200, 'unrun'),
   ]
   # The JSON a sweep writes, with its comparisons.
   (tmp_path / 'sweep_a.json').write_text(json.dumps({'rows': tables.compare_to_reference(rows)}))
@@ -605,13 +607,17 @@ def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
     ('an explicit one', 'sweep_a', 'other', 'fourier'),
     ('a row not run', 'sweep_b', 'missing'),
     ('against a row not run', 'sweep_a', 'fourier', 'unrun'),
+    ('its own comparison, not run', 'sweep_a', 'against unrun'),
   ))  # fmt: skip
   assert headlines.update(str(tmp_path))
   text = readme.read_text()
   assert 'old' not in text and text.startswith('intro\n')
-  own, explicit, missing, against_unrun = [
+  own, explicit, missing, against_unrun, own_unrun = [
     line for line in text.splitlines() if line.startswith(('| its', '| an', '| a ', '| against'))
   ]
+  assert own_unrun.startswith(
+    '| its own comparison, not run | sweep_a: against unrun | 69.25 ± 0.35 (n=2) | unrun | not run | — |'
+  )
   cells = [c.strip() for c in own.split('|')[1:-1]]
   assert cells[2:5] == ['70.20 ± 0.20 (n=3)', 'learned', '72.30 ± 0.42 (n=2)']
   assert cells[5] == '-2.10' and float(cells[7]) < 0.1  # Welch p over the seeds
@@ -632,6 +638,10 @@ def test_only_picks_the_run_of_that_name_before_the_runs_containing_it():
   assert names('learned, dropout 0') == ['learned, dropout 0']  # not the dropout 0.1 rows
   assert names('factorised') == ['factorised e=8', 'factorised e=32', 'factorised e=128']
   assert names('') == [r.name for r in runs] and names('no such row') == []
+  # In a group, a name exact in one sweep is exact in all: not the rows containing it elsewhere.
+  small = sweeps.sweep_runs('moonshot_small')
+  assert [r.name for r in run.selected(small, 'fourier_1x256', exact=True)] == []
+  assert len(run.selected(small, 'fourier_1x256')) == 2
 
 
 def test_a_failed_run_fails_the_command_after_the_table_is_written(tiny_sweep, monkeypatch):
@@ -667,4 +677,13 @@ def test_budget_text_comes_from_the_budget_modules_and_names_what_rows_set_thems
   grid = tables.budget_text([{'budget': 'reduced', 'overrides': {'train.learning_rate': 1e-4}}])
   assert f'AdamW lr {tables.rate(reduced.LEARNING_RATE)},' in grid
   assert grid.endswith('Rows set their own train.learning_rate (in their names and commands).')
-  assert tables.rate(3e-4) == '3e-4' and tables.rate(2e-5) == '2e-5'
+  assert (
+    tables.rate(3e-4) == '3e-4' and tables.rate(2e-5) == '2e-5' and tables.rate(1.5e-4) == '1.5e-4'
+  )
+
+
+def test_every_headline_names_rows_its_sweep_defines():
+  """A renamed row would otherwise read "not run" in the findings table."""
+  for _, sweep, *names in headlines.HEADLINES:
+    defined = {r.name for r in sweeps.sweep_runs(sweep)}
+    assert set(names) <= defined, (sweep, set(names) - defined)
