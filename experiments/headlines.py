@@ -4,8 +4,8 @@ Each headline is a row of a sweep compared with another row of it (by default th
 sweep compares it with: its ``compare_with`` row, else the sweep's reference): both means
 over seeds, the difference with its 95% confidence interval and Welch's p, the paper's
 difference between the same rows where it has them, and the parameter ratio, read from the
-sweeps' JSON tables. The table is rewritten
-whenever a sweep's table is, so that the findings never cite a number a later seed changed.
+sweeps' JSON tables. The table is rewritten whenever a sweep's table is, so that the findings
+never cite a number a later seed changed.
 """
 
 import json
