@@ -36,8 +36,7 @@ def table1_workdirs(names=('fourier_1x256', 'learned_1x256'), seed: int = 1) -> 
   """``{name: workdir}`` of converged Table 1 models, as ``experiments.run table1_converged``
   trains them (pre-training seed ``seed``)."""
   runs = {r.name: r for r in sweeps.table1_converged()}
-  budget_steps = lambda run: jobs.budget_module(run.budget).STEPS
-  return {n: jobs.Job('table1_converged', runs[n], seed, budget_steps(runs[n]), 'runs').workdir
+  return {n: jobs.Job('table1_converged', runs[n], seed, jobs.default_steps(runs[n]), 'runs').workdir
           for n in names}  # fmt: skip
 
 

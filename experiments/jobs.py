@@ -205,6 +205,12 @@ def budget_module(budget: str):
   return importlib.import_module(f'configs.{budget}')
 
 
+def default_steps(run) -> int:
+  """The steps a sweep's run trains unless ``--steps`` says otherwise: its own, else its
+  budget's."""
+  return run.steps or budget_module(run.budget).STEPS
+
+
 def job_config(job: Job):
   """The resolved config of a job (the same one its command builds)."""
   config = budget_module(job.run.budget).get_config(job.config_arg.split(':', 1)[1])

@@ -370,7 +370,7 @@ def reference_workdir(runs_dir: str) -> str:
   from experiments import jobs  # pylint: disable=import-outside-toplevel
 
   (run,) = [r for r in table1() if r.name == 'fourier_1x256']
-  return jobs.Job('table1', run, 0, jobs.budget_module(run.budget).STEPS, runs_dir).workdir
+  return jobs.Job('table1', run, 0, jobs.default_steps(run), runs_dir).workdir
 
 
 def main(argv):

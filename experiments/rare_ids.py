@@ -48,7 +48,7 @@ def run_workdirs(runs_dir: str = 'runs', records_dir: str = jobs.RECORDS_DIR) ->
   for run in sweeps.sweep_runs(SWEEP):
     if 'SentencePiece' in run.name:  # another tokenizer: its own counts, not comparable
       continue
-    steps = jobs.budget_module(run.budget).STEPS
+    steps = jobs.default_steps(run)
     for job in [jobs.Job(SWEEP, run, s, steps, runs_dir, '', records_dir) for s in run.seeds]:
       if not job.finished():  # not run, or still training
         continue

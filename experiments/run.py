@@ -62,7 +62,7 @@ def jobs_of(
   results_dir: str = 'experiments/results',
 ) -> list:
   records = os.path.join(results_dir, 'runs')
-  steps = steps or run.steps or jobs.budget_module(run.budget).STEPS
+  steps = steps or jobs.default_steps(run)
   return [jobs.Job(sweep, run, s, steps, runs_dir, budget, records) for s in (seeds or run.seeds)]
 
 

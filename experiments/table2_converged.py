@@ -33,7 +33,7 @@ def model_rows(train: bool, runs_dir='runs', results_dir='experiments/results') 
   rows = []
   paper = {r.name: r for r in sweeps.table2()}  # the paper's scores after fine-tuning
   for r in sweeps.sweep_runs(PRETRAIN_SWEEP):
-    steps = jobs.budget_module(r.budget).STEPS
+    steps = jobs.default_steps(r)
     job = jobs.Job(PRETRAIN_SWEEP, r, 0, steps, runs_dir, '', dirs['records_dir'])
     row = tables.row_result(PRETRAIN_SWEEP, r, [job])  # zero-shot, params, wall, command
     ft = glue.run_pair(r.name, job.workdir, TASK, glue.SEEDS, True, train, **dirs)
