@@ -18,7 +18,7 @@ import threading
 
 from absl import app, flags
 
-from experiments import embedding_peers, headlines, jobs, lr_grid, sweeps, tables
+from experiments import embedding_peers, headlines, jobs, lr_grid, readme_blocks, sweeps, tables
 
 _SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each run's own).")
 _STEPS = flags.DEFINE_integer(
@@ -208,6 +208,11 @@ def main(argv):
     _RESULTS_DIR.value
   ):
     print('updated the results block of README.md')
+  readme = os.path.join(_RESULTS_DIR.value, readme_blocks.README)
+  if os.path.exists(readme) and (stale := readme_blocks.stale_quotes(readme, _RESULTS_DIR.value)):
+    print(
+      f'{readme}: its prose quotes numbers no table holds now; rewrite them: ' + ', '.join(stale)
+    )
   if failures:
     sys.exit('\n'.join(failures))  # status 1, so that a queue or CI notices
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from experiments import headlines, jobs, run, sweeps, tables
+from experiments import headlines, jobs, readme_blocks, run, sweeps, tables
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY_BUDGET = 'batch=8,max_len=16,warmup=1'
@@ -687,3 +687,26 @@ def test_every_headline_names_rows_its_sweep_defines():
   for _, sweep, *names in headlines.HEADLINES:
     defined = {r.name for r in sweeps.sweep_runs(sweep)}
     assert set(names) <= defined, (sweep, set(names) - defined)
+
+
+def test_stale_quotes_finds_prose_numbers_no_table_holds(tmp_path):
+  (tmp_path / 'sweep.md').write_text('| a | 73.41 ± 0.68 (n=3) | +2.71 (p=0.011) |\n')
+  readme = tmp_path / 'README.md'
+  readme.write_text(
+    '<!-- generated:headlines -->\n| x | 76.11 ± 0.28 (n=3) | 0.0067 |\n<!-- /generated:headlines -->\n'
+    'Fourier scores 73.41 ± 0.68, the code 76.11 ± 0.28 (p = 0.011; frequency p = 0.0067).\n'
+  )
+  assert readme_blocks.stale_quotes(str(readme), str(tmp_path)) == []
+  # A seed lands: the table moves, the prose copied from it does not.
+  (tmp_path / 'sweep.md').write_text('| a | 73.60 ± 0.55 (n=4) | +2.52 (p=0.009) |\n')
+  assert readme_blocks.stale_quotes(str(readme), str(tmp_path)) == ['73.41 ± 0.68', 'p = 0.011']
+  # Numbers quoted in the prose only count as held when a table holds them.
+  readme.write_text('two seeds (76.94 ± 0.66)\n')
+  assert readme_blocks.stale_quotes(str(readme), str(tmp_path)) == ['76.94 ± 0.66']
+
+
+def test_results_readme_quotes_only_numbers_its_tables_hold():
+  """Every mean ± std and Welch p in the committed results prose is in a generated table:
+  a seed that moved a row without its prose being rewritten fails here."""
+  results = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'results')
+  assert readme_blocks.stale_quotes(os.path.join(results, 'README.md'), results) == []
