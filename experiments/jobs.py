@@ -192,6 +192,8 @@ def run_record(job: Job, refresh: bool = False) -> dict | None:
       'losses': read_losses(os.path.join(job.workdir, 'train.log')),
       # Every evaluation of the run (validation and selection set): the learning curve.
       'evals': read_json(os.path.join(job.workdir, 'eval_results.json'), []),
+      # The pre-trained model's cosine of every STS-B validation pair (experiments.rare_ids).
+      'pair_cosines': read_json(os.path.join(job.workdir, 'pair_cosines.json')),
       # The V the run trained with (a SentencePiece model may stop short of its size).
       'vocab_size': vocab_size_of(job_config(job), job.workdir),
     }

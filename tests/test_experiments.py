@@ -130,6 +130,7 @@ def test_run_record_survives_the_workdir(tiny_sweep, monkeypatch):
   assert record['losses']['steps'] and len(record['losses']['loss']) == len(
     record['losses']['steps']
   )
+  assert len(record['pair_cosines']) == record['metrics']['pretrain']['num_pairs']
   shutil.rmtree(tiny_sweep['runs_dir'])
 
   def no_training(*args, **kwargs):

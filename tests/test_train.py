@@ -58,6 +58,15 @@ def test_smoke_trains_end_to_end_through_main(tmp_path, tiny_data):
   assert checkpoint.last_stage(str(tmp_path)) == 'finetune'
   scored = evaluate.evaluate_workdir(str(tmp_path))
   assert scored['spearman'] == pytest.approx(final['finetune']['spearman'], abs=1e-4)
+  # The pre-trained model's cosine of every validation pair, kept for analyses by pair.
+  cosines = json.loads((tmp_path / 'pair_cosines.json').read_text())
+  assert len(cosines) == tiny_data_files.STS_ROWS
+  pretrained = evaluate.evaluate_workdir(str(tmp_path), stage='pretrain')
+  assert pretrained['spearman'] == pytest.approx(final['pretrain']['spearman'], abs=1e-4)
+  gold = [score for _, _, score in tiny_data_files.sts_rows(tiny_data_files.STS_DEV_SEED)]
+  assert 100 * stats.spearmanr(cosines, gold).statistic == pytest.approx(
+    pretrained['spearman'], abs=1e-3
+  )
 
 
 def test_last_stage_is_finetune_only_once_it_saved_a_checkpoint(tmp_path):

@@ -55,6 +55,7 @@ BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 NLI_FILES = ('snli_train_subset.csv', 'snli_dev.csv', 'snli_test.csv', 'mnli_dev_label1.csv')
 NLI_ROWS = 240  # per file: 160 entailment pairs (a smoke batch is 16)
 STS_ROWS = 96
+STS_TRAIN_SEED, STS_DEV_SEED = 100, 101  # sts_rows(seed) of stsb/train.tsv and dev.tsv
 GLUE_STSB_HEADER = (
   'index',
   'genre',
@@ -126,8 +127,8 @@ def write_tiny_data(root: str) -> str:
   os.makedirs(os.path.join(root, 'stsb'), exist_ok=True)
   for seed, name in enumerate(NLI_FILES):
     write_nli_csv(os.path.join(root, 'nli', name), nli_rows(seed))
-  write_stsb_tsv(os.path.join(root, 'stsb', 'train.tsv'), sts_rows(100))
-  write_stsb_tsv(os.path.join(root, 'stsb', 'dev.tsv'), sts_rows(101))
+  write_stsb_tsv(os.path.join(root, 'stsb', 'train.tsv'), sts_rows(STS_TRAIN_SEED))
+  write_stsb_tsv(os.path.join(root, 'stsb', 'dev.tsv'), sts_rows(STS_DEV_SEED))
   return root
 
 
