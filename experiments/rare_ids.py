@@ -1,6 +1,6 @@
 """Where ids are rare: does the smooth Fourier code help words seldom seen in pre-training?
 
-  python -m experiments.rare_ids    # needs the embedding_peers runs' workdirs (checkpoints)
+  python -m experiments.rare_ids    # the embedding_peers runs' records (or checkpoints)
 
 The paper reads PETE's smooth code of the id as information: neighbouring ids get
 similar codes, so an id seldom or never seen in pre-training borrows from its
@@ -40,35 +40,52 @@ BOOTSTRAP_SAMPLES = 1000
 MIN_PAIRS = 10  # fewer pairs in a part say nothing about a rank correlation
 
 
-def run_workdirs(runs_dir: str = 'runs', records_dir: str = jobs.RECORDS_DIR) -> dict:
-  """``{row name: [workdir, ...]}`` of the finished seeds of every WordPiece row whose
-  checkpoints are on this machine (a seed that trained under another sweep's workdir, as
-  the schedule runs, is found through its record's ``trained_as`` command)."""
+def seed_sources(runs_dir: str = 'runs', records_dir: str = jobs.RECORDS_DIR) -> dict:
+  """``{row name: [(record path, workdir), ...]}`` for the finished seeds of every WordPiece
+  row whose cosines can be had: from the record's ``pair_cosines`` (kept by training since
+  2026-12-07), else from the checkpoints of the workdir, where they are on this machine (a
+  seed that trained under another sweep's workdir, as the schedule runs, is found through
+  its record's ``trained_as`` command). A seed with neither is left out, with a warning."""
   out = {}
   for run in sweeps.sweep_runs(SWEEP):
     if 'SentencePiece' in run.name:  # another tokenizer: its own counts, not comparable
       continue
     steps = jobs.default_steps(run)
     for job in [jobs.Job(SWEEP, run, s, steps, runs_dir, '', records_dir) for s in run.seeds]:
-      if not job.finished():  # not run, or still training
+      record = jobs.run_record(job)
+      if record is None:  # not run, or still training
         continue
-      record = files.read_json(job.record_path) or {}
       command = record.get('trained_as') or record.get('command') or ''
       found = re.search(r'--workdir=(\S+)', command)
       workdir = jobs.rerooted(found.group(1), runs_dir) if found else job.workdir
-      if os.path.isdir(os.path.join(workdir, 'checkpoints')):
-        out.setdefault(run.name, []).append(workdir)
+      if record.get('pair_cosines') or os.path.isdir(os.path.join(workdir, 'checkpoints')):
+        out.setdefault(run.name, []).append((job.record_path, workdir))
       else:
-        logging.warning('%s seed %d: no checkpoints in %s; left out', run.name, job.seed, workdir)
+        logging.warning('%s seed %d: no pair cosines in its record and no checkpoints in %s; '
+                        'left out', run.name, job.seed, workdir)  # fmt: skip
   return out
 
 
-def token_counts(model) -> np.ndarray:
-  """[V]: how often each token id occurs in the model's pre-training pairs."""
-  pairs, _ = sources.load_nli_pairs(model.config)
-  a_ids, b_ids = pipeline.encode_pairs(model.tokenizer, pairs, model.config.data.max_len)
+def reference_data(runs_dir: str, records_dir: str) -> tuple:
+  """``(token counts [V], StsData, its source spec)``: the pre-training counts and the STS-B
+  validation pairs of the reference run's config (every WordPiece row shares them)."""
+  run = next(r for r in sweeps.sweep_runs(SWEEP) if r.name == REFERENCE)
+  job = jobs.Job(SWEEP, run, run.seeds[0], jobs.default_steps(run), runs_dir, '', records_dir)
+  config = jobs.job_config(job)
+  tokenizer = pipeline.build_tokenizer(config, None)  # WordPiece, native order: no files
+  return (
+    token_counts(config, tokenizer),
+    pipeline.prepare_sts(config, tokenizer),
+    config.data.eval_source,
+  )
+
+
+def token_counts(config, tokenizer) -> np.ndarray:
+  """[V]: how often each token id occurs in the config's pre-training pairs."""
+  pairs, _ = sources.load_nli_pairs(config)
+  a_ids, b_ids = pipeline.encode_pairs(tokenizer, pairs, config.data.max_len)
   ids = np.concatenate([np.asarray(s, np.int64) for s in a_ids + b_ids])
-  return np.bincount(ids, minlength=model.tokenizer.vocab_size)
+  return np.bincount(ids, minlength=tokenizer.vocab_size)
 
 
 def rarest_counts(counts: np.ndarray, a_ids: list, b_ids: list) -> np.ndarray:
@@ -276,34 +293,41 @@ def plot(result: dict, out: str) -> str:
   return save_figure(fig, out)
 
 
-def cosines_of(workdirs: dict) -> tuple:
-  """``({row: float [seeds, n] cosines}, token counts [V], StsData, its source spec)`` of
-  STS-B validation."""
+def workdir_cosines(workdir: str, sts) -> np.ndarray:
+  """float [n]: the cosine of every pair of ``sts`` by a workdir's pre-trained checkpoint."""
   from pete_jax.trained_model import load_workdir  # pylint: disable=import-outside-toplevel
 
-  cosines, counts, sts, spec = {}, None, None, None
-  for name, dirs in workdirs.items():
-    per_seed = []
-    for workdir in dirs:
-      model = load_workdir(workdir, stage='pretrain')
-      if sts is None:  # every row: the BERT WordPiece vocabulary and the same pairs
-        counts = token_counts(model)
-        sts = pipeline.prepare_sts(model.config, model.tokenizer)
-        spec = model.config.data.eval_source
-      encode = evaluate.encoder_fn(evaluate.jit_apply(model.encoder), model.params)
-      per_seed.append(
-        evaluate.pair_cosines(encode, sts.a_ids, sts.b_ids, pipeline.padding_lengths(model.config))
-      )
-      logging.info('%s %s: %.2f', name, workdir, _spearman(per_seed[-1:], sts.scores))
-    cosines[name] = np.stack(per_seed)
-  return cosines, counts, sts, spec
+  model = load_workdir(workdir, stage='pretrain')
+  encode = evaluate.encoder_fn(evaluate.jit_apply(model.encoder), model.params)
+  return evaluate.pair_cosines(encode, sts.a_ids, sts.b_ids, pipeline.padding_lengths(model.config))
 
 
-def write(result: dict, workdirs: dict, results_dir: str) -> str:
+def cosines_of(seed_sources: dict, sts) -> dict:
+  """``{row: float [seeds, n]}``: every seed's cosines, from its record or else from its
+  checkpoint; those are added to the record, so that the next run needs no checkpoint."""
+  out = {}
+  for name, per_seed in seed_sources.items():
+    rows = []
+    for record_path, workdir in per_seed:
+      record = files.read_json(record_path)
+      if not record.get('pair_cosines'):
+        cosines = workdir_cosines(workdir, sts)
+        files.write_json(
+          record_path, {**record, 'pair_cosines': [round(c, 6) for c in cosines.tolist()]}
+        )
+      rows.append(np.asarray(files.read_json(record_path)['pair_cosines'], np.float64))
+    if any(len(r) != len(sts.pairs) for r in rows):
+      raise ValueError(f'{name}: cosines of another number of pairs than {len(sts.pairs)}')
+    out[name] = np.stack(rows)
+    logging.info('%s: %.2f over %d seed(s)', name, _spearman(out[name], sts.scores), len(rows))
+  return out
+
+
+def write(result: dict, seed_records: dict, results_dir: str) -> str:
   """``rare_ids.md`` / ``.json`` / ``.png`` and the results README's block; the table."""
   command = 'python -m experiments.rare_ids'
   files.write_json(os.path.join(results_dir, 'rare_ids.json'),
-                   {'command': command, 'workdirs': workdirs, **result})  # fmt: skip
+                   {'command': command, 'seed_records': seed_records, **result})  # fmt: skip
   plot(result, os.path.join(results_dir, 'rare_ids.png'))
   table = (
     f'From `{command}` ([rare_ids.md](rare_ids.md), [rare_ids.png](rare_ids.png); cells: '
@@ -312,7 +336,7 @@ def write(result: dict, workdirs: dict, results_dir: str) -> str:
   )
   with open(os.path.join(results_dir, 'rare_ids.md'), 'w', encoding='utf-8') as f:
     f.write(f"# STS-B validation by the pre-training count of each pair's rarest token\n\n"
-            f'{table}\n\nWorkdirs (seed order): see `rare_ids.json`.\n')  # fmt: skip
+            f'{table}\n\nThe run record or workdir of each seed or workdir: `seed_sources` in `rare_ids.json`.\n')  # fmt: skip
   readme_blocks.replace_block(os.path.join(results_dir, readme_blocks.README), 'rare_ids', table)
   return table
 
@@ -321,14 +345,19 @@ def main(argv):
   del argv
   logs.quiet_library_logs()
   results_dir = flags.FLAGS.results_dir
-  workdirs = run_workdirs(flags.FLAGS.runs_dir, os.path.join(results_dir, 'runs'))
-  if REFERENCE not in workdirs:
-    raise SystemExit(f'no checkpoints of {REFERENCE!r} under {flags.FLAGS.runs_dir}')
-  cosines, counts, sts, sts_spec = cosines_of(workdirs)
+  records_dir = os.path.join(results_dir, 'runs')
+  per_row = seed_sources(flags.FLAGS.runs_dir, records_dir)
+  counts, sts, sts_spec = reference_data(flags.FLAGS.runs_dir, records_dir)
+  cosines = cosines_of(per_row, sts)  # and into the records, where they came from checkpoints
+  if REFERENCE not in cosines:
+    raise SystemExit(
+      f'no pair cosines or checkpoints of {REFERENCE!r} (runs_dir {flags.FLAGS.runs_dir})'
+    )
   masks, composition = split(rarest_counts(counts, sts.a_ids, sts.b_ids), genres(sts_spec, sts))
   result = compare(cosines, np.asarray(sts.scores, np.float64), masks)
   result['composition'] = composition
-  print(write(result, workdirs, results_dir))
+  records = {name: [r for r, _ in per_seed] for name, per_seed in per_row.items()}
+  print(write(result, records, results_dir))
 
 
 if __name__ == '__main__':

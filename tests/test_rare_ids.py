@@ -1,10 +1,14 @@
 """Tests of the rare-id analysis (experiments/rare_ids.py) on synthetic predictions."""
 
+import os
+import shutil
 import types
 
 import numpy as np
+import pytest
 
-from experiments import rare_ids
+from experiments import jobs, rare_ids, sweeps
+from pete_jax import files
 from pete_jax.data.records import SentencePair
 
 
@@ -89,3 +93,29 @@ def test_genres_are_read_only_when_the_rows_line_up(tmp_path):
   other = types.SimpleNamespace(pairs=[SentencePair('Not the same.', 'C.', score=1.0)])
   assert rare_ids.genres(f'stsb_tsv:{path}', other) is None
   assert rare_ids.genres(f'pairs_tsv:{path}', sts) is None
+
+
+def test_seed_cosines_come_from_the_record_else_the_checkpoint(tmp_path, monkeypatch):
+  """A fresh clone has records, not checkpoints: a record's pair cosines suffice; an older
+  record without them needs its workdir (and keeps them), and a seed with neither is left out."""
+  runs, records = str(tmp_path / 'runs'), str(tmp_path / 'records')
+  run = next(r for r in sweeps.sweep_runs(rare_ids.SWEEP) if r.name == rare_ids.REFERENCE)
+  job = lambda seed: jobs.Job(rare_ids.SWEEP, run, seed, jobs.default_steps(run), runs, '', records)
+  files.write_json(job(0).record_path, {'command': '', 'pair_cosines': [0.1, 0.5, 0.9]})
+  files.write_json(job(1).record_path, {'command': ''})  # trained before records kept them
+  os.makedirs(os.path.join(job(1).workdir, 'checkpoints'))
+  files.write_json(job(2).record_path, {'command': ''})  # and its workdir is elsewhere
+  sources = rare_ids.seed_sources(runs, records)
+  assert sources == {
+    rare_ids.REFERENCE: [(job(0).record_path, job(0).workdir), (job(1).record_path, job(1).workdir)]
+  }
+  monkeypatch.setattr(rare_ids, 'workdir_cosines', lambda workdir, sts: np.array([0.3, 0.2, 0.1]))
+  sts = types.SimpleNamespace(pairs=[None] * 3, scores=[1.0, 2.0, 3.0])
+  cosines = rare_ids.cosines_of(sources, sts)
+  np.testing.assert_allclose(cosines[rare_ids.REFERENCE], [[0.1, 0.5, 0.9], [0.3, 0.2, 0.1]])
+  assert files.read_json(job(1).record_path)['pair_cosines'] == [0.3, 0.2, 0.1]  # kept
+  shutil.rmtree(runs)  # the checkpoints are gone: the records are enough now
+  assert rare_ids.seed_sources(runs, records) == sources
+  short = types.SimpleNamespace(pairs=[None] * 4, scores=[1.0] * 4)
+  with pytest.raises(ValueError, match='another number of pairs'):
+    rare_ids.cosines_of(sources, short)
