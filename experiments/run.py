@@ -2,7 +2,7 @@
 
   python -m experiments.run table1|table2|table2_converged_pretrain|lr_grid|schedule|ablations|<ablation>[_converged]
       [--seeds=0,1,2] [--steps=N] [--only=NAME] [--budget=batch=64,...] [--workers=N]
-      [--results_only]
+      [--results_only] [--dry_run]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
 (``--workers`` at a time, default one) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs
@@ -17,8 +17,11 @@ import sys
 import threading
 
 from absl import app, flags
+import numpy as np
 
 from experiments import embedding_peers, headlines, jobs, lr_grid, readme_blocks, sweeps, tables
+from pete_jax import workdir_lock
+from pete_jax.files import read_json
 
 _SEEDS = flags.DEFINE_string('seeds', '', "Comma-separated seeds (default: each run's own).")
 _STEPS = flags.DEFINE_integer(
@@ -28,6 +31,12 @@ _ONLY = flags.DEFINE_string(
   'only', '', 'Train only the run of this name, or if none has it, the runs whose name contains it.'
 )
 _RESULTS_ONLY = flags.DEFINE_bool('results_only', False, 'Train nothing; rewrite the tables.')
+_DRY_RUN = flags.DEFINE_bool(
+  'dry_run',
+  False,
+  'Train and write nothing: list the runs this command would train, each with the median '
+  'wall time of its finished seeds.',
+)
 _BUDGET = flags.DEFINE_string(
   'budget',
   '',
@@ -141,6 +150,49 @@ def run_sweep(
   return path
 
 
+def pending(
+  sweep: str,
+  seeds: tuple = (),
+  steps: int = 0,
+  only: str = '',
+  runs_dir: str = 'runs',
+  results_dir: str = 'experiments/results',
+  budget: str = '',
+  only_exact: bool | None = None,
+) -> list[tuple[jobs.Job, float | None]]:
+  """The jobs ``run_sweep`` would train (those not finished), each with the median wall
+  time in seconds of its run's recorded seeds (None: none recorded), to plan a session by."""
+  out = []
+  for run in selected(
+    sweeps.sweep_runs(sweep, os.path.join(results_dir, 'runs')), only, only_exact
+  ):
+    todo = [
+      j
+      for j in jobs_of(sweep, run, seeds, steps, runs_dir, budget, results_dir)
+      if not j.finished()
+    ]
+    if not todo:
+      continue
+    recorded = jobs_of(
+      sweep, run, tuple(sorted(jobs.recorded_seeds(todo[0]))), steps, runs_dir, budget, results_dir
+    )
+    walls = [w for j in recorded if (w := (read_json(j.record_path) or {}).get('wall_s'))]
+    out += [(job, float(np.median(walls)) if walls else None) for job in todo]
+  return out
+
+
+def print_pending(name: str, todo: list) -> None:
+  known = [w for _, w in todo if w is not None]
+  unknown = len(todo) - len(known)
+  print(f'{name}: {len(todo)} run(s) to train, about {sum(known) / 60:.0f} min by the wall times '
+        f'of their recorded seeds' + (f' ({unknown} with none recorded)' if unknown else ''))  # fmt: skip
+  for job, wall in todo:
+    took = f'~{wall / 60:.0f} min' if wall is not None else '? min'
+    if workdir_lock.in_use(job.workdir):
+      took += ', training now'
+    print(f'  {job.run.name} seed {job.seed}  {took}  {" ".join(job.command)}')
+
+
 class RunsFailed(Exception):
   """Training runs of a sweep failed (their rows read "not run"); the others trained, and
   the table at ``path`` was written."""
@@ -183,6 +235,11 @@ def main(argv):
       "a moonshot's choice reads its candidates' records at the converged budget: --steps and "
       '--budget would choose among runs of another budget.'
     )
+  if _DRY_RUN.value:
+    for name in names:
+      print_pending(name, pending(name, seeds, _STEPS.value, only, _RUNS_DIR.value,
+                                  _RESULTS_DIR.value, _BUDGET.value, only_exact))  # fmt: skip
+    return
   failures = []
   for name in names:
     try:

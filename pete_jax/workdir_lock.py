@@ -47,6 +47,20 @@ def make_workdir(workdir: str) -> None:
     raise UserError(f'cannot create --workdir {workdir}: {e.strerror or e}.') from None
 
 
+def in_use(workdir: str) -> bool:
+  """Whether a live process holds ``workdir`` now (a run is training in it)."""
+  path = os.path.join(workdir, LOCK_FILE)
+  if not os.path.exists(path):
+    return False
+  lock = filelock.FileLock(path, timeout=0)
+  try:
+    lock.acquire()
+  except filelock.Timeout:
+    return True
+  lock.release()
+  return False
+
+
 @contextlib.contextmanager
 def hold(workdir: str) -> Iterator[None]:
   """Holds ``workdir`` exclusively until the block ends; raises WorkdirInUse if it is taken.

@@ -118,8 +118,26 @@ def test_lock_of_a_killed_process_is_released(tmp_path):
   )
   assert subprocess.run([sys.executable, '-c', script], cwd=REPO, timeout=120).returncode != 0
   assert (workdir / workdir_lock.OWNER_FILE).exists()  # it died holding the lock
+  assert not workdir_lock.in_use(str(workdir))
   with workdir_lock.hold(str(workdir)):
     pass
+
+
+def test_in_use_while_another_process_holds_the_workdir(tmp_path):
+  workdir = tmp_path / 'run'
+  assert not workdir_lock.in_use(str(workdir))  # no run ever
+  script = (
+    'import sys\nfrom pete_jax import workdir_lock\n'
+    f'with workdir_lock.hold({str(workdir)!r}):\n  print("held", flush=True)\n  sys.stdin.read()\n'
+  )
+  holder = subprocess.Popen([sys.executable, '-c', script], cwd=REPO, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    assert workdir_lock.in_use(str(workdir))
+  finally:
+    holder.communicate('', timeout=120)
+  assert not workdir_lock.in_use(str(workdir))
 
 
 def _flip_array_byte(step_dir: pathlib.Path) -> None:

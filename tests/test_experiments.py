@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from experiments import headlines, jobs, readme_blocks, run, sweeps, tables
+from pete_jax import files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY_BUDGET = 'batch=8,max_len=16,warmup=1'
@@ -711,3 +712,19 @@ def test_results_readme_quotes_only_numbers_its_tables_hold():
   a seed that moved a row without its prose being rewritten fails here."""
   results = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'results')
   assert readme_blocks.stale_quotes(os.path.join(results, 'README.md'), results) == []
+
+
+def test_dry_run_lists_the_runs_not_finished_with_their_seeds_wall_time(tiny_sweep, capsys):
+  args = dict(seeds=(0, 1, 2), steps=2, runs_dir=tiny_sweep['runs_dir'],
+              results_dir=tiny_sweep['results_dir'], budget=TINY_BUDGET)  # fmt: skip
+  todo = run.pending('tiny', **args)
+  assert [(job.seed, wall) for job, wall in todo] == [(0, None), (1, None), (2, None)]
+  for seed, wall in ((0, 60.0), (1, 180.0)):  # two seeds recorded, say on another machine
+    files.write_json(todo[seed][0].record_path, {'wall_s': wall})
+  assert [(job.seed, wall) for job, wall in run.pending('tiny', **args)] == [(2, 120.0)]
+  run.print_pending('tiny', run.pending('tiny', **args))
+  out = capsys.readouterr().out
+  assert (
+    out.startswith('tiny: 1 run(s) to train, about 2 min') and 'tiny smoke seed 2  ~2 min' in out
+  )
+  assert not os.path.exists(os.path.join(tiny_sweep['results_dir'], 'tiny.md'))  # wrote nothing
