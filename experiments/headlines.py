@@ -11,6 +11,8 @@ never cite a number a later seed changed.
 import json
 import os
 
+from scipy import stats
+
 from experiments import readme_blocks, tables
 
 BLOCK = 'headlines'
@@ -36,7 +38,9 @@ HEADLINES = (
 )  # fmt: skip
 HEADER = (
   '| finding | sweep: row | ours (mean ± std, n) | compared with | theirs | difference '
-  '| 95% CI | Welch p | paper difference | params, row / compared |\n' + '|---' * 10 + '|'
+  '| 95% CI | Welch p | p, BH-adjusted | paper difference | params, row / compared |\n'
+  + '|---' * 11
+  + '|'
 )
 
 
@@ -67,35 +71,71 @@ def headline_pairs(results_dir: str) -> list[tuple]:
   return pairs
 
 
-def headline_line(finding: str, sweep: str, row: dict | None, other: dict | None) -> str:
+def adjusted_p_values(pairs: list[tuple]) -> list[float | None]:
+  """Each headline's Welch p adjusted for the table's other tests (Benjamini-Hochberg: the
+  false discovery rate over the headlines tested); None where a row has no test.
+
+  Thirteen comparisons read side by side: at p < 0.05 one of them could pass by chance, so
+  the adjusted p is what says which findings stand as a set."""
+  raw = welch_p_values(pairs)
+  tested = [p for p in raw if p is not None]
+  adjusted = iter(stats.false_discovery_control(tested).tolist() if tested else [])
+  return [None if p is None else next(adjusted) for p in raw]
+
+
+def welch_p_values(pairs: list[tuple]) -> list[float | None]:
+  """Each headline's Welch p; None where a row has no test (not run, or one seed)."""
+  return [
+    cmp['welch_p'] if (cmp := _comparison(row, other)) else None for _, _, row, other in pairs
+  ]
+
+
+def _comparison(row: dict | None, other: dict | None) -> dict | None:
+  return tables.compare(row, other) if row and other else None
+
+
+def headline_line(
+  finding: str, sweep: str, row: dict | None, other: dict | None, adjusted_p: float | None = None
+) -> str:
   """One table line; a row not run, or with nothing to compare with yet, says so."""
   if row is None:
-    return f'| {finding} | {sweep}: not run | not run |' + ' — |' * 7
+    return f'| {finding} | {sweep}: not run | not run |' + ' — |' * 8
   ours = tables.format_summary(row['spearman'])
-  cmp = tables.compare(row, other) if other else None
+  cmp = _comparison(row, other)
   if cmp is None:
     theirs = tables.format_summary(other['spearman']) if other else '—'
     name = other['name'] if other else '—'
-    return f'| {finding} | {sweep}: {row["name"]} | {ours} | {name} | {theirs} |' + ' — |' * 5
+    return f'| {finding} | {sweep}: {row["name"]} | {ours} | {name} | {theirs} |' + ' — |' * 6
   p = 'one seed' if cmp['welch_p'] is None else f'{cmp["welch_p"]:.2g}'
+  p_adjusted = '—' if adjusted_p is None else f'{adjusted_p:.2g}'
   ci = '—' if cmp['ci95'] is None else '{:+.2f} to {:+.2f}'.format(*cmp['ci95'])
   ratio = row['params']['total'] / other['params']['total']
   cells = [finding, f'{sweep}: {row["name"]}', ours, other['name'],
            tables.format_summary(other['spearman']), f'{cmp["difference"]:+.2f}', ci, p,
-           _paper_difference(row, other), f'{ratio:.2f}']  # fmt: skip
+           p_adjusted, _paper_difference(row, other), f'{ratio:.2f}']  # fmt: skip
   return '| ' + ' | '.join(cells) + ' |'
 
 
 def headline_table(results_dir: str) -> str:
   """The headlines' table (STS-B validation Spearman x100, zero-shot) from the sweeps' JSON."""
-  lines = [HEADER] + [headline_line(*pair) for pair in headline_pairs(results_dir)]
+  pairs = headline_pairs(results_dir)
+  adjusted = adjusted_p_values(pairs)
+  lines = [HEADER] + [headline_line(*pair, p) for pair, p in zip(pairs, adjusted)]
+  raw = [p for p in welch_p_values(pairs) if p is not None]
+  count = (
+    f'{len(raw)} of the {len(pairs)} headlines have seeds enough for a test; '
+    f'{sum(p < 0.05 for p in raw)} of those have Welch p < 0.05, '
+    f'{sum(p is not None and p < 0.05 for p in adjusted)} after the adjustment.'
+  )
   sweeps = ', '.join(dict.fromkeys(f'[{s}]({s}.md)' for _, s, *_ in HEADLINES))
   return (
     f"From the sweeps' tables ({sweeps}), rewritten with them by `python -m experiments.run "
     '<sweep>` (difference: the row minus the row it is compared with, with its 95% confidence '
-    "interval (Welch); paper difference: the same rows' scores in the paper; "
+    'interval (Welch); p, BH-adjusted: Welch p adjusted for the false discovery rate over the '
+    "headlines tested (Benjamini-Hochberg); paper difference: the same rows' scores in the paper; "
     '`headlines.png`, by `python -m experiments.plots`, draws the differences):\n\n'
     + '\n'.join(lines)
+    + f'\n\n{count}'
   )
 
 

@@ -625,10 +625,15 @@ def test_headlines_compare_the_rows_the_findings_cite(tmp_path, monkeypatch):
   assert cells[5] == '-2.10' and float(cells[7]) < 0.1  # Welch p over the seeds
   low, high = (float(x) for x in cells[6].split(' to '))
   assert low < -2.10 < high and (high < 0) == (float(cells[7]) < 0.05)  # its 95% interval
-  assert cells[8] == '-2.10' and cells[9] == '0.25'  # the paper's difference; 100 / 400 params
+  # The only tested row: adjusted for itself alone, its p stays.
+  assert cells[8] == cells[7]
+  assert '\n1 of the 5 headlines have seeds enough for a test; ' in text
+  assert cells[9] == '-2.10' and cells[10] == '0.25'  # the paper's difference; 100 / 400 params
   cells = [c.strip() for c in explicit.split('|')[1:-1]]
-  assert cells[3] == 'fourier' and cells[5] == '+0.80' and cells[6:9] == ['—', 'one seed', '—']
-  assert missing == '| a row not run | sweep_b: not run | not run |' + ' — |' * 7
+  assert (
+    cells[3] == 'fourier' and cells[5] == '+0.80' and cells[6:10] == ['—', 'one seed', '—', '—']
+  )
+  assert missing == '| a row not run | sweep_b: not run | not run |' + ' — |' * 8
   assert against_unrun.startswith(
     '| against a row not run | sweep_a: fourier | 70.20 ± 0.20 (n=3) | unrun | not run | — |'
   )
@@ -728,3 +733,21 @@ def test_dry_run_lists_the_runs_not_finished_with_their_seeds_wall_time(tiny_swe
     out.startswith('tiny: 1 run(s) to train, about 2 min') and 'tiny smoke seed 2  ~2 min' in out
   )
   assert not os.path.exists(os.path.join(tiny_sweep['results_dir'], 'tiny.md'))  # wrote nothing
+
+
+def test_adjusted_p_values_control_the_false_discovery_rate_over_the_tested_headlines(monkeypatch):
+  seeds = {'a': [70.0, 70.5, 71.0], 'b': [72.0, 72.4, 73.0], 'c': [70.2, 71.5, 70.9], 'd': [75.0]}
+  row = lambda n: {'name': n, 'per_seed_spearman': dict(enumerate(seeds[n])),
+                   'spearman': tables.summarise(seeds[n])}  # fmt: skip
+  pairs = [
+    ('', 's', row('b'), row('a')),
+    ('', 's', row('c'), row('a')),
+    ('', 's', row('d'), row('a')),
+  ]
+  raw = [tables.compare(r, o)['welch_p'] for _, _, r, o in pairs[:2]]
+  adjusted = headlines.adjusted_p_values(pairs)
+  assert adjusted[2] is None  # one seed: no test, and not counted among the tests
+  # Benjamini-Hochberg over two tests: the larger p stays, the smaller at most doubles.
+  small, large = sorted(raw)
+  assert max(adjusted[:2]) == pytest.approx(large)
+  assert min(adjusted[:2]) == pytest.approx(min(2 * small, large))
