@@ -336,7 +336,7 @@ def write(result: dict, seed_records: dict, results_dir: str) -> str:
   )
   with open(os.path.join(results_dir, 'rare_ids.md'), 'w', encoding='utf-8') as f:
     f.write(f"# STS-B validation by the pre-training count of each pair's rarest token\n\n"
-            f'{table}\n\nThe run record or workdir of each seed or workdir: `seed_sources` in `rare_ids.json`.\n')  # fmt: skip
+            f'{table}\n\nThe run record of each seed: `seed_records` in `rare_ids.json`.\n')  # fmt: skip
   readme_blocks.replace_block(os.path.join(results_dir, readme_blocks.README), 'rare_ids', table)
   return table
 
