@@ -71,13 +71,12 @@ def headline_pairs(results_dir: str) -> list[tuple]:
   return pairs
 
 
-def adjusted_p_values(pairs: list[tuple]) -> list[float | None]:
+def adjusted_p_values(raw: list[float | None]) -> list[float | None]:
   """Each headline's Welch p adjusted for the table's other tests (Benjamini-Hochberg: the
   false discovery rate over the headlines tested); None where a row has no test.
 
   Thirteen comparisons read side by side: at p < 0.05 one of them could pass by chance, so
   the adjusted p is what says which findings stand as a set."""
-  raw = welch_p_values(pairs)
   tested = [p for p in raw if p is not None]
   adjusted = iter(stats.false_discovery_control(tested).tolist() if tested else [])
   return [None if p is None else next(adjusted) for p in raw]
@@ -119,12 +118,13 @@ def headline_line(
 def headline_table(results_dir: str) -> str:
   """The headlines' table (STS-B validation Spearman x100, zero-shot) from the sweeps' JSON."""
   pairs = headline_pairs(results_dir)
-  adjusted = adjusted_p_values(pairs)
+  raw = welch_p_values(pairs)
+  adjusted = adjusted_p_values(raw)
   lines = [HEADER] + [headline_line(*pair, p) for pair, p in zip(pairs, adjusted)]
-  raw = [p for p in welch_p_values(pairs) if p is not None]
+  tested = [p for p in raw if p is not None]
   count = (
-    f'{len(raw)} of the {len(pairs)} headlines have seeds enough for a test; '
-    f'{sum(p < 0.05 for p in raw)} of those have Welch p < 0.05, '
+    f'{len(tested)} of the {len(pairs)} headlines have seeds enough for a test; '
+    f'{sum(p < 0.05 for p in tested)} of those have Welch p < 0.05, '
     f'{sum(p is not None and p < 0.05 for p in adjusted)} after the adjustment.'
   )
   sweeps = ', '.join(dict.fromkeys(f'[{s}]({s}.md)' for _, s, *_ in HEADLINES))

@@ -310,12 +310,11 @@ def cosines_of(seed_sources: dict, sts) -> dict:
     rows = []
     for record_path, workdir in per_seed:
       record = files.read_json(record_path)
-      if not record.get('pair_cosines'):
-        cosines = workdir_cosines(workdir, sts)
-        files.write_json(
-          record_path, {**record, 'pair_cosines': [round(c, 6) for c in cosines.tolist()]}
-        )
-      rows.append(np.asarray(files.read_json(record_path)['pair_cosines'], np.float64))
+      cosines = record.get('pair_cosines')
+      if not cosines:
+        cosines = [round(c, 6) for c in workdir_cosines(workdir, sts).tolist()]
+        files.write_json(record_path, {**record, 'pair_cosines': cosines})
+      rows.append(np.asarray(cosines, np.float64))
     if any(len(r) != len(sts.pairs) for r in rows):
       raise ValueError(f'{name}: cosines of another number of pairs than {len(sts.pairs)}')
     out[name] = np.stack(rows)

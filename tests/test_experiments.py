@@ -745,7 +745,7 @@ def test_adjusted_p_values_control_the_false_discovery_rate_over_the_tested_head
     ('', 's', row('d'), row('a')),
   ]
   raw = [tables.compare(r, o)['welch_p'] for _, _, r, o in pairs[:2]]
-  adjusted = headlines.adjusted_p_values(pairs)
+  adjusted = headlines.adjusted_p_values(headlines.welch_p_values(pairs))
   assert adjusted[2] is None  # one seed: no test, and not counted among the tests
   # Benjamini-Hochberg over two tests: the larger p stays, the smaller at most doubles.
   small, large = sorted(raw)
