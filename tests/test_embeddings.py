@@ -1,5 +1,8 @@
 """FourierEmbed and LearnedEmbed: drop-in use, transformations, parameters, errors."""
 
+import pathlib
+import re
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -174,3 +177,17 @@ def test_nnx_bridge():
   assert model(IDS).shape == (2, 2)
   grads = nnx.grad(lambda m: m(IDS).sum())(model)
   assert float(jnp.abs(grads['embed']['mlp']['kernel'][...]).sum()) > 0
+
+
+def test_readme_flax_examples_run():
+  """The Python blocks of README.md's "FourierEmbed in your own Flax model" run as printed
+  (in order, in one namespace, as a reader pasting them would)."""
+  readme = (pathlib.Path(__file__).parent.parent / 'README.md').read_text()
+  section = readme.split('## FourierEmbed in your own Flax model', 1)[1].split('\n## ', 1)[0]
+  blocks = re.findall(r'```python\n(.*?)```', section, flags=re.S)
+  assert len(blocks) == 3, 'the section should show the Linen, pure-function and NNX examples'
+  namespace = {}
+  for block in blocks:
+    exec(compile(block, 'README.md', 'exec'), namespace)  # pylint: disable=exec-used
+  assert namespace['logits'].shape == (1, 2)  # the NNX model's, the last block
+  assert namespace['t'].shape == (1, 4, 256) and namespace['c'].shape == (1, 4, 64)
