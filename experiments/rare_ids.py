@@ -312,7 +312,7 @@ def cosines_of(seed_sources: dict, sts) -> dict:
       record = files.read_json(record_path)
       cosines = record.get('pair_cosines')
       if not cosines:
-        cosines = [round(c, 6) for c in workdir_cosines(workdir, sts).tolist()]
+        cosines = evaluate.cosines_as_json(workdir_cosines(workdir, sts))
         files.write_json(record_path, {**record, 'pair_cosines': cosines})
       rows.append(np.asarray(cosines, np.float64))
     if any(len(r) != len(sts.pairs) for r in rows):

@@ -30,7 +30,7 @@ from pete_jax import checkpoint, config_fields, configuration, devices, files, l
 from pete_jax.data import pipeline
 from pete_jax.encoder import SentenceEncoder, encoder_from_config
 from pete_jax.errors import UserError
-from pete_jax.evaluate import encoder_fn, jit_apply, pair_cosines, sts_eval
+from pete_jax.evaluate import cosines_as_json, encoder_fn, jit_apply, pair_cosines, sts_eval
 from pete_jax import losses
 from pete_jax.progress import TrainingProgress
 
@@ -445,9 +445,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
   # pair (experiments.rare_ids) needs, kept with the run so that it needs no checkpoint.
   cosines = pair_cosines(encoder_fn(eval_apply, params['encoder']), sts.a_ids, sts.b_ids, lengths)
   if jax.process_index() == 0:
-    files.write_json(
-      os.path.join(workdir, 'pair_cosines.json'), [round(c, 6) for c in cosines.tolist()]
-    )
+    files.write_json(os.path.join(workdir, 'pair_cosines.json'), cosines_as_json(cosines))
   if finetune_batcher is not None:
     ft = Stage(
       'finetune',
