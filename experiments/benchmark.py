@@ -34,8 +34,8 @@ What is measured (all with the project's own code):
 * ``shapes``: step time as the batch and the padded length grow.
 
 MFU = analytic matmul FLOPs per second (dense layers + attention score and value
-matmuls, forward x 3 for forward + backward) / the fp32 matmul rate of a large
-``jnp.dot`` timed in the same run. Both the FLOPs on computed (padded) tokens
+matmuls, forward x 3 for forward + backward) / the matmul rate of a large ``jnp.dot``
+in the run's compute dtype, timed in the same run. Both the FLOPs on computed (padded) tokens
 and on real tokens are reported. Timings are medians; timings are never tested.
 
 Every section merges its results into ``<out_dir>/benchmark.json`` and the

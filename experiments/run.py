@@ -5,7 +5,8 @@
       [--results_only] [--dry_run]
 
 Sweeps are defined in experiments/sweeps.py; each run trains in its own process
-(``--workers`` at a time, default one) under ``runs/<sweep>/<run>/steps<N>_seed<S>``; finished runs
+(``--workers`` at a time, default one) under ``runs/<sweep>/<run>/[<budget>_]steps<N>_seed<S>``
+(``runs/shared/<key>/...`` for a run that several sweeps share; ``jobs.Job.workdir``); finished runs
 (a workdir with final metrics, or a committed run record under
 ``experiments/results/runs/``) are skipped, interrupted ones resume. ``experiments/results/<sweep>.md`` and
 ``.json`` are rewritten after every run, so nothing is lost if the sweep stops.

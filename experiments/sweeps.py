@@ -44,7 +44,7 @@ ABLATION_SEEDS = (0, 1, 2)
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One experiment: a config module at the reduced budget, plus overrides.
+  """One experiment: a config module at a budget (``configs/<budget>.py``), plus overrides.
 
   Attributes:
     name: row name inside the sweep.

@@ -117,33 +117,33 @@ def check_resumes_same_run(workdir: str, config: ml_collections.ConfigDict) -> N
     )
 
 
-def manager(
-  directory: str,
-  keep: int = 3,
-  best_metric: str | None = 'spearman',
-  use_async: bool = True,
-) -> ocp.CheckpointManager:
-  """A CheckpointManager keeping the last ``keep`` checkpoints plus the best one.
+# The metric a checkpoint is saved with, by which the best one is kept (higher is better): the
+# selection score of ``train.PeriodicActions.selection_score``, under the key that every
+# checkpoint written so far holds it by.
+SCORE = 'spearman'
+
+
+def _score(metrics: dict) -> float:
+  return metrics[SCORE]
+
+
+def manager(directory: str, keep: int = 3, use_async: bool = True) -> ocp.CheckpointManager:
+  """A CheckpointManager keeping the last ``keep`` checkpoints plus the best-scored one.
 
   Args:
     directory: where the step directories go (``<workdir>/checkpoints``).
     keep: number of most recent checkpoints to keep.
-    best_metric: metric (higher is better) whose best checkpoint is also kept.
     use_async: write in a background thread while training continues.
   """
-  policies = [checkpoint_managers.LatestN(n=keep)]
-  if best_metric:
-    policies.append(
-      checkpoint_managers.BestN(
-        get_metric_fn=lambda m: m[best_metric],
-        reverse=False,
-        n=1,
-        keep_checkpoints_without_metrics=False,
-      )
-    )
+  policies = [
+    checkpoint_managers.LatestN(n=keep),
+    checkpoint_managers.BestN(
+      get_metric_fn=_score, reverse=False, n=1, keep_checkpoints_without_metrics=False
+    ),
+  ]
   options = ocp.CheckpointManagerOptions(
     enable_async_checkpointing=use_async,
-    best_fn=(lambda m: m[best_metric]) if best_metric else None,
+    best_fn=_score,
     best_mode='max',
     preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
     cleanup_tmp_directories=True,
@@ -207,10 +207,10 @@ def save(
   step: int,
   state: Any,
   data_position: dict,
-  metrics: dict | None = None,
-  force: bool = False,
+  score: float | None = None,
 ) -> bool:
-  """Saves the state and the input pipeline's position at ``step``.
+  """Saves the state, the input pipeline's position and the selection ``score`` (if the
+  step was scored) at ``step``; always, as the caller's schedule decides when to save.
 
   The previous save is finished first (Orbax would wait for it anyway) and given
   its manifest; call ``write_manifests`` after the last save.
@@ -219,7 +219,8 @@ def save(
   args = ocp.args.Composite(
     state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_position)
   )
-  return mgr.save(step, args=args, metrics=metrics, force=force)
+  metrics = None if score is None else {SCORE: score}
+  return mgr.save(step, args=args, metrics=metrics, force=True)
 
 
 def finish(mgr: ocp.CheckpointManager) -> None:
@@ -341,9 +342,7 @@ def load_step(
   # read_only option would do the same but logs three warnings per load.
   with ocp.CheckpointManager(
     os.path.abspath(directory),
-    options=ocp.CheckpointManagerOptions(
-      create=False, best_fn=lambda m: m['spearman'], best_mode='max'
-    ),
+    options=ocp.CheckpointManagerOptions(create=False, best_fn=_score, best_mode='max'),
     item_names=('state', 'data'),
   ) as mgr:
     steps = sorted(mgr.all_steps())

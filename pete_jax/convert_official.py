@@ -259,7 +259,7 @@ def write_workdir(workdir: str, config: ml_collections.ConfigDict, encoder_param
   params['encoder'] = jax.tree.map(jnp.asarray, encoder_params)
   state = train.create_train_state(params, train.make_optimizer(config.train))
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), use_async=False)
-  checkpoint.save(mgr, 0, state, {'step': 0, 'converted': True}, force=True)
+  checkpoint.save(mgr, 0, state, {'step': 0, 'converted': True})
   checkpoint.finish(mgr)
 
 

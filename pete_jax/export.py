@@ -8,11 +8,12 @@ trained with. An exported folder needs none of them:
 
   model.safetensors   encoder parameters (safetensors; names are Flax paths joined by '/')
   pete_model.json     format version, the resolved config (tokenizer paths made relative),
-                      where it came from, its scores, and the SHA-256 of every file
+                      where it came from, its scores, and the SHA-256 of every weight and
+                      tokenizer file
   vocab.txt | spm.model, and id_order.json when the ids were re-ordered
   README.md           a model card: what the model is, how to load it, training config, scores
 
-Loading checks every file against its SHA-256, so a truncated or altered copy
+Loading checks every weight and tokenizer file against its SHA-256, so a truncated or altered copy
 stops with a message naming the file instead of encoding with wrong weights.
 The folder is written under a temporary name and renamed when complete.
 """
@@ -276,7 +277,8 @@ def _read_record(folder: str) -> dict:
 
 
 def load_folder(folder: str) -> TrainedModel:
-  """The model of an exported folder, every file checked against its SHA-256."""
+  """The model of an exported folder, its weight and tokenizer files checked against their
+  SHA-256."""
   record = _read_record(folder)
   config = configuration.with_defaults(configuration.from_json(record['config']))
   if config.tokenizer.kind == 'wordpiece':

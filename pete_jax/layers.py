@@ -82,7 +82,8 @@ class MultiHeadAttention(nn.Module):
 
 
 class GeGLU(nn.Module):
-  """Feed-forward ``Dense(m)(a * gelu(g))`` with ``[a, g] = Dense(2m)(x)`` (exact erf GELU)."""
+  """Feed-forward ``Dense(features)(a * gelu(g))`` with ``[a, g] = Dense(2 hidden)(x)`` (exact erf
+  GELU)."""
 
   hidden: int
   features: int

@@ -248,8 +248,7 @@ class PeriodicActions:
         done,
         state,
         _data_position(self.stage.batcher, done, self.seed),
-        {'spearman': self.selection_score()} if is_eval else None,
-        force=True,
+        self.selection_score() if is_eval else None,
       )
 
   def selection_score(self) -> float:
@@ -322,7 +321,8 @@ def run_stage(
   evaluate: Callable[[dict], dict],
   writer,
 ) -> tuple[dict, dict]:
-  """Trains one stage to its last step, resuming from its newest intact checkpoint.
+  """Trains one stage to its last step (or its ``stop_at_step``), resuming from its newest
+  intact checkpoint.
 
   Returns:
     (final parameters, final evaluation metrics).
@@ -370,7 +370,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   checkpoint and ends with exactly the parameters of an uninterrupted run.
 
   Returns:
-    The final evaluation metrics: ``{'pretrain': {...}, 'finetune': {...}}``.
+    The final evaluation metrics, ``{'pretrain': {...}, 'finetune': {...}}`` (finetune when
+    enabled), with the batches' ``padding_efficiency``; ``{'stopped_at_step': N}`` when
+    ``train.stop_at_step`` stopped pre-training early.
   """
   devices.maybe_initialize_distributed()
   config = configuration.resolve(config, num_devices=jax.device_count())

@@ -181,7 +181,7 @@ def test_damaged_latest_checkpoint(tmp_path, tiny_data):
 def test_damage_orbax_reports_without_a_manifest_is_skipped_too(tmp_path):
   mgr = checkpoint.manager(str(tmp_path / 'checkpoints'), use_async=False)
   for step in (1, 2):
-    checkpoint.save(mgr, step, {'w': jnp.full(4, float(step))}, {'step': step}, force=True)
+    checkpoint.save(mgr, step, {'w': jnp.full(4, float(step))}, {'step': step})
   checkpoint.finish(mgr)
   step_dir = tmp_path / 'checkpoints' / '2'
   (step_dir / checkpoint.MANIFEST).unlink()  # e.g. killed between the save and its manifest

@@ -134,7 +134,7 @@ def test_keeps_latest_plus_best_checkpoint(tmp_path):
   mgr = checkpoint.manager(str(tmp_path), keep=2, use_async=False)
   state = {'w': jnp.ones(3)}
   for step, spearman in zip(range(1, 6), [50.0, 90.0, 60.0, 55.0, 52.0]):
-    checkpoint.save(mgr, step, state, {'step': step}, {'spearman': spearman}, force=True)
+    checkpoint.save(mgr, step, state, {'step': step}, spearman)
   mgr.wait_until_finished()
   assert sorted(mgr.all_steps()) == [2, 4, 5]
   assert mgr.best_step() == 2
@@ -147,7 +147,7 @@ def test_load_step_reads_the_latest_the_best_or_the_asked_checkpoint(tmp_path):
   mgr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), keep=3, use_async=False)
   for step, spearman in ((1, 50.0), (2, 90.0), (3, 60.0)):
     state = {'params': {'w': jnp.full(2, float(step))}}
-    checkpoint.save(mgr, step, state, {'step': step}, {'spearman': spearman}, force=True)
+    checkpoint.save(mgr, step, state, {'step': step}, spearman)
   checkpoint.finish(mgr)
   for kwargs, expected in (({}, 3), ({'best': True}, 2), ({'step': 1}, 1)):
     _, params, step = checkpoint.load_step(workdir, **kwargs)
@@ -163,7 +163,7 @@ def test_resuming_on_other_data_is_refused(tmp_path):
   state = train.create_train_state({'w': jnp.ones(2)}, optimizer).replace(step=jnp.asarray(5))
   batcher = types.SimpleNamespace(num_examples=100, batch_size=8, epoch_of=lambda step: 0)
   mgr = checkpoint.manager(str(tmp_path), use_async=False)
-  checkpoint.save(mgr, 5, state, train._data_position(batcher, 5, seed=0), force=True)
+  checkpoint.save(mgr, 5, state, train._data_position(batcher, 5, seed=0))
   checkpoint.finish(mgr)
   replicated = jax.sharding.NamedSharding(
     data_mesh(jax.devices()[:1]), jax.sharding.PartitionSpec()
@@ -191,7 +191,7 @@ def test_resuming_on_other_data_is_refused(tmp_path):
 
 def test_half_written_checkpoint_is_ignored(tmp_path):
   mgr = checkpoint.manager(str(tmp_path), use_async=False)
-  checkpoint.save(mgr, 3, {'w': jnp.ones(2)}, {'step': 3}, force=True)
+  checkpoint.save(mgr, 3, {'w': jnp.ones(2)}, {'step': 3})
   mgr.close()
   (tmp_path / '6.orbax-checkpoint-tmp').mkdir()  # a save killed mid-write
   mgr = checkpoint.manager(str(tmp_path), use_async=False)

@@ -29,7 +29,7 @@ DROP_FFN = '_dropffn'
 PEER = 'torch_'
 
 
-# The vocabulary of the real batches: BERT uncased WordPiece (shared/data/vocab).
+# The vocabulary of the real batches: BERT uncased WordPiece (the packaged pete_jax/assets vocab).
 BERT_VOCAB_SIZE = 30522
 
 

@@ -30,7 +30,8 @@ def med(x) -> float:
 
 
 def matmul_peak(n: int, reps: int = 5, dtype=jnp.float32) -> dict:
-  """fp32 matmul rate (FLOP/s) of one jitted ``n x n @ n x n``: median and max of ``reps``."""
+  """Matmul rate (FLOP/s) of one jitted ``n x n @ n x n`` in ``dtype`` (the run's compute
+  dtype): median and max of ``reps``."""
   a = jax.random.normal(jax.random.key(0), (n, n), dtype)
   b = jax.random.normal(jax.random.key(1), (n, n), dtype)
   f = jax.jit(jnp.dot)

@@ -12,7 +12,7 @@ from experiments.bench.targets import targets
 from pete_jax import files
 
 
-def gib(b) -> str:
+def mib(b) -> str:
   return f'{b / 2**20:.0f} MiB'
 
 
@@ -82,7 +82,7 @@ def markdown(results: dict) -> str:
     ]
     best = max(peak.get('samples', [0]) or [0])
     for r in t:
-      mem = gib(r['peak_memory_bytes']) if 'peak_memory_bytes' in r else ''
+      mem = mib(r['peak_memory_bytes']) if 'peak_memory_bytes' in r else ''
       lines.append(
         f'| {r["config"]} | {r["padding"]} | {r["num_params"] / 1e6:.2f}M | {r["steps"]} | '
         f'{r["step_time_s_median"]:.3f} | {r["pairs_per_s"]:.1f} | '
@@ -201,8 +201,8 @@ def markdown(results: dict) -> str:
         ratio = f'{vocab_ratio(pair):.3f}'
       lines.append(
         f'| {r["vocab_size"]} | {r["embedding"]} | {r["num_params"] / 1e6:.2f}M | '
-        f'{r["step_time_s_median"]:.3f} | {gib(r["peak_memory_bytes"])} | '
-        f'{gib(r["state_bytes"])} | {ratio} |'
+        f'{r["step_time_s_median"]:.3f} | {mib(r["peak_memory_bytes"])} | '
+        f'{mib(r["state_bytes"])} | {ratio} |'
       )
     if os.path.exists(os.path.join(results.get('_out_dir', ''), 'benchmark_vocab.png')):
       lines += ['', '![vocab scaling](benchmark_vocab.png)']
@@ -220,7 +220,7 @@ def markdown(results: dict) -> str:
       lines.append(
         f'| {r["embedding"]} | {r["varying"]} | {r["batch_pairs"]} | {r["length"]} | '
         f'{r["step_time_s_median"]:.3f} | {r["pairs_per_s"]:.1f} | {r["tokens_per_s"]:.0f} | '
-        f'{gib(r["peak_memory_bytes"])} |'
+        f'{mib(r["peak_memory_bytes"])} |'
       )
     lines.append('')
   tg = targets_table(results)
@@ -295,7 +295,7 @@ def peers_table(peers: list | None, meta: dict) -> list[str]:
     lines.append(
       f'| {r["vocab_size"]} | {r["name"]} | {r["embedding_params"]:,} | '
       f'{r["step_time_s_median"]:.3f} s | {"" if ratio is None else f"{ratio:.3f}"} | '
-      f'{gib(r["peak_memory_bytes"])} | {gib(r["inference_peak_memory_bytes"])} |'
+      f'{mib(r["peak_memory_bytes"])} | {mib(r["inference_peak_memory_bytes"])} |'
     )
   return lines + ['']
 

@@ -208,8 +208,8 @@ def train_sentencepiece(
     vocab_size=vocab_size,
     model_type='unigram',
     hard_vocab_limit=False,
-    input_sentence_size=0,
-    character_coverage=0.9995,  # 0: all of sample.
+    input_sentence_size=0,  # 0: all of the sample.
+    character_coverage=0.9995,
     normalization_rule_name='nmt_nfkc_cf' if lowercase else 'nmt_nfkc',
     num_threads=os.cpu_count() or 1,
     minloglevel=2,

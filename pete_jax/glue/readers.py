@@ -64,7 +64,8 @@ class Example:
 
 
 def to_example(row: RawRow, task: Task) -> Example | str:
-  """The validated example, or the reason (a ``records.BAD_ROW_REASONS`` entry) it is bad."""
+  """The validated example, or why it is dropped: a ``records.BAD_ROW_REASONS`` entry, or
+  'no_gold_label' (an unlabelled NLI pair, filtered rather than bad)."""
   if row.error:
     return row.error
   texts = [row.text_a, row.text_b] if task.is_pair else [row.text_a]
