@@ -83,8 +83,8 @@ def parse_spec(spec: str) -> SourceSpec:
   return SourceSpec(fmt, m.group(1), m.group(2))
 
 
-def source_kind(spec: SourceSpec, wanted: str) -> str:
-  """Checks that `spec` can give `wanted` ('nli' | 'sts') pairs."""
+def check_source_kind(spec: SourceSpec, wanted: str) -> None:
+  """Raises SourceError unless `spec` can give `wanted` ('nli' | 'sts') pairs."""
   kinds = (
     (tfds_reader.tfds_kind(spec.location),) if spec.format == 'tfds' else _LOCAL_KINDS[spec.format]
   )
@@ -94,7 +94,6 @@ def source_kind(spec: SourceSpec, wanted: str) -> str:
       f'{spec.format}:{spec.location} holds {"/".join(kinds)} '
       f'pairs, but {wanted} pairs ({need}) are needed here'
     )
-  return wanted
 
 
 def _rows(
@@ -163,7 +162,7 @@ def read_source(
   """
   data = config.data  # data.label_filter and data.on_bad_row: checked by configuration.validate
   parsed = parse_spec(spec)
-  source_kind(parsed, kind)
+  check_source_kind(parsed, kind)
   report = ReadReport(source=spec)
   rows = progress.iterate(_rows(parsed, config, default_split), f'reading {spec}', unit=' rows')
   pairs = _collect(rows, kind, data.label_filter, data.on_bad_row, report)
