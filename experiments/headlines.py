@@ -35,6 +35,9 @@ HEADLINES = (
    'embedding_peers', 'learned SentencePiece 2k', 'learned, dropout 0.1 (Table 1)'),
   ('the moonshot: learned twin vs Fourier, both over SentencePiece 2k', 'moonshot_small',
    'learned twin of fourier_1x256 SentencePiece 2k'),
+  ('Chebyshev basis vs Fourier (2nd best at 200 steps)', 'basis_converged', 'basis=chebyshev'),
+  ('stretched Laguerre basis vs Fourier (best at 200 steps)', 'basis_converged',
+   'basis=laguerre_stretched'),
 )  # fmt: skip
 HEADER = (
   '| finding | sweep: row | ours (mean ± std, n) | compared with | theirs | difference '
