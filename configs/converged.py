@@ -15,8 +15,9 @@ STS-B validation:
   (``experiments/results/schedule.md``, ``schedule.png``).
 
 Everything else is ``configs/reduced.py``'s (the paper's but for the warmup, the data and
-max_len 48 in one bucket of 32 and one of 48, where the paper pads to 128): batch 128, AdamW, 100 warmup steps then linear decay, dropout 0.1 for the learned table,
-none for Fourier, the ~20,400 local entailment pairs (2,000 steps = about 12.6 epochs).
+max_len 48 in one bucket of 32 and one of 48, where the paper pads to 128): batch 128, AdamW,
+100 warmup steps then linear decay, dropout 0.1 for the learned table, none for Fourier, the
+~20,400 local entailment pairs (2,000 steps = about 12.6 epochs).
 A checkpoint every 500 steps (not only at the end, as in the reduced budget): the larger
 models train for hours on a CPU, and an interrupted run resumes from its last checkpoint
 (``python -m experiments.run`` restarts it in the same workdir).

@@ -13,8 +13,8 @@ trained with. An exported folder needs none of them:
   vocab.txt | spm.model, and id_order.json when the ids were re-ordered
   README.md           a model card: what the model is, how to load it, training config, scores
 
-Loading checks every weight and tokenizer file against its SHA-256, so a truncated or altered copy
-stops with a message naming the file instead of encoding with wrong weights.
+Loading checks every weight and tokenizer file against its SHA-256, so a truncated or altered
+copy stops with a message naming the file instead of encoding with wrong weights.
 The folder is written under a temporary name and renamed when complete.
 """
 

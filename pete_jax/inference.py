@@ -43,7 +43,8 @@ class SentenceEmbedder:
 
   @classmethod
   def from_pretrained(cls, folder: str) -> 'SentenceEmbedder':
-    """Loads a folder written by ``python -m pete_jax.export`` (weight and tokenizer files checked)."""
+    """Loads a folder written by ``python -m pete_jax.export`` (its weight and tokenizer files
+    checked)."""
     from pete_jax import export  # pylint: disable=import-outside-toplevel
 
     return cls(export.load_folder(folder))
